@@ -211,3 +211,16 @@ export function toHiveError(err: unknown): HiveError {
 export function toErrorReply(err: unknown): ErrorReply {
   return toHiveError(err).toReply();
 }
+
+/**
+ * The database failed the call. Retryable by default (connection refused or lost, server restarting,
+ * serialization failure); `retryable: false` marks errors a retry cannot fix (a constraint or data error).
+ * `details` may carry the PostgreSQL SQLSTATE as `sqlState`.
+ */
+export class DatabaseError extends HiveError {
+  constructor(message: string, options: HiveErrorOptions = {}) {
+    super('DATABASE', message, { retryable: true, ...options });
+  }
+}
+
+classes['DATABASE'] = DatabaseError;
