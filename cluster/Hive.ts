@@ -1,0 +1,227 @@
+// Hive: the public entry point. `Hive.start()` resolves the configuration, picks the transport (NATS when
+// configured, the in-process transport otherwise), and gives callers spawn / ref / stop over one node's
+// actor system.
+import type { AnyActorLogic } from 'xstate';
+import { ActorRef } from '../runtime/ActorRef.js';
+import { ActorSystem, type ActorLifecycleEvent, type SpawnOptions } from '../runtime/ActorSystem.js';
+import { systemClock, type Clock } from '../runtime/Clock.js';
+import { resolveConfig, type HiveConfig, type HiveOptions } from '../runtime/config.js';
+import type { DeadLetters } from '../runtime/DeadLetters.js';
+import { RandomIds, type IdSource } from '../runtime/ids.js';
+import { InProcTransport } from '../runtime/InProcTransport.js';
+import { createLogger, type Logger } from '../runtime/logger.js';
+import { MetricsRegistry } from '../runtime/metrics.js';
+import type { Transport } from '../runtime/Transport.js';
+import { MemoryKeyValue, type KeyValueStore } from '../runtime/KeyValueStore.js';
+import { UnavailableError } from '../protocols/errors.js';
+import { Membership, type Member, type MembershipEvent } from './Membership.js';
+import { NatsKeyValue } from './NatsKeyValue.js';
+import { NatsTransport } from './NatsTransport.js';
+import { NodeControl, type NodeStatus } from './NodeControl.js';
+import { VirtualActors, type VirtualRef } from './VirtualActors.js';
+
+/** In-process nodes on the same bus share their KV stores, as NATS nodes share JetStream KV buckets. */
+const memoryStores = new WeakMap<object, { placement: MemoryKeyValue; snapshots: MemoryKeyValue }>();
+
+/** A KV store that is not there: every call fails with UNAVAILABLE naming why. */
+class MissingKeyValue implements KeyValueStore {
+  constructor(private readonly why: string) {}
+  private fail(): never {
+    throw new UnavailableError(`virtual actors are unavailable on this node: ${this.why}`);
+  }
+  async get(): Promise<never> {
+    this.fail();
+  }
+  async create(): Promise<never> {
+    this.fail();
+  }
+  async update(): Promise<never> {
+    this.fail();
+  }
+  async put(): Promise<never> {
+    this.fail();
+  }
+  async delete(): Promise<never> {
+    this.fail();
+  }
+}
+
+async function openStores(transport: Transport, cluster: string, logger: Logger): Promise<{ placement: KeyValueStore; snapshots: KeyValueStore }> {
+  if (transport instanceof NatsTransport) {
+    try {
+      return {
+        placement: await NatsKeyValue.open(transport, `hive_${cluster}_placement`),
+        snapshots: await NatsKeyValue.open(transport, `hive_${cluster}_snapshots`),
+      };
+    } catch (err) {
+      logger.warn({ err }, 'JetStream KV unavailable: virtual actors disabled on this node');
+      const missing = new MissingKeyValue((err as Error).message);
+      return { placement: missing, snapshots: missing };
+    }
+  }
+  const key = transport instanceof InProcTransport ? transport.bus : transport;
+  let stores = memoryStores.get(key);
+  if (stores === undefined) {
+    stores = { placement: new MemoryKeyValue(), snapshots: new MemoryKeyValue() };
+    memoryStores.set(key, stores);
+  }
+  return stores;
+}
+
+/** What `Hive.start` takes: configuration plus optional injected parts. */
+export interface HiveStartOptions extends HiveOptions {
+  /** Use this transport instead of creating one (tests, custom buses). */
+  transport?: Transport;
+  /** Injected clock (tests use `SimulatedClock`). */
+  clock?: Clock;
+  /** Injected id source. */
+  ids?: IdSource;
+  /** Injected logger (default: pino at `logLevel`, to stderr). */
+  logger?: Logger;
+  /** Read HIVE_* environment variables (default true). */
+  env?: NodeJS.ProcessEnv | false;
+}
+
+/** One Hive node: its actors, reachable from every node of its cluster. */
+export class Hive {
+  /** The resolved configuration. */
+  readonly config: HiveConfig;
+  /** This node's actor system. */
+  readonly system: ActorSystem;
+  /** The transport this node talks over. */
+  readonly transport: Transport;
+  readonly logger: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly clock: Clock;
+  /** Epoch ms this node started. */
+  readonly startedAt: number;
+  /** Live nodes and join/leave/fail events. */
+  readonly membership: Membership;
+  /** Registered kinds and virtual actors. */
+  readonly virtual: VirtualActors;
+  /** Status and spawn requests from the CLI and other nodes. */
+  readonly control: NodeControl;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(config: HiveConfig, transport: Transport, clock: Clock, ids: IdSource, logger: Logger, stores: { placement: KeyValueStore; snapshots: KeyValueStore }) {
+    this.config = config;
+    this.transport = transport;
+    this.clock = clock;
+    this.logger = logger;
+    this.startedAt = clock.now();
+    this.metrics = new MetricsRegistry({ cluster: config.cluster, node: config.nodeId });
+    this.system = new ActorSystem({ config, transport, clock, ids, logger, metrics: this.metrics });
+    this.membership = new Membership({
+      cluster: config.cluster,
+      nodeId: config.nodeId,
+      transport,
+      clock,
+      logger,
+      metrics: this.metrics,
+      heartbeatMs: config.heartbeatMs,
+      failureAfterMs: config.failureAfterMs,
+      announce: () => ({ type: 'hive.heartbeat', node: config.nodeId, startedAt: this.startedAt, actors: this.system.size, kinds: this.virtual.registeredKinds() }),
+    });
+    this.virtual = new VirtualActors({ system: this.system, transport, placement: stores.placement, snapshots: stores.snapshots, membership: this.membership });
+    this.control = new NodeControl({ system: this.system, transport, virtual: this.virtual, startedAt: this.startedAt });
+    this.membership.start();
+    this.control.start();
+  }
+
+  /**
+   * Starts a node. With no `nats` option (and no HIVE_NATS_URL) it runs on the in-process transport;
+   * with one it connects to NATS. Throws `INVALID_CONFIG` naming a bad option, `UNAVAILABLE` when NATS cannot be reached.
+   */
+  static async start(options: HiveStartOptions = {}): Promise<Hive> {
+    const { transport: given, clock = systemClock, ids = new RandomIds(), logger: givenLogger, env, ...rest } = options;
+    const config = resolveConfig(rest, env === false ? {} : (env ?? process.env));
+    const logger = givenLogger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId, cluster: config.cluster });
+    let transport: Transport;
+    if (given !== undefined) transport = given;
+    else if (config.nats !== undefined) transport = await NatsTransport.connect({ ...config.nats, name: `hive-${config.cluster}-${config.nodeId}` }, { clock, logger });
+    else transport = new InProcTransport(undefined, clock, ids);
+    const stores = await openStores(transport, config.cluster, logger);
+    const hive = new Hive(config, transport, clock, ids, logger, stores);
+    logger.debug({ transport: transport.description }, 'node started');
+    return hive;
+  }
+
+  /** This node's id. */
+  get nodeId(): string {
+    return this.config.nodeId;
+  }
+
+  /** The cluster name. */
+  get cluster(): string {
+    return this.config.cluster;
+  }
+
+  /** Messages that could not be delivered: counted, observable. */
+  get deadLetters(): DeadLetters {
+    return this.system.deadLetters;
+  }
+
+  /**
+   * Spawns an xstate machine (or any xstate actor logic) as an actor on this node.
+   * @example const ref = await hive.spawn(machine, { id: 'echo-1', input: {} });
+   */
+  async spawn<TLogic extends AnyActorLogic>(logic: TLogic, options: SpawnOptions = {}): Promise<ActorRef> {
+    return this.system.spawn(logic, options);
+  }
+
+  /** A ref to the actor with this id, wherever it lives in the cluster. Throws `INVALID_ID` for a bad id. */
+  ref(id: string): ActorRef {
+    return this.system.ref(id);
+  }
+
+  /**
+   * Registers `kind` on this node: `hive spawn <kind>` and other nodes can spawn it here, and
+   * `hive.actor(kind, key)` can activate it here. Kinds are subject tokens without `--`.
+   */
+  register(kind: string, logic: AnyActorLogic): void {
+    this.virtual.register(kind, logic);
+  }
+
+  /**
+   * The virtual actor `kind`/`key`: activated on first message on the node placement picks, exactly once in
+   * the cluster, re-activated elsewhere from its persisted state when its node dies.
+   * Reachable by anyone at `hive.<cluster>.kind.<kind>.<key>`.
+   */
+  actor(kind: string, key: string): VirtualRef {
+    return this.virtual.ref(kind, key);
+  }
+
+  /** Live nodes of the cluster as this node sees them (itself included). */
+  members(): Member[] {
+    return this.membership.live();
+  }
+
+  /** Listens to nodes joining, leaving and failing. */
+  onMembership(listener: (e: MembershipEvent) => void): () => void {
+    return this.membership.subscribe(listener);
+  }
+
+  /** This node's status (what `hive status` shows for it). */
+  status(): NodeStatus {
+    return this.control.status();
+  }
+
+  /** Listens to actor lifecycle events (spawned, stopped, done, failed) on this node. */
+  onLifecycle(listener: (e: ActorLifecycleEvent) => void): () => void {
+    return this.system.onLifecycle(listener);
+  }
+
+  /** Stops every actor on this node, then drains and closes the transport. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.control.stop();
+      await this.virtual.stop();
+      this.membership.stop();
+      await this.system.stop();
+      await this.transport.close();
+      this.logger.debug('node stopped');
+      this.logger.flush?.();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,124 @@
+// Node control over `hive.<cluster>.sys.>`: every node answers `sys.status` with what it runs, and spawns
+// registered kinds on request at `sys.node.<nodeId>.spawn`. JSON in, JSON out, so the NATS CLI can use them.
+import type { HiveEvent } from '../protocols/envelope.js';
+import { InvalidArgumentError, NoSuchActorError, toErrorReply } from '../protocols/errors.js';
+import { decodeJson, encodeJson } from '../protocols/frame.js';
+import { sysSubject } from '../protocols/subjects.js';
+import type { ActorInfo, ActorSystem } from '../runtime/ActorSystem.js';
+import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
+import type { VirtualActors } from './VirtualActors.js';
+
+/** Actors listed per node in a status answer (the count is always exact). */
+const MAX_LISTED = 1000;
+
+/** What a node answers to `sys.status`. */
+export interface NodeStatus {
+  type: 'hive.node.status';
+  node: string;
+  cluster: string;
+  startedAt: number;
+  uptimeMs: number;
+  pid: number;
+  transport: string;
+  kinds: string[];
+  actorCount: number;
+  actors: ActorInfo[];
+  /** True when `actors` lists only the first {@link MAX_LISTED}. */
+  truncated: boolean;
+  memory: { rssBytes: number; heapUsedBytes: number };
+  deadLetters: number;
+  /** Extra sections other components add (pools, memory, breakers). */
+  extra?: Record<string, unknown>;
+}
+
+/** A spawn request at `sys.node.<nodeId>.spawn`. */
+export interface SpawnRequest {
+  type?: string;
+  kind: string;
+  id: string;
+  input?: unknown;
+}
+
+/** Answers status and spawn requests for one node. */
+export class NodeControl {
+  private subs: TransportSubscription[] = [];
+  private readonly extras = new Map<string, () => unknown>();
+
+  constructor(
+    private readonly deps: { system: ActorSystem; transport: Transport; virtual: VirtualActors; startedAt: number },
+  ) {}
+
+  /** Adds a named section to this node's status answer. */
+  addStatusSection(name: string, read: () => unknown): void {
+    this.extras.set(name, read);
+  }
+
+  start(): void {
+    const { system, transport } = this.deps;
+    const c = system.config.cluster;
+    this.subs.push(transport.subscribe(sysSubject(c, 'status'), (m) => this.answer(m, () => this.status())));
+    this.subs.push(transport.subscribe(sysSubject(c, 'node', system.config.nodeId, 'status'), (m) => this.answer(m, () => this.status())));
+    this.subs.push(transport.subscribe(sysSubject(c, 'node', system.config.nodeId, 'spawn'), (m) => this.answer(m, () => this.spawn(m))));
+  }
+
+  /** This node's status. */
+  status(): NodeStatus {
+    const { system, virtual, startedAt } = this.deps;
+    const all = system.actors();
+    const mem = process.memoryUsage();
+    const status: NodeStatus = {
+      type: 'hive.node.status',
+      node: system.config.nodeId,
+      cluster: system.config.cluster,
+      startedAt,
+      uptimeMs: system.clock.now() - startedAt,
+      pid: process.pid,
+      transport: this.deps.transport.description,
+      kinds: virtual.registeredKinds(),
+      actorCount: all.length,
+      actors: all.slice(0, MAX_LISTED),
+      truncated: all.length > MAX_LISTED,
+      memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
+      deadLetters: system.deadLetters.count,
+    };
+    if (this.extras.size > 0) {
+      status.extra = {};
+      for (const [name, read] of this.extras) status.extra[name] = read();
+    }
+    return status;
+  }
+
+  private spawn(m: TransportMessage): HiveEvent {
+    const req = decodeJson(m.data, this.deps.system.config.maxMessageBytes) as Partial<SpawnRequest>;
+    if (typeof req !== 'object' || req === null || typeof req.kind !== 'string') throw new InvalidArgumentError('a spawn request needs a string "kind"');
+    if (typeof req.id !== 'string') throw new InvalidArgumentError('a spawn request needs a string "id"');
+    const logic = this.deps.virtual.logicOf(req.kind);
+    if (logic === undefined) {
+      throw new NoSuchActorError(`kind "${req.kind}" is not registered on node "${this.deps.system.config.nodeId}" (registered: ${this.deps.virtual.registeredKinds().join(', ') || 'none'})`, {
+        details: { kind: req.kind },
+      });
+    }
+    this.deps.system.spawn(logic, req.input === undefined ? { id: req.id, kind: req.kind } : { id: req.id, kind: req.kind, input: req.input });
+    return { type: 'hive.spawned', id: req.id, kind: req.kind, node: this.deps.system.config.nodeId };
+  }
+
+  private answer(m: TransportMessage, produce: () => unknown): void {
+    if (m.reply === undefined) return;
+    let body: unknown;
+    try {
+      body = produce();
+    } catch (err) {
+      body = toErrorReply(err);
+    }
+    try {
+      this.deps.transport.publish(m.reply, encodeJson(body));
+    } catch (err) {
+      this.deps.system.logger.warn({ err }, 'could not answer a control request');
+    }
+  }
+
+  stop(): void {
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+  }
+}

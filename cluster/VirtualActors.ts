@@ -1,0 +1,432 @@
+// Virtual actors: `hive.actor(kind, key)` reaches an actor of a registered kind that is activated on first
+// message, on the node placement picks, with exactly one live activation cluster-wide (KV create-if-absent,
+// revision-checked takeover). Its xstate snapshot is persisted after each change (an ask is answered only
+// once the state it answers from is saved), so when its node dies a surviving node re-activates it with
+// its state. Anyone reaches it on `hive.<cluster>.kind.<kind>.<key>`, active or not.
+import type { AnyActorLogic, Snapshot } from 'xstate';
+import type { AskEnvelope, HiveEvent, TellEnvelope } from '../protocols/envelope.js';
+import { ENVELOPE_VERSION, parseEnvelope } from '../protocols/envelope.js';
+import { BadFrameError, InvalidArgumentError, NoSuchActorError, TimeoutError, errorFromReply, toHiveError } from '../protocols/errors.js';
+import { actorSubject, assertToken, sysSubject, virtualSubject } from '../protocols/subjects.js';
+import type { ActorSystem, Inbound } from '../runtime/ActorSystem.js';
+import type { KeyValueStore } from '../runtime/KeyValueStore.js';
+import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
+import type { Membership } from './Membership.js';
+
+/** Where a virtual actor lives, as stored in the placement bucket. */
+interface Placement {
+  node: string;
+  at: number;
+}
+
+/** A local activation and its persistence state. */
+interface Activation {
+  kind: string;
+  key: string;
+  id: string;
+  sub: TransportSubscription;
+  /** Bumped on every snapshot change. */
+  version: number;
+  /** The version last written to the snapshot store. */
+  saved: number;
+  saving: Promise<void> | undefined;
+  waiters: Array<{ version: number; resolve: () => void; reject: (e: unknown) => void }>;
+  unsubscribe: () => void;
+}
+
+/** The id a virtual actor has on its node: `<kind>--<key>` (kinds may not contain `--`). */
+export function virtualActorId(kind: string, key: string): string {
+  return `${kind}--${key}`;
+}
+
+/** A handle on a virtual actor: same calls as an ActorRef, activation on first message. */
+export class VirtualRef {
+  /** @internal */
+  constructor(
+    readonly kind: string,
+    readonly key: string,
+    private readonly host: VirtualActors,
+  ) {}
+
+  /** The actor id it has on its node. */
+  get id(): string {
+    return virtualActorId(this.kind, this.key);
+  }
+
+  /** Sends without waiting (activates the actor when needed). */
+  tell(event: HiveEvent): void {
+    this.host.tell(this.kind, this.key, event);
+  }
+
+  /** Sends and waits for the reply; the state the reply comes from is persisted before it arrives. */
+  ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options: { timeoutMs?: number } = {}): Promise<TReply> {
+    return this.host.ask(this.kind, this.key, event, options.timeoutMs) as Promise<TReply>;
+  }
+}
+
+/** Registered kinds, placement and activation of virtual actors on one node. */
+export class VirtualActors {
+  private readonly kinds = new Map<string, { logic: AnyActorLogic; sub: TransportSubscription | undefined }>();
+  private readonly active = new Map<string, Activation>();
+  private readonly activating = new Map<string, Promise<void>>();
+  private nodeSub: TransportSubscription | undefined;
+  private nextCid = 0;
+
+  constructor(
+    private readonly deps: {
+      system: ActorSystem;
+      transport: Transport;
+      placement: KeyValueStore;
+      snapshots: KeyValueStore;
+      membership: Membership | undefined;
+    },
+  ) {}
+
+  private get system(): ActorSystem {
+    return this.deps.system;
+  }
+
+  private get cluster(): string {
+    return this.system.config.cluster;
+  }
+
+  private get nodeId(): string {
+    return this.system.config.nodeId;
+  }
+
+  /** Kinds this node can activate. */
+  registeredKinds(): string[] {
+    return [...this.kinds.keys()];
+  }
+
+  /** The logic registered for `kind`, if any. */
+  logicOf(kind: string): AnyActorLogic | undefined {
+    return this.kinds.get(kind)?.logic;
+  }
+
+  /** Registers `kind` on this node: it can be spawned by name and activated as a virtual actor here. */
+  register(kind: string, logic: AnyActorLogic): void {
+    assertToken(kind, 'kind');
+    if (kind.includes('--')) throw new InvalidArgumentError(`invalid kind "${kind}": a kind may not contain "--"`, { details: { kind } });
+    if (this.kinds.has(kind)) throw new InvalidArgumentError(`kind "${kind}" is already registered on this node`, { details: { kind } });
+    const sub = this.deps.transport.connected
+      ? this.deps.transport.subscribe(`${virtualSubject(this.cluster, kind, '*')}`, (m) => void this.onKindMessage(kind, m), { queue: `hive-kind-${kind}` })
+      : undefined;
+    this.kinds.set(kind, { logic, sub });
+    this.nodeSub ??= this.deps.transport.connected
+      ? this.deps.transport.subscribe(sysSubject(this.cluster, 'node', this.nodeId, 'kind', '>'), (m) => void this.onPlacedHere(m))
+      : undefined;
+    this.deps.membership?.beat();
+  }
+
+  /** A handle on the virtual actor `kind`/`key` (validated, not activated). */
+  ref(kind: string, key: string): VirtualRef {
+    assertToken(kind, 'kind');
+    assertToken(key, 'virtual actor key');
+    return new VirtualRef(kind, key, this);
+  }
+
+  // ------------------------------------------------------------------ calls from this node
+
+  /** @internal */
+  tell(kind: string, key: string, event: HiveEvent): void {
+    const a = this.active.get(virtualActorId(kind, key));
+    if (a !== undefined) {
+      this.system.tell(a.id, event);
+      return;
+    }
+    const env: TellEnvelope = { v: ENVELOPE_VERSION, k: 't', e: event };
+    this.deps.transport.publish(virtualSubject(this.cluster, kind, key), this.system.codec.encode(env));
+  }
+
+  /** @internal */
+  async ask(kind: string, key: string, event: HiveEvent, timeoutMs = this.system.config.askTimeoutMs): Promise<HiveEvent> {
+    const a = this.active.get(virtualActorId(kind, key));
+    if (a !== undefined) {
+      const answer = await this.system.ask(a.id, event, timeoutMs);
+      await this.persisted(a);
+      return answer;
+    }
+    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: (this.nextCid++).toString(36), d: this.system.clock.now() + timeoutMs };
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.deps.transport.request(virtualSubject(this.cluster, kind, key), this.system.codec.encode(env), timeoutMs);
+    } catch (err) {
+      const e = toHiveError(err);
+      if (e.code === 'NO_SUCH_ACTOR') throw new NoSuchActorError(`no node of cluster "${this.cluster}" has registered kind "${kind}"`, { details: { kind, key }, cause: err });
+      if (e.code === 'TIMEOUT') throw new TimeoutError(`ask to ${kind}/${key} (${event.type}) timed out after ${timeoutMs} ms`, { details: { kind, key }, cause: err });
+      throw e;
+    }
+    const reply = parseEnvelope(this.system.codec.decode(bytes));
+    if (reply.k !== 'r') throw new BadFrameError(`expected a reply frame, got kind "${reply.k}"`);
+    if (reply.err !== undefined) throw errorFromReply(reply.err);
+    if (reply.ok === undefined) throw new BadFrameError('reply has neither ok nor err');
+    return reply.ok;
+  }
+
+  // ------------------------------------------------------------------ routing
+
+  /** A message on `hive.<cluster>.kind.<kind>.<key>` (one node of the kind's queue group gets it). */
+  private async onKindMessage(kind: string, msg: TransportMessage): Promise<void> {
+    const key = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+    await this.route(kind, key, msg, false);
+  }
+
+  /** A message another node placed here: activate here unless someone else already has it. */
+  private async onPlacedHere(msg: TransportMessage): Promise<void> {
+    const parts = msg.subject.split('.');
+    const key = parts[parts.length - 1]!;
+    const kind = parts[parts.length - 2]!;
+    if (!this.kinds.has(kind)) {
+      this.answerError(msg, new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`));
+      return;
+    }
+    await this.route(kind, key, msg, true);
+  }
+
+  private async route(kind: string, key: string, msg: TransportMessage, placedHere: boolean): Promise<void> {
+    const id = virtualActorId(kind, key);
+    try {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        if (this.active.has(id)) return this.deliverLocal(id, msg);
+        const pending = this.activating.get(id);
+        if (pending !== undefined) {
+          await pending;
+          continue;
+        }
+        const pkey = placementKey(kind, key);
+        const entry = await this.deps.placement.get(pkey);
+        if (entry === undefined) {
+          const target = placedHere ? this.nodeId : this.pickNode(kind);
+          if (target !== this.nodeId) {
+            await this.forward(sysSubject(this.cluster, 'node', target, 'kind', kind, key), msg);
+            return;
+          }
+          const rev = await this.deps.placement.create(pkey, this.encodePlacement());
+          if (rev === undefined) continue; // another node won the race: read again
+          await this.activate(kind, key);
+          continue;
+        }
+        const placement = this.decodePlacement(entry.value);
+        if (placement.node === this.nodeId) {
+          // placed here but not active (this node restarted with the same id): activate again
+          await this.activate(kind, key);
+          continue;
+        }
+        const alive = this.deps.membership === undefined || this.deps.membership.isLive(placement.node);
+        if (alive) {
+          const delivered = await this.forward(actorSubject(this.cluster, id), msg, true);
+          if (delivered) return;
+        }
+        // its node is gone (or no longer hosts it): take it over, from its last persisted snapshot
+        const rev = await this.deps.placement.update(pkey, this.encodePlacement(), entry.revision);
+        if (rev !== undefined) {
+          this.system.logger.info({ kind, key, from: placement.node }, 'virtual actor taken over');
+          await this.activate(kind, key);
+        }
+      }
+      throw new NoSuchActorError(`could not place virtual actor ${kind}/${key}: placement kept changing`);
+    } catch (err) {
+      this.answerError(msg, err);
+    }
+  }
+
+  /** The least loaded live node that registered `kind` (this node on ties). */
+  private pickNode(kind: string): string {
+    const members = this.deps.membership?.live() ?? [];
+    let best = this.nodeId;
+    let bestLoad = this.system.size;
+    for (const m of members) {
+      if (m.node === this.nodeId || !m.kinds.includes(kind) || !this.deps.membership!.isLive(m.node)) continue;
+      if (m.actors < bestLoad) {
+        best = m.node;
+        bestLoad = m.actors;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Passes `msg` on to `subject`; the answer goes back to the original asker. With `probe`, resolves false
+   * (instead of answering) when nobody listens there, so the caller can take the actor over.
+   */
+  private async forward(subject: string, msg: TransportMessage, probe = false): Promise<boolean> {
+    if (msg.reply === undefined) {
+      this.deps.transport.publish(subject, msg.data);
+      return true;
+    }
+    try {
+      const answer = await this.deps.transport.request(subject, msg.data, this.system.config.askTimeoutMs);
+      this.deps.transport.publish(msg.reply, answer);
+      return true;
+    } catch (err) {
+      if (probe && toHiveError(err).code === 'NO_SUCH_ACTOR') return false;
+      throw err;
+    }
+  }
+
+  private answerError(msg: TransportMessage, err: unknown): void {
+    const target = this.system.replyTargetOf(msg);
+    if (target !== undefined) {
+      let cid: string | undefined;
+      try {
+        const inbound = this.system.parseInbound(msg);
+        cid = inbound.cid;
+      } catch {
+        // undecodable: answer without a correlation id
+      }
+      this.system.respond({ ...target, cid }, undefined, err);
+    } else {
+      this.system.logger.warn({ err, subject: msg.subject }, 'virtual actor message dropped');
+    }
+  }
+
+  // ------------------------------------------------------------------ activation and persistence
+
+  private activate(kind: string, key: string): Promise<void> {
+    const id = virtualActorId(kind, key);
+    const existing = this.activating.get(id);
+    if (existing !== undefined) return existing;
+    const p = this.doActivate(kind, key, id).finally(() => this.activating.delete(id));
+    this.activating.set(id, p);
+    return p;
+  }
+
+  private async doActivate(kind: string, key: string, id: string): Promise<void> {
+    if (this.active.has(id)) return;
+    const logic = this.kinds.get(kind)?.logic;
+    if (logic === undefined) throw new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`);
+    const saved = await this.deps.snapshots.get(placementKey(kind, key));
+    const snapshot = saved === undefined ? undefined : (this.system.codec.decode(saved.value) as Snapshot<unknown>);
+    this.system.spawn(logic, snapshot === undefined ? { id, kind, localOnly: true } : { id, kind, localOnly: true, snapshot });
+    const actor = this.system.localActor(id)!;
+    const activation: Activation = {
+      kind,
+      key,
+      id,
+      sub: this.deps.transport.subscribe(actorSubject(this.cluster, id), (m) => this.deliverLocal(id, m)),
+      version: 0,
+      saved: 0,
+      saving: undefined,
+      waiters: [],
+      unsubscribe: () => undefined,
+    };
+    let last = actor.getSnapshot();
+    const s = actor.subscribe({
+      next: (snap) => {
+        if (snap === last) return;
+        last = snap;
+        activation.version += 1;
+        this.save(activation);
+      },
+      error: () => undefined,
+    });
+    activation.unsubscribe = () => s.unsubscribe();
+    this.active.set(id, activation);
+    this.system.logger.debug({ kind, key, restored: snapshot !== undefined }, 'virtual actor activated');
+    this.deps.membership?.beat();
+  }
+
+  /** Writes the actor's snapshot, one write in flight at a time, coalescing changes made meanwhile. */
+  private save(a: Activation): void {
+    if (a.saving !== undefined) return;
+    a.saving = (async () => {
+      while (a.saved < a.version) {
+        const version = a.version;
+        const actor = this.system.localActor(a.id);
+        if (actor === undefined) break;
+        const bytes = this.system.codec.encode(actor.getPersistedSnapshot());
+        try {
+          await this.deps.snapshots.put(placementKey(a.kind, a.key), bytes);
+          a.saved = version;
+          a.waiters = a.waiters.filter((w) => (w.version <= version ? (w.resolve(), false) : true));
+        } catch (err) {
+          for (const w of a.waiters) w.reject(err);
+          a.waiters = [];
+          this.system.logger.error({ err, actor: a.id }, 'could not persist virtual actor snapshot');
+          break;
+        }
+      }
+    })().finally(() => {
+      a.saving = undefined;
+      if (a.saved < a.version && a.waiters.length > 0) this.save(a);
+    });
+  }
+
+  /** Resolves once every state change so far has been persisted. */
+  private persisted(a: Activation): Promise<void> {
+    if (a.saved >= a.version) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      a.waiters.push({ version: a.version, resolve, reject });
+      this.save(a);
+    });
+  }
+
+  /** Delivers a message to a local activation; an ask is answered after its state is persisted. */
+  private deliverLocal(id: string, msg: TransportMessage): void {
+    let inbound: Inbound;
+    try {
+      inbound = this.system.parseInbound(msg);
+    } catch (err) {
+      this.answerError(msg, err);
+      return;
+    }
+    const a = this.active.get(id);
+    if (a === undefined) {
+      this.system.respond(inbound, undefined, new NoSuchActorError(`virtual actor "${id}" is not active on node "${this.nodeId}"`));
+      return;
+    }
+    if (!inbound.isAsk) {
+      try {
+        this.system.tell(id, inbound.event);
+      } catch (err) {
+        this.system.logger.warn({ err, actor: id }, 'tell to virtual actor refused');
+      }
+      return;
+    }
+    this.system.ask(id, inbound.event).then(
+      async (answer) => {
+        await this.persisted(a);
+        this.system.respond(inbound, answer, undefined);
+      },
+      (err: unknown) => this.system.respond(inbound, undefined, err),
+    );
+  }
+
+  private encodePlacement(): Uint8Array {
+    const p: Placement = { node: this.nodeId, at: this.system.clock.now() };
+    return this.system.codec.encode(p);
+  }
+
+  private decodePlacement(bytes: Uint8Array): Placement {
+    return this.system.codec.decode(bytes) as Placement;
+  }
+
+  /** Local activations (for status). */
+  activations(): Array<{ kind: string; key: string; id: string }> {
+    return [...this.active.values()].map(({ kind, key, id }) => ({ kind, key, id }));
+  }
+
+  /** Persists every local activation, releases its placement so others can take it at once, and stops listening. */
+  async stop(): Promise<void> {
+    for (const k of this.kinds.values()) k.sub?.unsubscribe();
+    this.nodeSub?.unsubscribe();
+    for (const a of this.active.values()) {
+      a.sub.unsubscribe();
+      try {
+        await this.persisted(a);
+        const entry = await this.deps.placement.get(placementKey(a.kind, a.key));
+        if (entry !== undefined && this.decodePlacement(entry.value).node === this.nodeId) await this.deps.placement.delete(placementKey(a.kind, a.key));
+      } catch (err) {
+        this.system.logger.warn({ err, actor: a.id }, 'could not release virtual actor on stop');
+      }
+      a.unsubscribe();
+    }
+    this.active.clear();
+  }
+}
+
+/** KV key of a virtual actor: `<kind>.<key>`. */
+function placementKey(kind: string, key: string): string {
+  return `${kind}.${key}`;
+}

@@ -1,0 +1,14 @@
+// agent-hive: the public API. Start a node with `Hive.start()`, spawn xstate machines as actors, reach them
+// by id with `hive.ref(id)`, answer asks from machines with `reply(event, answer)`.
+export { Hive, type HiveStartOptions } from './cluster/Hive.js';
+export { ActorRef, type AskOptions } from './runtime/ActorRef.js';
+export type { ActorLifecycleEvent, ActorInfo, SpawnOptions } from './runtime/ActorSystem.js';
+export { reply, replyError, isAsk } from './runtime/reply.js';
+export { SimulatedClock, systemClock, type Clock } from './runtime/Clock.js';
+export { RandomIds, SequentialIds, type IdSource } from './runtime/ids.js';
+export { configFromEnv, defaultConfig, resolveConfig, type HiveConfig, type HiveOptions, type NatsSettings } from './runtime/config.js';
+export type { DeadLetter, DeadLetterReason } from './runtime/DeadLetters.js';
+export { InProcBus, InProcTransport } from './runtime/InProcTransport.js';
+export type { Transport, TransportMessage, TransportStatus } from './runtime/Transport.js';
+export * from './protocols/errors.js';
+export type { HiveEvent } from './protocols/envelope.js';

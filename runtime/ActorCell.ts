@@ -1,0 +1,74 @@
+// ActorCell: one spawned xstate actor on this node with its bounded mailbox (a FIFO the node's scheduler
+// drains) and its status. Kept small: a node may hold 100,000 of these.
+import type { AnyActorLogic, AnyActorRef } from 'xstate';
+import type { TransportSubscription } from './Transport.js';
+
+/** Lifecycle of an actor cell. */
+export type CellStatus = 'running' | 'failed' | 'stopped';
+
+/** @internal */
+export class ActorCell {
+  /** Pending events, oldest at `head`. Allocated on first use. */
+  queue: object[] | undefined = undefined;
+  head = 0;
+  /** Already waiting in the scheduler's run queue. */
+  scheduled = false;
+  status: CellStatus = 'running';
+  /** The event the actor is handling right now (so a failure can answer its ask). */
+  current: object | undefined = undefined;
+  subscription: TransportSubscription | undefined = undefined;
+  /** Messages handled. */
+  handled = 0;
+  /** Asks the actor accepted but has not answered yet (answered when it stops or fails). */
+  awaiting: Set<object> | undefined = undefined;
+
+  constructor(
+    readonly id: string,
+    readonly kind: string,
+    readonly logic: AnyActorLogic,
+    readonly actor: AnyActorRef,
+    readonly capacity: number,
+    /** Whether an unchanged snapshot after an event means "not handled" (true for state machines). */
+    readonly detectsUnhandled: boolean,
+  ) {}
+
+  /** Events waiting. */
+  get depth(): number {
+    return this.queue === undefined ? 0 : this.queue.length - this.head;
+  }
+
+  /** Appends an event; false when the mailbox is full. */
+  push(event: object): boolean {
+    const q = (this.queue ??= []);
+    if (q.length - this.head >= this.capacity) return false;
+    q.push(event);
+    return true;
+  }
+
+  /** Removes and returns the oldest event. */
+  shift(): object | undefined {
+    const q = this.queue;
+    if (q === undefined || this.head >= q.length) return undefined;
+    const e = q[this.head]!;
+    q[this.head] = undefined as never;
+    this.head += 1;
+    if (this.head === q.length) {
+      q.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > q.length) {
+      q.splice(0, this.head);
+      this.head = 0;
+    }
+    return e;
+  }
+
+  /** Empties the mailbox, returning what was in it. */
+  drainAll(): object[] {
+    const q = this.queue;
+    if (q === undefined) return [];
+    const rest = q.slice(this.head);
+    this.queue = undefined;
+    this.head = 0;
+    return rest;
+  }
+}

@@ -1,0 +1,44 @@
+// ActorRef: the handle callers use to reach an actor by id, wherever it lives (this node or another).
+import type { HiveEvent } from '../protocols/envelope.js';
+import type { ActorSystem } from './ActorSystem.js';
+
+/** Options of one ask. */
+export interface AskOptions {
+  /** Reject with `TIMEOUT` after this long (default: the node's `askTimeoutMs`). */
+  timeoutMs?: number;
+}
+
+/** A handle on an actor, local or remote. Cheap to create; holds no resources. */
+export class ActorRef {
+  /** @internal */
+  constructor(
+    /** The actor's id (unique in the cluster). */
+    readonly id: string,
+    private readonly system: ActorSystem,
+  ) {}
+
+  /**
+   * Sends an event and does not wait. Throws synchronously only for caller errors (`INVALID_EVENT`) and a full
+   * local mailbox (`OVERLOADED`); anything undeliverable later becomes a dead letter.
+   */
+  tell(event: HiveEvent): void {
+    this.system.tell(this.id, event);
+  }
+
+  /**
+   * Sends an event and waits for the actor's reply (the machine answers with `reply(event, answer)`).
+   * Rejects with a typed error: `TIMEOUT`, `NO_SUCH_ACTOR`, `OVERLOADED`, `ACTOR_FAILED`, `INVALID_EVENT`, ...
+   */
+  ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options: AskOptions = {}): Promise<TReply> {
+    return this.system.ask(this.id, event, options.timeoutMs) as Promise<TReply>;
+  }
+
+  /** Stops the actor when it lives on this node. */
+  stop(): Promise<void> {
+    return this.system.stopActor(this.id);
+  }
+
+  toJSON(): { id: string } {
+    return { id: this.id };
+  }
+}

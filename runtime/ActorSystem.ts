@@ -1,0 +1,650 @@
+// ActorSystem: one node's actors. Spawns xstate v5 actors with ids, delivers tells and asks through bounded
+// mailboxes drained by one scheduler, answers asks (locally without encoding, remotely through the frame
+// codec over the Transport), records dead letters, and reports actor lifecycle events to supervisors.
+import { createActor, type AnyActorLogic, type Snapshot } from 'xstate';
+import type { AskEnvelope, HiveEvent, ReplyEnvelope, TellEnvelope } from '../protocols/envelope.js';
+import { ENVELOPE_VERSION, parseEnvelope, validateEvent } from '../protocols/envelope.js';
+import {
+  ActorFailedError,
+  ActorStoppedError,
+  BadFrameError,
+  DuplicateActorError,
+  HiveError,
+  InvalidEventError,
+  NoSuchActorError,
+  OverloadedError,
+  TimeoutError,
+  errorFromReply,
+  toErrorReply,
+  toHiveError,
+} from '../protocols/errors.js';
+import { FrameCodec, decodeJson, encodeJson, isBinaryFrame } from '../protocols/frame.js';
+import { actorSubject, assertToken } from '../protocols/subjects.js';
+import { ActorCell } from './ActorCell.js';
+import { ActorRef } from './ActorRef.js';
+import { systemClock, type Clock, type TimerHandle } from './Clock.js';
+import type { HiveConfig } from './config.js';
+import { DeadLetters, type DeadLetterReason } from './DeadLetters.js';
+import { RandomIds, type IdSource } from './ids.js';
+import { silentLogger, type Logger } from './logger.js';
+import { MetricsRegistry } from './metrics.js';
+import { isAsk, registerReplier, takeReplier, type Replier } from './reply.js';
+import type { Transport, TransportMessage } from './Transport.js';
+
+/** Options of {@link ActorSystem.spawn}. */
+export interface SpawnOptions<TInput = unknown> {
+  /** Actor id: one subject token, unique in the cluster. Generated when omitted. */
+  id?: string;
+  /** The machine's input. */
+  input?: TInput;
+  /** A label for status and metrics (a registered kind's name). Default: the machine's id, or `actor`. */
+  kind?: string;
+  /** Restore from this persisted snapshot instead of starting fresh. */
+  snapshot?: Snapshot<unknown>;
+  /** Mailbox capacity for this actor (default: the node's `mailboxCapacity`). */
+  mailboxCapacity?: number;
+  /** Do not subscribe the actor's NATS subject: reachable on this node only. */
+  localOnly?: boolean;
+}
+
+/** Lifecycle events supervisors and status listen to. */
+export type ActorLifecycleEvent =
+  | { type: 'spawned'; id: string; kind: string }
+  | { type: 'stopped'; id: string; kind: string }
+  | { type: 'done'; id: string; kind: string; output: unknown }
+  | { type: 'failed'; id: string; kind: string; error: HiveError };
+
+/** A short description of a local actor (for `hive status`). */
+export interface ActorInfo {
+  id: string;
+  kind: string;
+  status: string;
+  mailboxDepth: number;
+  handled: number;
+}
+
+/** What an actor system needs from its node. */
+export interface ActorSystemDeps {
+  config: HiveConfig;
+  transport: Transport;
+  clock?: Clock;
+  ids?: IdSource;
+  logger?: Logger;
+  metrics?: MetricsRegistry;
+}
+
+/** Messages handled per scheduler turn before yielding to I/O. */
+const TURN_BUDGET = 4096;
+/** Messages one actor handles before the next actor gets its turn. */
+const CELL_BATCH = 64;
+
+/** An ask waiting for its answer. A class (not closures) to keep each ask cheap. */
+class PendingAsk implements Replier {
+  timer: TimerHandle | undefined = undefined;
+  constructor(
+    private readonly clock: Clock,
+    private readonly resolve: (e: HiveEvent) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {}
+  ok(answer: HiveEvent): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.resolve(answer);
+  }
+  fail(err: unknown): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.reject(err);
+  }
+}
+
+/** Where the answer to a remote ask goes. */
+export interface ReplyTarget {
+  replyTo: string | undefined;
+  /** Answer with a binary frame (the ask was one) or with JSON text. */
+  binary: boolean;
+  /** The ask's correlation id, echoed in a binary reply. */
+  cid: string | undefined;
+}
+
+/** A message decoded from an actor or kind subject. */
+export interface Inbound extends ReplyTarget {
+  event: HiveEvent;
+  /** The sender waits for an answer. */
+  isAsk: boolean;
+}
+
+function replyEnvelope(cid: string | undefined, ok: HiveEvent | undefined, err: unknown): ReplyEnvelope {
+  const env: ReplyEnvelope = { v: ENVELOPE_VERSION, k: 'r' };
+  if (cid !== undefined) env.c = cid;
+  if (ok !== undefined) env.ok = ok;
+  else env.err = toErrorReply(err);
+  return env;
+}
+
+/** Answers an ask that came over the transport: binary frames get a binary reply, JSON gets JSON. */
+class RemoteReplier implements Replier {
+  timer: TimerHandle | undefined = undefined;
+  constructor(
+    private readonly system: ActorSystem,
+    private readonly target: ReplyTarget,
+  ) {}
+  ok(answer: HiveEvent): void {
+    this.settle();
+    this.system.respond(this.target, answer, undefined);
+  }
+  fail(err: unknown): void {
+    this.settle();
+    this.system.respond(this.target, undefined, err);
+  }
+  private settle(): void {
+    if (this.timer !== undefined) this.system.clock.clearTimeout(this.timer);
+  }
+}
+
+/** One node's actors and the delivery between them. */
+export class ActorSystem {
+  readonly config: HiveConfig;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly ids: IdSource;
+  readonly logger: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly codec: FrameCodec;
+  readonly deadLetters: DeadLetters;
+
+  private readonly cells = new Map<string, ActorCell>();
+  private readonly actorPrefix: string;
+  private runQueue: ActorCell[] = [];
+  private drainScheduled = false;
+  private stopped = false;
+  private readonly lifecycle = new Set<(e: ActorLifecycleEvent) => void>();
+  private nextCid = 0;
+  private delivered = 0;
+  private readonly askLocal;
+  private readonly askRemote;
+
+  constructor(deps: ActorSystemDeps) {
+    this.config = deps.config;
+    this.transport = deps.transport;
+    this.clock = deps.clock ?? systemClock;
+    this.ids = deps.ids ?? new RandomIds();
+    this.logger = deps.logger ?? silentLogger();
+    this.metrics = deps.metrics ?? new MetricsRegistry({ cluster: deps.config.cluster, node: deps.config.nodeId }, { processMetrics: false });
+    this.codec = new FrameCodec({
+      maxMessageBytes: deps.config.maxMessageBytes,
+      compressThresholdBytes: deps.config.compressThresholdBytes,
+      compressLevel: deps.config.compressLevel,
+    });
+    this.deadLetters = new DeadLetters(this.metrics);
+    this.actorPrefix = actorSubject(deps.config.cluster, '');
+    const askHist = this.metrics.histogram('hive_ask_duration_seconds', 'Ask round-trip time as the asker sees it', ['target']);
+    this.askLocal = askHist.labels('local');
+    this.askRemote = askHist.labels('remote');
+    this.registerMetrics();
+  }
+
+  private registerMetrics(): void {
+    const cells = this.cells;
+    this.metrics.gauge('hive_actors', 'Actors living on this node', [], function () {
+      this.set(cells.size);
+    });
+    this.metrics.gauge('hive_mailbox_depth', 'Messages waiting in mailboxes on this node (sum and max)', ['stat'], function () {
+      let sum = 0;
+      let max = 0;
+      for (const c of cells.values()) {
+        const d = c.depth;
+        sum += d;
+        if (d > max) max = d;
+      }
+      this.set({ stat: 'sum' }, sum);
+      this.set({ stat: 'max' }, max);
+    });
+    const self = this;
+    this.metrics.gauge('hive_messages_delivered', 'Messages handed to actors on this node since start', [], function () {
+      this.set(self.delivered);
+    });
+    const codec = this.codec;
+    this.metrics.gauge('hive_frame_bytes', 'Frame bytes encoded and decoded (raw body vs wire, compression savings)', ['direction', 'size'], function () {
+      const s = codec.stats;
+      this.set({ direction: 'out', size: 'raw' }, s.rawBytesOut);
+      this.set({ direction: 'out', size: 'wire' }, s.wireBytesOut);
+      this.set({ direction: 'in', size: 'raw' }, s.rawBytesIn);
+      this.set({ direction: 'in', size: 'wire' }, s.wireBytesIn);
+    });
+    this.metrics.gauge('hive_frames', 'Frames encoded and decoded', ['direction'], function () {
+      this.set({ direction: 'out' }, codec.stats.framesOut);
+      this.set({ direction: 'in' }, codec.stats.framesIn);
+    });
+  }
+
+  // ---------------------------------------------------------------- spawning and lookup
+
+  /**
+   * Starts `logic` (an xstate machine or any actor logic) as an actor on this node, reachable by id from
+   * every node. Throws `INVALID_ID` for a bad id and `DUPLICATE_ACTOR` when the id is taken on this node.
+   */
+  spawn<TLogic extends AnyActorLogic>(logic: TLogic, options: SpawnOptions = {}): ActorRef {
+    if (this.stopped) throw new ActorStoppedError('this node is stopped');
+    const id = options.id === undefined ? this.ids.next() : assertToken(options.id, 'actor id');
+    if (this.cells.has(id)) throw new DuplicateActorError(`an actor with id "${id}" already exists on this node`, { details: { id } });
+    const kind = options.kind ?? ((logic as { id?: unknown }).id as string | undefined) ?? 'actor';
+    const actorOptions: Record<string, unknown> = { id };
+    if (options.input !== undefined) actorOptions['input'] = options.input;
+    if (options.snapshot !== undefined) actorOptions['snapshot'] = options.snapshot;
+    if (this.clock !== systemClock) actorOptions['clock'] = this.clock;
+    const actor = createActor(logic as AnyActorLogic, actorOptions as never);
+    const isMachine = typeof (logic as { getStateNodeById?: unknown }).getStateNodeById === 'function';
+    const cell = new ActorCell(id, kind, logic, actor, options.mailboxCapacity ?? this.config.mailboxCapacity, isMachine);
+    actor.subscribe({ error: (err: unknown) => this.onActorError(cell, err), complete: () => this.onActorComplete(cell) });
+    this.cells.set(id, cell);
+    actor.start();
+    if (cell.status !== 'running') {
+      // failed while starting (its initial actions threw)
+      this.cells.delete(id);
+      throw new ActorFailedError(`actor "${id}" failed to start: ${errorMessage(actor.getSnapshot())}`, { details: { id } });
+    }
+    if (options.localOnly !== true && this.transport.connected) {
+      cell.subscription = this.transport.subscribe(actorSubject(this.config.cluster, id), this.onInbound);
+    }
+    this.emit({ type: 'spawned', id, kind });
+    return new ActorRef(id, this);
+  }
+
+  /** A ref to the actor with this id, wherever it lives (validated, not looked up). */
+  ref(id: string): ActorRef {
+    return new ActorRef(assertToken(id, 'actor id'), this);
+  }
+
+  /** True when the actor lives on this node and runs. */
+  has(id: string): boolean {
+    return this.cells.get(id)?.status === 'running';
+  }
+
+  /** The xstate actor behind a local id (for snapshots and inspection), or undefined. */
+  localActor(id: string): ActorCell['actor'] | undefined {
+    return this.cells.get(id)?.actor;
+  }
+
+  /** Local actors, for status. */
+  actors(): ActorInfo[] {
+    const out: ActorInfo[] = [];
+    for (const c of this.cells.values()) out.push({ id: c.id, kind: c.kind, status: c.status, mailboxDepth: c.depth, handled: c.handled });
+    return out;
+  }
+
+  /** Number of local actors. */
+  get size(): number {
+    return this.cells.size;
+  }
+
+  /** Listens to actor lifecycle events on this node; returns an unsubscribe function. */
+  onLifecycle(listener: (e: ActorLifecycleEvent) => void): () => void {
+    this.lifecycle.add(listener);
+    return () => this.lifecycle.delete(listener);
+  }
+
+  private emit(e: ActorLifecycleEvent): void {
+    for (const l of this.lifecycle) {
+      try {
+        l(e);
+      } catch (err) {
+        this.logger.error({ err }, 'lifecycle listener threw');
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- tell and ask
+
+  /** Sends `event` to actor `id` without waiting. See {@link ActorRef.tell}. */
+  tell(id: string, event: HiveEvent): void {
+    checkEvent(event);
+    const cell = this.cells.get(id);
+    if (cell !== undefined) {
+      if (cell.status !== 'running') {
+        this.dead(id, event, cell.status === 'failed' ? 'failed' : 'stopped');
+        return;
+      }
+      if (!this.enqueue(cell, event)) {
+        this.dead(id, event, 'mailbox-full');
+        throw new OverloadedError(`mailbox of actor "${id}" is full (${cell.capacity} messages)`, { details: { id } });
+      }
+      return;
+    }
+    assertToken(id, 'actor id');
+    if (!this.transport.connected) {
+      this.dead(id, event, 'unreachable');
+      return;
+    }
+    const env: TellEnvelope = { v: ENVELOPE_VERSION, k: 't', e: event };
+    this.transport.publish(this.actorPrefix + id, this.codec.encode(env));
+  }
+
+  /** Sends `event` to actor `id` and waits for its reply. See {@link ActorRef.ask}. */
+  ask(id: string, event: HiveEvent, timeoutMs: number = this.config.askTimeoutMs): Promise<HiveEvent> {
+    try {
+      checkEvent(event);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    const cell = this.cells.get(id);
+    if (cell !== undefined) return this.askCell(cell, event, timeoutMs);
+    try {
+      assertToken(id, 'actor id');
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return this.askOverTransport(id, event, timeoutMs);
+  }
+
+  private askCell(cell: ActorCell, event: HiveEvent, timeoutMs: number): Promise<HiveEvent> {
+    if (cell.status !== 'running') {
+      return Promise.reject(
+        cell.status === 'failed'
+          ? new ActorFailedError(`actor "${cell.id}" has failed`, { details: { id: cell.id } })
+          : new ActorStoppedError(`actor "${cell.id}" is stopped`, { details: { id: cell.id } }),
+      );
+    }
+    // A fresh object per ask: the reply registry is keyed by the event object.
+    const delivered = { ...event };
+    const started = performance.now();
+    const hist = this.askLocal;
+    return new Promise<HiveEvent>((resolve, reject) => {
+      const pending = new PendingAsk(
+        this.clock,
+        (answer) => {
+          hist.observe((performance.now() - started) / 1000);
+          resolve(answer);
+        },
+        reject,
+      );
+      pending.timer = this.clock.setTimeout(() => {
+        if (takeReplier(delivered) !== undefined) {
+          reject(new TimeoutError(`ask to actor "${cell.id}" (${event.type}) timed out after ${timeoutMs} ms`, { details: { id: cell.id, type: event.type } }));
+        }
+      }, timeoutMs);
+      registerReplier(delivered, pending);
+      if (!this.enqueue(cell, delivered)) {
+        takeReplier(delivered);
+        pending.fail(new OverloadedError(`mailbox of actor "${cell.id}" is full (${cell.capacity} messages)`, { details: { id: cell.id } }));
+      }
+    });
+  }
+
+  private async askOverTransport(id: string, event: HiveEvent, timeoutMs: number): Promise<HiveEvent> {
+    const cid = (this.nextCid++).toString(36);
+    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: cid, d: this.clock.now() + timeoutMs };
+    const started = performance.now();
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.transport.request(this.actorPrefix + id, this.codec.encode(env), timeoutMs);
+    } catch (err) {
+      const e = toHiveError(err);
+      if (e.code === 'NO_SUCH_ACTOR') throw new NoSuchActorError(`no actor "${id}" in cluster "${this.config.cluster}"`, { details: { id }, cause: err });
+      if (e.code === 'TIMEOUT') throw new TimeoutError(`ask to actor "${id}" (${event.type}) timed out after ${timeoutMs} ms`, { details: { id, type: event.type }, cause: err });
+      throw e;
+    }
+    const reply = parseEnvelope(this.codec.decode(bytes));
+    if (reply.k !== 'r') throw new BadFrameError(`expected a reply frame from actor "${id}", got kind "${reply.k}"`);
+    this.askRemote.observe((performance.now() - started) / 1000);
+    if (reply.err !== undefined) throw errorFromReply(reply.err);
+    if (reply.ok === undefined) throw new BadFrameError(`reply from actor "${id}" has neither ok nor err`);
+    return reply.ok;
+  }
+
+  // ---------------------------------------------------------------- mailboxes and the scheduler
+
+  private enqueue(cell: ActorCell, event: object): boolean {
+    if (!cell.push(event)) return false;
+    if (!cell.scheduled) {
+      cell.scheduled = true;
+      this.runQueue.push(cell);
+      if (!this.drainScheduled) {
+        this.drainScheduled = true;
+        queueMicrotask(this.drain);
+      }
+    }
+    return true;
+  }
+
+  private readonly drain = (): void => {
+    let budget = TURN_BUDGET;
+    while (this.runQueue.length > 0 && budget > 0) {
+      const queue = this.runQueue;
+      this.runQueue = [];
+      let i = 0;
+      for (; i < queue.length && budget > 0; i++) {
+        const cell = queue[i]!;
+        let n = CELL_BATCH;
+        while (n-- > 0 && budget > 0 && cell.status === 'running') {
+          const event = cell.shift();
+          if (event === undefined) break;
+          budget--;
+          this.process(cell, event);
+        }
+        if (cell.status === 'running' && cell.depth > 0) this.runQueue.push(cell);
+        else cell.scheduled = false;
+      }
+      // cells not reached this turn keep their place at the front
+      if (i < queue.length) this.runQueue = queue.slice(i).concat(this.runQueue);
+    }
+    if (this.runQueue.length > 0) setImmediate(this.drain);
+    else this.drainScheduled = false;
+  };
+
+  private process(cell: ActorCell, event: object): void {
+    const actor = cell.actor;
+    const before = cell.detectsUnhandled ? actor.getSnapshot() : undefined;
+    cell.current = event;
+    actor.send(event as HiveEvent);
+    cell.current = undefined;
+    cell.handled++;
+    this.delivered++;
+    if (cell.status !== 'running') return;
+    if (isAsk(event)) this.remember(cell, event);
+    if (before === undefined) return;
+    // An unchanged snapshot is either a targetless transition (actions only) or no transition at all;
+    // only the second means the machine does not handle this event in its current state.
+    if (actor.getSnapshot() === before && (before as { can?: (e: object) => boolean }).can?.(event) === false) {
+      const type = (event as HiveEvent).type;
+      const r = takeReplier(event);
+      if (r !== undefined) {
+        r.fail(new InvalidEventError(`actor "${cell.id}" does not handle "${type}" in its current state`, { details: { id: cell.id, type } }));
+      } else {
+        this.dead(cell.id, event, 'unhandled');
+      }
+    }
+  }
+
+  /** Keeps an accepted, not yet answered ask so that stopping or failing the actor answers it. */
+  private remember(cell: ActorCell, event: object): void {
+    const awaiting = (cell.awaiting ??= new Set());
+    if (awaiting.size >= 64) for (const e of awaiting) if (!isAsk(e)) awaiting.delete(e);
+    awaiting.add(event);
+  }
+
+  private onActorError(cell: ActorCell, err: unknown): void {
+    if (cell.status !== 'running') return;
+    cell.status = 'failed';
+    const error = new ActorFailedError(`actor "${cell.id}" failed: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      details: { id: cell.id },
+    });
+    this.logger.warn({ actor: cell.id, kind: cell.kind, err }, 'actor failed');
+    if (cell.current !== undefined) takeReplier(cell.current)?.fail(error);
+    this.flushMailbox(cell, error, 'failed');
+    cell.subscription?.unsubscribe();
+    cell.subscription = undefined;
+    this.emit({ type: 'failed', id: cell.id, kind: cell.kind, error });
+  }
+
+  private onActorComplete(cell: ActorCell): void {
+    if (cell.status !== 'running') return;
+    // A machine that reached a final state is done: it leaves the node like a stopped actor.
+    const snapshot = cell.actor.getSnapshot() as { status?: string; output?: unknown };
+    if (snapshot.status !== 'done') return;
+    cell.status = 'stopped';
+    this.release(cell, new ActorStoppedError(`actor "${cell.id}" is done`, { details: { id: cell.id } }));
+    this.emit({ type: 'done', id: cell.id, kind: cell.kind, output: snapshot.output });
+  }
+
+  private flushMailbox(cell: ActorCell, error: HiveError, reason: DeadLetterReason): void {
+    if (cell.awaiting !== undefined) {
+      for (const e of cell.awaiting) takeReplier(e)?.fail(error);
+      cell.awaiting = undefined;
+    }
+    for (const e of cell.drainAll()) {
+      const r = takeReplier(e);
+      if (r !== undefined) r.fail(error);
+      else this.dead(cell.id, e, reason);
+    }
+  }
+
+  private release(cell: ActorCell, error: HiveError): void {
+    if (this.cells.get(cell.id) === cell) this.cells.delete(cell.id);
+    cell.subscription?.unsubscribe();
+    cell.subscription = undefined;
+    this.flushMailbox(cell, error, 'stopped');
+  }
+
+  /** Removes a failed actor's cell (supervisors call this before restarting it under the same id). */
+  forget(id: string): void {
+    const cell = this.cells.get(id);
+    if (cell !== undefined && cell.status !== 'running') this.release(cell, new ActorStoppedError(`actor "${id}" was removed`));
+  }
+
+  /** Stops a local actor: pending asks get `ACTOR_STOPPED`, pending tells become dead letters. */
+  async stopActor(id: string): Promise<void> {
+    const cell = this.cells.get(id);
+    if (cell === undefined) return;
+    const wasRunning = cell.status === 'running';
+    cell.status = 'stopped';
+    this.release(cell, new ActorStoppedError(`actor "${id}" was stopped`, { details: { id } }));
+    if (wasRunning) cell.actor.stop();
+    this.emit({ type: 'stopped', id, kind: cell.kind });
+  }
+
+  private dead(to: string, event: unknown, reason: DeadLetterReason, detail?: string): void {
+    this.deadLetters.publish(detail === undefined ? { to, event, reason, at: this.clock.now() } : { to, event, reason, at: this.clock.now(), detail });
+  }
+
+  // ---------------------------------------------------------------- inbound over the transport
+
+  /** Handles a message on one of this node's actor subjects (binary frame or JSON text). */
+  readonly onInbound = (msg: TransportMessage): void => {
+    const id = msg.subject.slice(this.actorPrefix.length);
+    this.deliverInbound(id, msg);
+  };
+
+  /**
+   * Decodes a message that arrived on an actor or kind subject: a binary frame (tell or ask envelope) or
+   * JSON text (what the NATS CLI sends; a reply subject makes it an ask). Throws BAD_FRAME, TOO_LARGE or
+   * INVALID_EVENT; the caller answers with {@link ActorSystem.respond} using {@link replyTargetOf}.
+   */
+  parseInbound(msg: TransportMessage): Inbound {
+    const binary = isBinaryFrame(msg.data);
+    if (!binary) {
+      const event = validateEvent(decodeJson(msg.data, this.config.maxMessageBytes));
+      return { event, binary, cid: undefined, replyTo: msg.reply, isAsk: msg.reply !== undefined };
+    }
+    const env = parseEnvelope(this.codec.decode(msg.data));
+    if (env.k === 'r') throw new BadFrameError('a reply frame was sent to an actor subject');
+    const event = validateEvent(env.e);
+    const isAsk = env.k === 'a' && msg.reply !== undefined;
+    return { event, binary, cid: env.k === 'a' ? env.c : undefined, replyTo: msg.reply, isAsk };
+  }
+
+  /** Where the answer to `msg` goes, before it could be decoded (binary in, binary out). */
+  replyTargetOf(msg: TransportMessage): ReplyTarget | undefined {
+    return msg.reply === undefined ? undefined : { replyTo: msg.reply, binary: isBinaryFrame(msg.data), cid: undefined };
+  }
+
+  /** Decodes an inbound message for actor `id` and delivers it; every failure is answered or dead-lettered. */
+  deliverInbound(id: string, msg: TransportMessage): void {
+    let inbound: Inbound;
+    try {
+      inbound = this.parseInbound(msg);
+    } catch (err) {
+      const target = this.replyTargetOf(msg);
+      if (target !== undefined) this.respond(target, undefined, err);
+      else this.dead(id, undefined, 'bad-frame', toHiveError(err).message);
+      return;
+    }
+    const { event } = inbound;
+    const cell = this.cells.get(id);
+    if (cell === undefined || cell.status !== 'running') {
+      const err =
+        cell?.status === 'failed'
+          ? new ActorFailedError(`actor "${id}" has failed`, { details: { id } })
+          : new NoSuchActorError(`no actor "${id}" on node "${this.config.nodeId}"`, { details: { id } });
+      if (inbound.isAsk) this.respond(inbound as ReplyTarget, undefined, err);
+      else this.dead(id, event, cell === undefined ? 'no-such-actor' : 'failed');
+      return;
+    }
+    if (inbound.isAsk) {
+      const replier = new RemoteReplier(this, inbound as ReplyTarget);
+      if (!inbound.binary) {
+        // The NATS CLI waits for an answer; give it a typed TIMEOUT rather than silence.
+        const timeoutMs = this.config.askTimeoutMs;
+        replier.timer = this.clock.setTimeout(() => {
+          if (takeReplier(event) !== undefined) {
+            replier.fail(new TimeoutError(`actor "${id}" did not answer "${event.type}" within ${timeoutMs} ms`, { details: { id, type: event.type } }));
+          }
+        }, timeoutMs);
+      }
+      registerReplier(event, replier);
+    }
+    if (!this.enqueue(cell, event)) {
+      const err = new OverloadedError(`mailbox of actor "${id}" is full (${cell.capacity} messages)`, { details: { id } });
+      const r = takeReplier(event);
+      if (r !== undefined) r.fail(err);
+      else this.dead(id, event, 'mailbox-full');
+    }
+  }
+
+  /** Publishes the answer to a remote ask (an event, or the error): binary frames for binary asks, JSON for JSON. */
+  respond(target: ReplyTarget, ok: HiveEvent | undefined, err: unknown): void {
+    const { replyTo, binary, cid } = target;
+    if (replyTo === undefined) return;
+    let data: Uint8Array;
+    try {
+      data = binary ? this.codec.encode(replyEnvelope(cid, ok, err)) : encodeJson(ok !== undefined ? ok : toErrorReply(err));
+    } catch (encodeErr) {
+      // the answer itself could not be encoded (too large, unserialisable): tell the asker why
+      data = binary ? this.codec.encode(replyEnvelope(cid, undefined, encodeErr)) : encodeJson(toErrorReply(encodeErr));
+    }
+    try {
+      this.transport.publish(replyTo, data);
+    } catch (pubErr) {
+      this.logger.warn({ err: pubErr, replyTo }, 'could not publish a reply');
+    }
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /** Stops every local actor (pending asks get `ACTOR_STOPPED`). The transport is closed by its owner. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const id of [...this.cells.keys()]) await this.stopActor(id);
+  }
+}
+
+function checkEvent(event: unknown): asserts event is HiveEvent {
+  if (typeof event !== 'object' || event === null || typeof (event as { type?: unknown }).type !== 'string' || (event as { type: string }).type === '') {
+    throw new InvalidEventError(`an event must be an object with a non-empty string "type", got ${describe(event)}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return `${typeof value} ${String(value).slice(0, 40)}`;
+  try {
+    return JSON.stringify(value).slice(0, 80);
+  } catch {
+    return 'an unserialisable object';
+  }
+}
+
+function errorMessage(snapshot: unknown): string {
+  const err = (snapshot as { error?: unknown }).error;
+  return err instanceof Error ? err.message : String(err);
+}

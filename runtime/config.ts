@@ -1,0 +1,189 @@
+// Node configuration: exported defaults, an environment loader, and one resolve step that validates every
+// option at the boundary with an error naming the option (nats.js `options.ts` style).
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { ConfigError } from '../protocols/errors.js';
+import { isToken } from '../protocols/subjects.js';
+
+/** Log levels pino understands. */
+export const LogLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** A log level. */
+export type LogLevel = (typeof LogLevels)[number];
+
+/** How to reach NATS. Credentials are optional; see the README for the environment variables. */
+export interface NatsSettings {
+  /** One or more `nats://host:port` URLs. */
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** An NKey user seed (`SU...`). */
+  nkey?: string;
+  /** Path to a `.creds` file (JWT + NKey). */
+  credsFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
+/** A node's resolved configuration: every option has a value. */
+export interface HiveConfig {
+  /** Cluster name: one subject token. Nodes with the same name on the same NATS form a cluster. */
+  cluster: string;
+  /** This node's id: one subject token. */
+  nodeId: string;
+  /** NATS to join; `undefined` runs on the in-process transport. */
+  nats: NatsSettings | undefined;
+  /** Folder for the node's data (embedded database, a child nats-server's store). */
+  dataDir: string;
+  /** PostgreSQL URL for memory; `undefined` uses embedded PGlite under `dataDir`. */
+  database: string | undefined;
+  logLevel: LogLevel;
+  /** Messages an actor's mailbox holds before senders get `OVERLOADED`. */
+  mailboxCapacity: number;
+  /** Default ask timeout (also the limit for answering a JSON request from the NATS CLI). */
+  askTimeoutMs: number;
+  /** Largest frame, and largest body a frame may inflate to. */
+  maxMessageBytes: number;
+  /** Bodies at least this large are deflated (when that pays). */
+  compressThresholdBytes: number;
+  /** Deflate level 1-9. */
+  compressLevel: number;
+  /** How often a node announces itself. */
+  heartbeatMs: number;
+  /** A node silent this long is considered failed. */
+  failureAfterMs: number;
+}
+
+/** What callers pass: any subset of {@link HiveConfig}, with `nats` also accepted as a URL string. */
+export type HiveOptions = Partial<Omit<HiveConfig, 'nats'>> & { nats?: NatsSettings | string | string[] | false | undefined };
+
+/** The defaults every option falls back to. */
+export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze({
+  cluster: 'hive',
+  nats: undefined,
+  dataDir: '.hive',
+  database: undefined,
+  logLevel: 'info' as LogLevel,
+  mailboxCapacity: 10_000,
+  askTimeoutMs: 5_000,
+  maxMessageBytes: 8 * 1024 * 1024,
+  compressThresholdBytes: 1024,
+  compressLevel: 1,
+  heartbeatMs: 1_000,
+  failureAfterMs: 5_000,
+});
+
+const knownOptions = new Set([...Object.keys(defaultConfig), 'nodeId']);
+
+/** A fresh node id: the host name (made token-safe) plus a random suffix. */
+export function generateNodeId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'node';
+  return `${host}-${randomBytes(3).toString('hex')}`;
+}
+
+const intVars: Array<[string, keyof HiveConfig]> = [
+  ['HIVE_MAILBOX_CAPACITY', 'mailboxCapacity'],
+  ['HIVE_ASK_TIMEOUT_MS', 'askTimeoutMs'],
+  ['HIVE_MAX_MESSAGE_BYTES', 'maxMessageBytes'],
+  ['HIVE_COMPRESS_THRESHOLD_BYTES', 'compressThresholdBytes'],
+  ['HIVE_COMPRESS_LEVEL', 'compressLevel'],
+  ['HIVE_HEARTBEAT_MS', 'heartbeatMs'],
+  ['HIVE_FAILURE_AFTER_MS', 'failureAfterMs'],
+];
+
+/**
+ * Reads options from environment variables: HIVE_CLUSTER, HIVE_NODE_ID, HIVE_NATS_URL (comma-separated),
+ * HIVE_DATA_DIR, HIVE_DATABASE_URL, HIVE_LOG_LEVEL, and the numeric HIVE_* options above.
+ * Values are validated by {@link resolveConfig}, which names the variable's option.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HiveOptions {
+  const out: Record<string, unknown> = {};
+  const str = (name: string, key: string) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') out[key] = v;
+  };
+  str('HIVE_CLUSTER', 'cluster');
+  str('HIVE_NODE_ID', 'nodeId');
+  str('HIVE_DATA_DIR', 'dataDir');
+  str('HIVE_DATABASE_URL', 'database');
+  str('HIVE_LOG_LEVEL', 'logLevel');
+  if (env['HIVE_NATS_URL']) out['nats'] = env['HIVE_NATS_URL'].split(',').map((s) => s.trim()).filter(Boolean);
+  for (const [name, key] of intVars) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new ConfigError(`${key} (from ${name}) must be a number, got ${JSON.stringify(v)}`, { details: { option: key } });
+    out[key] = n;
+  }
+  return out as HiveOptions;
+}
+
+function fail(option: string, message: string, value: unknown): never {
+  let shown: string;
+  try {
+    shown = JSON.stringify(value) ?? String(value);
+  } catch {
+    shown = String(value);
+  }
+  throw new ConfigError(`invalid option ${option}: ${message} (got ${shown})`, { details: { option, value: shown } });
+}
+
+function int(option: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(option, `must be an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function natsSettings(value: HiveOptions['nats']): NatsSettings | undefined {
+  if (value === undefined || value === false) return undefined;
+  const settings: NatsSettings = typeof value === 'string' || Array.isArray(value) ? { servers: typeof value === 'string' ? [value] : value } : { ...value };
+  if (!Array.isArray(settings.servers) || settings.servers.length === 0) fail('nats.servers', 'must list at least one server URL', settings.servers);
+  for (const s of settings.servers) {
+    if (typeof s !== 'string' || !/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s/:]+(:\d+)?$/.test(s)) fail('nats.servers', 'each must be a nats://host:port URL', s);
+  }
+  return settings;
+}
+
+/**
+ * The one resolve step: defaults, then `env` (pass `{}` to ignore the environment), then `options`;
+ * validates every option and throws {@link ConfigError} naming the first invalid one.
+ */
+export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv = {}): HiveConfig {
+  for (const key of Object.keys(options)) {
+    if (!knownOptions.has(key)) {
+      throw new ConfigError(`unknown option ${key}: known options are ${[...knownOptions].join(', ')}`, { details: { option: key } });
+    }
+  }
+  const merged = { ...defaultConfig, ...configFromEnv(env), ...stripUndefined(options) } as HiveOptions & typeof defaultConfig;
+  if (!isToken(merged.cluster)) fail('cluster', 'must be 1-128 characters of A-Z a-z 0-9 _ -', merged.cluster);
+  const nodeId = merged.nodeId ?? generateNodeId();
+  if (!isToken(nodeId)) fail('nodeId', 'must be 1-128 characters of A-Z a-z 0-9 _ -', nodeId);
+  if (typeof merged.dataDir !== 'string' || merged.dataDir.length === 0) fail('dataDir', 'must be a non-empty path', merged.dataDir);
+  if (merged.database !== undefined && (typeof merged.database !== 'string' || !/^postgres(ql)?:\/\//.test(merged.database))) {
+    fail('database', 'must be a postgres:// URL', merged.database);
+  }
+  if (!LogLevels.includes(merged.logLevel as LogLevel)) fail('logLevel', `must be one of ${LogLevels.join(', ')}`, merged.logLevel);
+  const config: HiveConfig = {
+    cluster: merged.cluster,
+    nodeId,
+    nats: natsSettings(merged.nats),
+    dataDir: merged.dataDir,
+    database: merged.database,
+    logLevel: merged.logLevel,
+    mailboxCapacity: int('mailboxCapacity', merged.mailboxCapacity, 1, 100_000_000),
+    askTimeoutMs: int('askTimeoutMs', merged.askTimeoutMs, 1, 86_400_000),
+    maxMessageBytes: int('maxMessageBytes', merged.maxMessageBytes, 1024, 1024 * 1024 * 1024),
+    compressThresholdBytes: int('compressThresholdBytes', merged.compressThresholdBytes, 0, 1024 * 1024 * 1024),
+    compressLevel: int('compressLevel', merged.compressLevel, 1, 9),
+    heartbeatMs: int('heartbeatMs', merged.heartbeatMs, 10, 3_600_000),
+    failureAfterMs: int('failureAfterMs', merged.failureAfterMs, 20, 86_400_000),
+  };
+  if (config.failureAfterMs <= config.heartbeatMs) fail('failureAfterMs', 'must be greater than heartbeatMs', config.failureAfterMs);
+  return config;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,52 @@
+// The reply helper machines use to answer an ask: the runtime registers a replier for the event object it
+// delivers, and `reply(event, answer)` (from an action, now or later) sends the answer back to the asker.
+import type { HiveEvent } from '../protocols/envelope.js';
+import { toHiveError } from '../protocols/errors.js';
+
+/** Answers one ask: with an event, or with an error. */
+export interface Replier {
+  ok(answer: HiveEvent): void;
+  fail(err: unknown): void;
+}
+
+const repliers = new WeakMap<object, Replier>();
+
+/** @internal Registers the replier for an event about to be delivered as an ask. */
+export function registerReplier(event: object, replier: Replier): void {
+  repliers.set(event, replier);
+}
+
+/** @internal Takes (and removes) the replier of an event, if it still waits for an answer. */
+export function takeReplier(event: object): Replier | undefined {
+  const r = repliers.get(event);
+  if (r !== undefined) repliers.delete(event);
+  return r;
+}
+
+/** True when `event` arrived as an ask that has not been answered yet. */
+export function isAsk(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && repliers.has(event);
+}
+
+/**
+ * Answers the ask that delivered `event` (call it from an action, or later with an event you kept).
+ * A tell has no one to answer: then it does nothing and returns false. Each ask is answered once.
+ * @example
+ * actions: ({ event }) => reply(event, { type: 'pong' })
+ */
+export function reply(event: unknown, answer: HiveEvent): boolean {
+  if (typeof event !== 'object' || event === null) return false;
+  const r = takeReplier(event);
+  if (r === undefined) return false;
+  r.ok(answer);
+  return true;
+}
+
+/** Answers the ask that delivered `event` with an error (the asker gets the typed error). */
+export function replyError(event: unknown, err: unknown): boolean {
+  if (typeof event !== 'object' || event === null) return false;
+  const r = takeReplier(event);
+  if (r === undefined) return false;
+  r.fail(toHiveError(err));
+  return true;
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { configFromEnv, defaultConfig, resolveConfig } from '../../../runtime/config.js';
+import { ConfigError } from '../../../protocols/errors.js';
+
+function refusal(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('INVALID_CONFIG');
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('fills every option from the exported defaults', () => {
+    const c = resolveConfig({});
+    expect(c.cluster).toBe(defaultConfig.cluster);
+    expect(c.mailboxCapacity).toBe(defaultConfig.mailboxCapacity);
+    expect(c.nats).toBeUndefined();
+    expect(c.nodeId).toMatch(/^[A-Za-z0-9_-]+$/);
+  });
+
+  it('takes the environment, and explicit options over it', () => {
+    const env = { HIVE_CLUSTER: 'from-env', HIVE_MAILBOX_CAPACITY: '7', HIVE_NATS_URL: 'nats://a:1, nats://b:2', HIVE_LOG_LEVEL: 'warn' };
+    const c = resolveConfig({ mailboxCapacity: 9 }, env);
+    expect(c.cluster).toBe('from-env');
+    expect(c.mailboxCapacity).toBe(9);
+    expect(c.logLevel).toBe('warn');
+    expect(c.nats?.servers).toEqual(['nats://a:1', 'nats://b:2']);
+  });
+
+  it('accepts nats as a URL string', () => {
+    expect(resolveConfig({ nats: 'nats://127.0.0.1:4222' }).nats).toEqual({ servers: ['nats://127.0.0.1:4222'] });
+    expect(resolveConfig({ nats: false }).nats).toBeUndefined();
+  });
+
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['cluster', { cluster: 'has.dot' }, 'invalid option cluster'],
+    ['nodeId', { nodeId: 'a b' }, 'invalid option nodeId'],
+    ['dataDir', { dataDir: '' }, 'invalid option dataDir'],
+    ['database', { database: 'mysql://x' }, 'invalid option database'],
+    ['logLevel', { logLevel: 'loud' }, 'invalid option logLevel'],
+    ['mailboxCapacity', { mailboxCapacity: 0 }, 'invalid option mailboxCapacity'],
+    ['askTimeoutMs', { askTimeoutMs: 1.5 }, 'invalid option askTimeoutMs'],
+    ['maxMessageBytes', { maxMessageBytes: 10 }, 'invalid option maxMessageBytes'],
+    ['compressThresholdBytes', { compressThresholdBytes: -1 }, 'invalid option compressThresholdBytes'],
+    ['compressLevel', { compressLevel: 12 }, 'invalid option compressLevel'],
+    ['heartbeatMs', { heartbeatMs: 'fast' }, 'invalid option heartbeatMs'],
+    ['failureAfterMs', { heartbeatMs: 1000, failureAfterMs: 500 }, 'invalid option failureAfterMs'],
+    ['nats.servers', { nats: [] }, 'invalid option nats.servers'],
+    ['nats.servers', { nats: ['http://x'] }, 'invalid option nats.servers'],
+    ['unknown', { mailboxCapasity: 3 }, 'unknown option mailboxCapasity'],
+  ];
+  for (const [option, input, message] of cases) {
+    it(`names the option in its error - ${option}`, () => {
+      const err = refusal(() => resolveConfig(input as never));
+      expect(err.message).toContain(message);
+      expect(err.details?.['option']).toBe(option === 'unknown' ? 'mailboxCapasity' : option);
+    });
+  }
+
+  it('names the variable of a non-numeric environment value', () => {
+    const err = refusal(() => configFromEnv({ HIVE_ASK_TIMEOUT_MS: 'soon' }));
+    expect(err.message).toContain('askTimeoutMs (from HIVE_ASK_TIMEOUT_MS)');
+  });
+});
