@@ -17,6 +17,7 @@ import { UnavailableError } from '../protocols/errors.js';
 import { Membership, type Member, type MembershipEvent } from './Membership.js';
 import { NatsKeyValue } from './NatsKeyValue.js';
 import { NatsTransport } from './NatsTransport.js';
+import { natsOptionsFromEnv } from './natsOptions.js';
 import { NodeControl, type NodeStatus } from './NodeControl.js';
 import { VirtualActors, type VirtualRef } from './VirtualActors.js';
 
@@ -138,7 +139,10 @@ export class Hive {
     const logger = givenLogger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId, cluster: config.cluster });
     let transport: Transport;
     if (given !== undefined) transport = given;
-    else if (config.nats !== undefined) transport = await NatsTransport.connect({ ...config.nats, name: `hive-${config.cluster}-${config.nodeId}` }, { clock, logger });
+    else if (config.nats !== undefined) {
+      const fromEnv = env === false ? {} : natsOptionsFromEnv(env ?? process.env);
+      transport = await NatsTransport.connect({ ...fromEnv, ...config.nats, name: `hive-${config.cluster}-${config.nodeId}` }, { clock, logger });
+    }
     else transport = new InProcTransport(undefined, clock, ids);
     const stores = await openStores(transport, config.cluster, logger);
     const hive = new Hive(config, transport, clock, ids, logger, stores);

@@ -1,0 +1,129 @@
+// ClusterClient: what the CLI (and scripts) use to talk to a running cluster over NATS as a plain client,
+// in JSON — the same payloads the NATS CLI sends: status from every node, spawn on a node, send, ask.
+import type { HiveEvent } from '../protocols/envelope.js';
+import { InvalidArgumentError, InvalidEventError, NoSuchActorError, errorFromReply, isErrorReply } from '../protocols/errors.js';
+import { decodeJson, encodeJson } from '../protocols/frame.js';
+import { actorSubject, assertToken, sysSubject, virtualSubject } from '../protocols/subjects.js';
+import { NatsTransport } from './NatsTransport.js';
+import { natsOptionsFromEnv } from './natsOptions.js';
+import type { NodeStatus } from './NodeControl.js';
+import { LOCAL_NATS_URL } from './localNats.js';
+
+const MAX_REPLY = 64 * 1024 * 1024;
+
+/** A client connection to one cluster. */
+export class ClusterClient {
+  private constructor(
+    readonly cluster: string,
+    private readonly transport: NatsTransport,
+  ) {}
+
+  /** Connects to NATS (`nats` URL(s), else HIVE_NATS_* from the environment, else the local server). */
+  static async connect(options: { cluster: string; nats?: string | undefined }): Promise<ClusterClient> {
+    const cluster = assertToken(options.cluster, 'cluster name');
+    const env = natsOptionsFromEnv(process.env);
+    const transport = await NatsTransport.connect({ ...env, servers: options.nats ?? env.servers ?? LOCAL_NATS_URL, name: 'hive-cli' });
+    return new ClusterClient(cluster, transport);
+  }
+
+  /** Every live node's status, collected for `waitMs`. */
+  async status(waitMs = 500): Promise<NodeStatus[]> {
+    const inbox = `_INBOX.hive_cli_${process.pid}_${Date.now().toString(36)}`;
+    const answers: NodeStatus[] = [];
+    const sub = this.transport.subscribe(inbox, (m) => {
+      try {
+        const s = decodeJson(m.data, MAX_REPLY) as NodeStatus;
+        if (s?.type === 'hive.node.status') answers.push(s);
+      } catch {
+        // not a status answer
+      }
+    });
+    try {
+      await this.transport.flush();
+      this.transport.publish(sysSubject(this.cluster, 'status'), encodeJson({ type: 'hive.status' }), inbox);
+      await new Promise((r) => setTimeout(r, waitMs));
+    } finally {
+      sub.unsubscribe();
+    }
+    return answers.sort((a, b) => a.node.localeCompare(b.node));
+  }
+
+  /** Spawns `kind` as actor `id` on `node`, or on the least loaded node that has the kind. */
+  async spawn(kind: string, id: string, input: unknown, node: string | undefined, timeoutMs: number): Promise<{ id: string; kind: string; node: string }> {
+    assertToken(kind, 'kind');
+    assertToken(id, 'actor id');
+    let target = node;
+    if (target === undefined) {
+      const nodes = (await this.status(300)).filter((n) => n.kinds.includes(kind));
+      if (nodes.length === 0) throw new NoSuchActorError(`no live node of cluster "${this.cluster}" has registered kind "${kind}"`, { details: { kind } });
+      nodes.sort((a, b) => a.actorCount - b.actorCount);
+      target = nodes[0]!.node;
+    } else {
+      assertToken(target, 'node id');
+    }
+    const body: Record<string, unknown> = { type: 'hive.spawn', kind, id };
+    if (input !== undefined) body['input'] = input;
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.transport.request(sysSubject(this.cluster, 'node', target, 'spawn'), encodeJson(body), timeoutMs);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NO_SUCH_ACTOR') throw new NoSuchActorError(`no live node "${target}" in cluster "${this.cluster}"`, { cause: err });
+      throw err;
+    }
+    const answer = decodeJson(bytes, MAX_REPLY);
+    if (isErrorReply(answer)) throw errorFromReply(answer);
+    return answer as { id: string; kind: string; node: string };
+  }
+
+  /** Sends `event` without waiting. `target` is an actor id, or `<kind>/<key>` for a virtual actor. */
+  async send(target: string, event: HiveEvent): Promise<void> {
+    this.transport.publish(this.subjectOf(target), encodeJson(checkEvent(event)));
+    await this.transport.flush();
+  }
+
+  /** Sends `event` and returns the JSON reply; an error reply is thrown as its typed error. */
+  async ask(target: string, event: HiveEvent, timeoutMs: number): Promise<unknown> {
+    const subject = this.subjectOf(target);
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.transport.request(subject, encodeJson(checkEvent(event)), timeoutMs);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NO_SUCH_ACTOR') {
+        throw new NoSuchActorError(`no actor "${target}" in cluster "${this.cluster}" (nothing listens on ${subject})`, { cause: err, details: { id: target } });
+      }
+      throw err;
+    }
+    const answer = decodeJson(bytes, MAX_REPLY);
+    if (isErrorReply(answer)) throw errorFromReply(answer);
+    return answer;
+  }
+
+  /** The subject of an actor id or a `<kind>/<key>` virtual actor. */
+  subjectOf(target: string): string {
+    const slash = target.indexOf('/');
+    if (slash < 0) return actorSubject(this.cluster, assertToken(target, 'actor id'));
+    return virtualSubject(this.cluster, assertToken(target.slice(0, slash), 'kind'), assertToken(target.slice(slash + 1), 'virtual actor key'));
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}
+
+/** Parses a JSON event given on the command line; the error names the argument. */
+export function parseEventArg(json: string, what = 'event'): HiveEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new InvalidArgumentError(`${what} is not valid JSON: ${(err as Error).message}`, { details: { argument: what } });
+  }
+  return checkEvent(value);
+}
+
+function checkEvent(value: unknown): HiveEvent {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof (value as { type?: unknown }).type !== 'string') {
+    throw new InvalidEventError('an event must be a JSON object with a string "type", e.g. {"type":"ping"}');
+  }
+  return value as HiveEvent;
+}

@@ -1,0 +1,100 @@
+// The `hive` command line: `hive start` runs a node; the other commands talk to a running cluster over NATS
+// like any client. Usage errors name the flag and exit with code 2.
+import { Command, CommanderError, Option } from 'commander';
+import { HiveError } from '../protocols/errors.js';
+import { runStart } from './commands/start.js';
+import { runAsk, runSend, runSpawn, runStatus } from './commands/client.js';
+
+/** Exit codes: 0 ok, 1 the operation failed, 2 usage error. */
+export const EXIT_USAGE = 2;
+
+/** Where commands write; injectable for tests. */
+export interface CliIO {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const defaultIO: CliIO = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+function clusterOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--cluster <name>', 'cluster name').env('HIVE_CLUSTER').default('hive'))
+    .addOption(new Option('--nats <url>', 'NATS server URL(s), comma-separated').env('HIVE_NATS_URL'));
+}
+
+function intArg(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new CommanderError(EXIT_USAGE, 'hive.invalidArgument', `error: option '${flag}' must be a positive integer, got '${value}'`);
+    return n;
+  };
+}
+
+/** Builds the command tree (exported for tests and for `--help` output). */
+export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => void = () => undefined): Command {
+  const program = new Command('hive')
+    .description('Hive: a distributed actor runtime for multi-agent systems (xstate actors over NATS)')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride();
+
+  clusterOptions(program.command('start').description('start a node of the cluster'))
+    .addOption(new Option('--node-id <id>', 'this node id (default: host name + random suffix)').env('HIVE_NODE_ID'))
+    .addOption(new Option('--data-dir <dir>', 'folder for node data (embedded database, nats-server store)').env('HIVE_DATA_DIR').default('.hive'))
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('HIVE_LOG_LEVEL').default('info'))
+    .addOption(new Option('--database <url>', 'PostgreSQL URL for memory (default: embedded PGlite under --data-dir)').env('HIVE_DATABASE_URL'))
+    .addOption(new Option('--load <module...>', 'a module exporting a default setup function (hive) => void (repeatable; .js .mjs .ts)'))
+    .addOption(new Option('--no-config', 'do not load hive.config.{ts,js,mjs} from the working folder'))
+    .action(async (opts: Record<string, unknown>) => setExit(await runStart(opts, io)));
+
+  clusterOptions(program.command('status').description('list live nodes and their actors'))
+    .option('--json', 'print JSON for scripts')
+    .addOption(new Option('--wait <ms>', 'how long to collect node answers').argParser(intArg('--wait')).default(500))
+    .action(async (opts: Record<string, unknown>) => setExit(await runStatus(opts, io)));
+
+  clusterOptions(program.command('spawn').description('spawn an actor of a registered kind').argument('<kind>', 'kind name (built in: echo, counter)'))
+    .requiredOption('--id <id>', 'actor id')
+    .option('--input <json>', 'input for the machine, as JSON')
+    .option('--node <id>', 'the node to spawn on (default: the least loaded)')
+    .addOption(new Option('--timeout <ms>', 'how long to wait').argParser(intArg('--timeout')).default(5000))
+    .action(async (kind: string, opts: Record<string, unknown>) => setExit(await runSpawn(kind, opts, io)));
+
+  clusterOptions(program.command('send').description('send an event to an actor without waiting').argument('<id>', 'actor id').argument('<json>', 'the event, e.g. \'{"type":"inc"}\''))
+    .action(async (id: string, json: string, opts: Record<string, unknown>) => setExit(await runSend(id, json, opts, io)));
+
+  clusterOptions(program.command('ask').description("send an event to an actor and print its reply").argument('<id>', 'actor id').argument('<json>', 'the event, e.g. \'{"type":"ping"}\''))
+    .addOption(new Option('--timeout <ms>', 'how long to wait for the reply').argParser(intArg('--timeout')).default(5000))
+    .action(async (id: string, json: string, opts: Record<string, unknown>) => setExit(await runAsk(id, json, opts, io)));
+
+  return program;
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      if (err.code === 'hive.invalidArgument') io.err(`${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof HiveError) {
+      io.err(`hive: ${err.code}: ${err.message}\n`);
+      return err.code === 'INVALID_CONFIG' || err.code === 'INVALID_ID' || err.code === 'INVALID_ARGUMENT' ? EXIT_USAGE : 1;
+    }
+    io.err(`hive: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+function packageVersion(): string {
+  return process.env['npm_package_version'] ?? '0.1.0';
+}

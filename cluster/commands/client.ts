@@ -1,0 +1,82 @@
+// The client commands — status, spawn, send, ask — each a short session of ClusterClient calls that prints
+// a readable result (or JSON with --json) and returns the exit code.
+import { InvalidArgumentError } from '../../protocols/errors.js';
+import type { CliIO } from '../cli.js';
+import { ClusterClient, parseEventArg } from '../ClusterClient.js';
+import type { NodeStatus } from '../NodeControl.js';
+import { formatDuration, table } from './format.js';
+
+interface ClientOptions {
+  cluster: string;
+  nats?: string;
+}
+
+async function withClient<T>(raw: Record<string, unknown>, fn: (c: ClusterClient) => Promise<T>): Promise<T> {
+  const o = raw as unknown as ClientOptions;
+  const client = await ClusterClient.connect({ cluster: o.cluster, nats: o.nats });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** `hive status`. */
+export async function runStatus(raw: Record<string, unknown>, io: CliIO): Promise<number> {
+  const nodes = await withClient(raw, (c) => c.status(raw['wait'] as number));
+  if (raw['json'] === true) {
+    io.out(`${JSON.stringify({ cluster: raw['cluster'], nodes }, null, 2)}\n`);
+    return 0;
+  }
+  io.out(renderStatus(String(raw['cluster']), nodes));
+  return 0;
+}
+
+/** The human-readable status: nodes, then actors. */
+export function renderStatus(cluster: string, nodes: NodeStatus[]): string {
+  if (nodes.length === 0) return `cluster ${cluster}: no live nodes answered (start one with: hive start --cluster ${cluster})\n`;
+  let out = `cluster ${cluster}: ${nodes.length} live node${nodes.length === 1 ? '' : 's'}\n\n`;
+  out += table(
+    ['NODE', 'UPTIME', 'ACTORS', 'KINDS', 'RSS', 'PID'],
+    nodes.map((n) => [n.node, formatDuration(n.uptimeMs), String(n.actorCount), n.kinds.join(','), `${Math.round(n.memory.rssBytes / 1048576)} MB`, String(n.pid)]),
+  );
+  const actors = nodes.flatMap((n) => n.actors.map((a) => [a.id, n.node, a.kind, a.status, String(a.mailboxDepth), String(a.handled)]));
+  out += '\n';
+  if (actors.length === 0) out += 'no actors\n';
+  else out += table(['ACTOR', 'NODE', 'KIND', 'STATUS', 'MAILBOX', 'HANDLED'], actors);
+  const truncated = nodes.filter((n) => n.truncated);
+  if (truncated.length > 0) out += `(only the first actors of ${truncated.map((n) => n.node).join(', ')} are listed; use --json for counts)\n`;
+  return out;
+}
+
+/** `hive spawn <kind> --id <id>`. */
+export async function runSpawn(kind: string, raw: Record<string, unknown>, io: CliIO): Promise<number> {
+  const input = raw['input'] === undefined ? undefined : parseJsonArg(String(raw['input']), '--input');
+  const result = await withClient(raw, (c) => c.spawn(kind, String(raw['id']), input, raw['node'] as string | undefined, raw['timeout'] as number));
+  io.out(`spawned ${result.id} (${result.kind}) on node ${result.node}\n`);
+  return 0;
+}
+
+/** `hive send <id> <json>`. */
+export async function runSend(id: string, json: string, raw: Record<string, unknown>, io: CliIO): Promise<number> {
+  const event = parseEventArg(json);
+  await withClient(raw, (c) => c.send(id, event));
+  io.out(`sent ${event.type} to ${id}\n`);
+  return 0;
+}
+
+/** `hive ask <id> <json>`: prints the reply as JSON. */
+export async function runAsk(id: string, json: string, raw: Record<string, unknown>, io: CliIO): Promise<number> {
+  const event = parseEventArg(json);
+  const answer = await withClient(raw, (c) => c.ask(id, event, raw['timeout'] as number));
+  io.out(`${JSON.stringify(answer)}\n`);
+  return 0;
+}
+
+function parseJsonArg(json: string, flag: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    throw new InvalidArgumentError(`${flag} is not valid JSON: ${(err as Error).message}`, { details: { option: flag } });
+  }
+}

@@ -1,0 +1,114 @@
+// `hive start`: run a node. Finds NATS (the given URL; else a server on 127.0.0.1:4222; else a nats-server
+// from PATH started as a child; else the in-process transport, said clearly), registers the built-in kinds,
+// loads the user's setup modules, prints a banner, and on SIGINT/SIGTERM stops cleanly with exit code 0.
+import { counterMachine } from '../../actors/counter.js';
+import { echoMachine } from '../../actors/echo.js';
+import { actorSubject, virtualSubject } from '../../protocols/subjects.js';
+import type { LogLevel } from '../../runtime/config.js';
+import type { CliIO } from '../cli.js';
+import { Hive } from '../Hive.js';
+import { findConfigFile, loadSetupModule } from '../loadModules.js';
+import { LOCAL_NATS_URL, startChildNats, tcpOpen, type ChildNats } from '../localNats.js';
+
+/** Options of `hive start` as commander parses them. */
+export interface StartOptions {
+  cluster?: string;
+  nats?: string;
+  nodeId?: string;
+  dataDir?: string;
+  logLevel?: string;
+  database?: string;
+  load?: string[];
+  config?: boolean;
+}
+
+/** Runs a node until SIGINT/SIGTERM; resolves to the exit code. */
+export async function runStart(raw: Record<string, unknown>, io: CliIO, signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<number> {
+  const opts = raw as StartOptions;
+  const dataDir = opts.dataDir ?? '.hive';
+  let natsUrl = opts.nats;
+  let child: ChildNats | undefined;
+  let natsNote = '';
+  if (natsUrl === undefined) {
+    if (await tcpOpen('127.0.0.1', 4222)) {
+      natsUrl = LOCAL_NATS_URL;
+      natsNote = ' (found running)';
+    } else {
+      child = await startChildNats(dataDir);
+      if (child !== undefined) {
+        natsUrl = child.url;
+        natsNote = ' (nats-server started by this node, JetStream on)';
+      }
+    }
+  }
+  let hive: Hive;
+  try {
+    hive = await Hive.start({
+      env: process.env,
+      ...(opts.cluster !== undefined && { cluster: opts.cluster }),
+      ...(opts.nodeId !== undefined && { nodeId: opts.nodeId }),
+      ...(opts.logLevel !== undefined && { logLevel: opts.logLevel as LogLevel }),
+      ...(opts.database !== undefined && { database: opts.database }),
+      dataDir,
+      nats: natsUrl ?? false,
+    });
+  } catch (err) {
+    await child?.stop();
+    throw err;
+  }
+  const stopAll = async () => {
+    await hive.stop();
+    await child?.stop();
+  };
+  try {
+    hive.register('echo', echoMachine);
+    hive.register('counter', counterMachine);
+    const modules = [...(opts.load ?? [])];
+    if (opts.config !== false) {
+      const found = findConfigFile(process.cwd());
+      if (found !== undefined) modules.push(found);
+    }
+    for (const m of modules) await loadSetupModule(hive, m);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  const c = hive.cluster;
+  const lines = [
+    `hive node ${hive.nodeId} started`,
+    `  cluster    ${c}`,
+    natsUrl !== undefined
+      ? `  nats       ${natsUrl}${natsNote}`
+      : `  nats       none: in-process transport only. Other processes CANNOT reach this node (start nats-server or pass --nats)`,
+    `  kinds      ${hive.virtual.registeredKinds().join(', ')}`,
+    `  send to    ${actorSubject(c, '<actor-id>')}   (virtual: ${virtualSubject(c, '<kind>', '<key>')})`,
+    `  try        hive spawn echo --id e1${c === 'hive' ? '' : ` --cluster ${c}`} && hive ask e1 '{"type":"ping"}'${c === 'hive' ? '' : ` --cluster ${c}`}`,
+    '',
+  ];
+  io.out(lines.join('\n'));
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        io.err(`hive: ${signal} again, exiting now\n`);
+        process.exit(1);
+      }
+      stopping = true;
+      hive.logger.info({ signal }, 'stopping: finishing in-flight work and draining');
+      stopAll().then(
+        () => {
+          for (const s of signals) process.off(s, onSignal);
+          io.out(`hive node ${hive.nodeId} stopped\n`);
+          resolveExit(0);
+        },
+        (err: unknown) => {
+          io.err(`hive: error while stopping: ${err instanceof Error ? err.message : String(err)}\n`);
+          resolveExit(1);
+        },
+      );
+    };
+    for (const s of signals) process.on(s, onSignal);
+  });
+}
