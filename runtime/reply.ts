@@ -9,7 +9,11 @@ export interface Replier {
   fail(err: unknown): void;
 }
 
-const repliers = new WeakMap<object, Replier>();
+// One registry per process, even when two copies of this module are loaded (say the CLI's compiled copy
+// and a user module importing the sources through tsx): a reply must find its ask whatever copy sends it.
+const registryKey = Symbol.for('agent-hive.repliers');
+const repliers: WeakMap<object, Replier> = ((globalThis as Record<symbol, unknown>)[registryKey] as WeakMap<object, Replier> | undefined) ??
+  ((globalThis as Record<symbol, unknown>)[registryKey] = new WeakMap<object, Replier>());
 
 /** @internal Registers the replier for an event about to be delivered as an ask. */
 export function registerReplier(event: object, replier: Replier): void {

@@ -1,0 +1,174 @@
+// Two Hive nodes on a real nats-server: remote asks both ways, typed errors from the wire, bad input from a
+// raw client, membership, virtual actors with one activation, and recovery after the server restarts.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { deflateSync } from 'fflate';
+import { pack } from 'msgpackr';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { counterMachine } from '../../../actors/counter.js';
+import { echoMachine } from '../../../actors/echo.js';
+import { Hive } from '../../../cluster/Hive.js';
+import { HiveError } from '../../../protocols/errors.js';
+import { silentLogger } from '../../../runtime/logger.js';
+import { NATS_URL, natsAvailable, natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../../support/services.js';
+
+const hasNats = await natsAvailable();
+const nodes: Hive[] = [];
+
+async function node(cluster: string, nodeId: string, nats = NATS_URL): Promise<Hive> {
+  const hive = await Hive.start({ cluster, nodeId, nats, env: false, logger: silentLogger(), heartbeatMs: 100, failureAfterMs: 600 });
+  nodes.push(hive);
+  return hive;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(HiveError);
+    return (err as HiveError).code;
+  }
+  throw new Error('expected an error');
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, limitMs = 10_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+});
+
+describe.skipIf(!hasNats)('cluster over NATS - two nodes', () => {
+  let raw: NatsConnection;
+  beforeAll(async () => {
+    raw = await connect({ servers: NATS_URL });
+  });
+  afterAll(async () => {
+    await raw?.close();
+  });
+
+  it('asks actors on the other node both ways', async () => {
+    const cluster = uniqueName('two');
+    const a = await node(cluster, 'a');
+    const b = await node(cluster, 'b');
+    await a.spawn(echoMachine, { id: 'on-a' });
+    await b.spawn(counterMachine, { id: 'on-b' });
+    expect(await b.ref('on-a').ask({ type: 'ping' })).toEqual({ type: 'pong' });
+    a.ref('on-b').tell({ type: 'inc', by: 2 });
+    expect(await a.ref('on-b').ask({ type: 'inc' })).toEqual({ type: 'count', value: 3 });
+    const embedding = new Float32Array(384).map((_, i) => i / 384);
+    const echoed = await b.ref('on-a').ask<{ type: string; embedding: Float32Array }>({ type: 'vec', embedding });
+    expect(echoed.embedding).toBeInstanceOf(Float32Array);
+    expect(Array.from(echoed.embedding)).toEqual(Array.from(embedding));
+  });
+
+  it('answers NO_SUCH_ACTOR for an actor nobody hosts, and typed errors from the other node', async () => {
+    const cluster = uniqueName('err');
+    const a = await node(cluster, 'a');
+    const b = await node(cluster, 'b');
+    await b.spawn(echoMachine, { id: 'e' });
+    await b.spawn(counterMachine, { id: 'c' });
+    expect(await codeOf(a.ref('missing').ask({ type: 'ping' }, { timeoutMs: 20_000 }))).toBe('NO_SUCH_ACTOR');
+    expect(await codeOf(a.ref('c').ask({ type: 'fly' }))).toBe('INVALID_EVENT');
+    expect(await codeOf(a.ref('c').ask({ type: 'inc', by: 'lots' }))).toBe('INVALID_EVENT');
+  });
+
+  it('answers bad input from a raw client with error replies and keeps serving', async () => {
+    const cluster = uniqueName('bad');
+    const a = await node(cluster, 'a');
+    await a.spawn(echoMachine, { id: 'e' });
+    const subject = `hive.${cluster}.actor.e`;
+    const json = async (payload: Uint8Array | string) => JSON.parse(new TextDecoder().decode((await raw.request(subject, payload, { timeout: 5000 })).data)) as Record<string, unknown>;
+    const binary = async (payload: Uint8Array) => a.system.codec.decode((await raw.request(subject, payload, { timeout: 5000 })).data) as Record<string, unknown>;
+
+    expect(await json('{"type":"ping"}')).toEqual({ type: 'pong' });
+    expect(await json('{"type": nope')).toMatchObject({ type: 'hive.error', code: 'BAD_FRAME' });
+    expect(await json(new Uint8Array([0xff, 0xfe, 0x00, 0x01]))).toMatchObject({ type: 'hive.error', code: 'BAD_FRAME' });
+    expect(await json('{"kind":"no type"}')).toMatchObject({ type: 'hive.error', code: 'INVALID_EVENT' });
+    // a binary frame cut short
+    const good = a.system.codec.encode({ v: 1, k: 'a', c: 'x', e: { type: 'ping', pad: 'y'.repeat(100) } });
+    expect(await binary(good.subarray(0, good.length - 20))).toMatchObject({ k: 'r', err: { code: 'BAD_FRAME' } });
+    // an unknown version
+    const wrongVersion = good.slice();
+    wrongVersion[1] = 0x0f;
+    expect(await binary(wrongVersion)).toMatchObject({ k: 'r', err: { code: 'BAD_FRAME' } });
+    // a deflate bomb: 64 MiB of zeros that inflates past the 8 MiB limit
+    const bomb = deflateSync(pack({ v: 1, k: 'a', c: 'b', e: { type: 'ping', pad: '\0'.repeat(64 * 1024 * 1024) } }));
+    const bombFrame = new Uint8Array(2 + bomb.length);
+    bombFrame.set([0xc1, 0x11]);
+    bombFrame.set(bomb, 2);
+    expect(await binary(bombFrame)).toMatchObject({ k: 'r', err: { code: 'TOO_LARGE' } });
+    // and it still serves
+    expect(await json('{"type":"ping"}')).toEqual({ type: 'pong' });
+    expect(await a.ref('e').ask({ type: 'ping' })).toEqual({ type: 'pong' });
+  });
+
+  it('sees both nodes as members and reports a node that stops as gone', async () => {
+    const cluster = uniqueName('members');
+    const a = await node(cluster, 'a');
+    const b = await node(cluster, 'b');
+    await until(() => a.members().length === 2 && b.members().length === 2, 'both nodes to see each other');
+    const left: string[] = [];
+    a.onMembership((e) => e.type === 'leave' && left.push(e.node));
+    await b.stop();
+    await until(() => left.includes('b'), 'a to see b leave');
+    expect(a.members().map((m) => m.node)).toEqual(['a']);
+  });
+
+  it('activates a virtual actor exactly once under concurrent first messages from two nodes', async () => {
+    const cluster = uniqueName('virtual');
+    const a = await node(cluster, 'a');
+    const b = await node(cluster, 'b');
+    a.register('counter', counterMachine);
+    b.register('counter', counterMachine);
+    await until(() => a.members().every((m) => m.kinds.includes('counter')) && a.members().length === 2, 'kinds announced');
+    const incs = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).actor('counter', 'shared').ask({ type: 'inc' }));
+    await Promise.all(incs);
+    expect(await a.actor('counter', 'shared').ask({ type: 'get' })).toEqual({ type: 'count', value: 20 });
+    const hosts = [a, b].filter((n) => n.system.has('counter--shared'));
+    expect(hosts).toHaveLength(1);
+  });
+
+  it('reaches a registered virtual actor from a raw client before it is active', async () => {
+    const cluster = uniqueName('vraw');
+    const a = await node(cluster, 'a');
+    a.register('counter', counterMachine);
+    const reply = await raw.request(`hive.${cluster}.kind.counter.k1`, '{"type":"inc","by":4}', { timeout: 5000 });
+    expect(JSON.parse(new TextDecoder().decode(reply.data))).toEqual({ type: 'count', value: 4 });
+  });
+});
+
+describe.skipIf(!natsBinaryAvailable())('cluster over NATS - server restart', () => {
+  let server: OwnNatsServer;
+  beforeAll(async () => {
+    server = await startNatsServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('reconnects after the nats-server restarts and asks work again without restarting nodes', async () => {
+    const cluster = uniqueName('restart');
+    const a = await node(cluster, 'a', server.url);
+    const b = await node(cluster, 'b', server.url);
+    await b.spawn(echoMachine, { id: 'e' });
+    expect(await a.ref('e').ask({ type: 'ping' })).toEqual({ type: 'pong' });
+    await server.kill();
+    await until(() => !a.transport.connected, 'a to notice the server is gone');
+    expect(await codeOf(a.ref('e').ask({ type: 'ping' }, { timeoutMs: 500 }))).toMatch(/UNAVAILABLE|TIMEOUT/);
+    await server.restart();
+    await until(async () => {
+      try {
+        return (await a.ref('e').ask({ type: 'ping' }, { timeoutMs: 500 })).type === 'pong';
+      } catch {
+        return false;
+      }
+    }, 'asks to work again', 20_000);
+    expect(await b.ref('e').ask({ type: 'ping' })).toEqual({ type: 'pong' });
+  });
+});
