@@ -61,7 +61,8 @@ export class CopyWriter {
 
   /** @param byteLength the exact total size, summed from {@link copySize} */
   constructor(byteLength: number) {
-    this.buffer = Buffer.allocUnsafe(byteLength);
+    // A dedicated ArrayBuffer (never the shared pool slab), so the buffer can be transferred between threads.
+    this.buffer = Buffer.allocUnsafeSlow(byteLength);
     this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
   }
 
@@ -176,38 +177,49 @@ export class CopyWriter {
     return this;
   }
 
-  /** Writes a pgvector `vector` field: int16 dims, int16 0, then each component as big-endian float4. */
-  vector(values: Float32Array): this {
-    const dims = values.length;
+  /**
+   * Writes a pgvector `vector` field: int16 dims, int16 0, then each component as big-endian float4.
+   * @param values the components, or a larger array holding them at `[start, start + dims)`
+   */
+  vector(values: Float32Array, start = 0, dims = values.length - start): this {
     const v = this.view;
     let o = this.offset;
     v.setInt32(o, 4 + 4 * dims);
     v.setInt16(o + 4, dims);
     v.setInt16(o + 6, 0);
     o += 8;
-    for (let i = 0; i < dims; i++, o += 4) v.setFloat32(o, values[i]);
+    const end = start + dims;
+    for (let i = start; i < end; i++, o += 4) v.setFloat32(o, values[i]);
     this.offset = o;
     return this;
   }
 
   /**
    * Writes a pgvector `halfvec` field: int16 dims, int16 0, then each component as big-endian float2.
-   * @param values float32 components (rounded to half, see `encodeF16` for the error bound) or half bits
+   * @param values float32 components (rounded to half, see `encodeF16` for the error bound) or half bits,
+   *   or a larger array holding them at `[start, start + dims)`
    */
-  halfvec(values: Float32Array | Uint16Array): this {
-    const dims = values.length;
+  halfvec(values: Float32Array | Uint16Array, start = 0, dims = values.length - start): this {
     const buf = this.buffer;
-    const v = this.view;
     let o = this.offset;
-    v.setInt32(o, 4 + 2 * dims);
-    v.setInt16(o + 4, dims);
-    v.setInt16(o + 6, 0);
+    this.view.setInt32(o, 4 + 2 * dims);
+    this.view.setInt16(o + 4, dims);
+    this.view.setInt16(o + 6, 0);
     o += 8;
-    const bits = values instanceof Float32Array ? new Uint32Array(values.buffer, values.byteOffset, dims) : undefined;
-    for (let i = 0; i < dims; i++, o += 2) {
-      const h = bits ? f32BitsToF16Bits(bits[i]) : values[i];
-      buf[o] = h >>> 8;
-      buf[o + 1] = h & 0xff;
+    const end = start + dims;
+    if (values instanceof Float32Array) {
+      const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+      for (let i = start; i < end; i++, o += 2) {
+        const h = f32BitsToF16Bits(bits[i]);
+        buf[o] = h >>> 8;
+        buf[o + 1] = h & 0xff;
+      }
+    } else {
+      for (let i = start; i < end; i++, o += 2) {
+        const h = values[i];
+        buf[o] = h >>> 8;
+        buf[o + 1] = h & 0xff;
+      }
     }
     this.offset = o;
     return this;

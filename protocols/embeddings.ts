@@ -15,6 +15,15 @@ export const F16_MIN_NORMAL = 2 ** -14;
  * to nearest even. The hot-path form of {@link f32ToF16} for callers that view a Float32Array as Uint32Array.
  */
 export function f32BitsToF16Bits(x: number): number {
+  const abs = x & 0x7fffffff;
+  // Fast path, the normal half range [2^-14, 65536): rebias the exponent, then round to nearest even by
+  // adding 0xfff plus the lowest kept mantissa bit before dropping 13 bits (a carry may reach Infinity).
+  if (abs >= 0x38800000 && abs < 0x47800000) return ((x >>> 16) & 0x8000) | ((abs - 0x38000000 + 0xfff + ((abs >>> 13) & 1)) >>> 13);
+  return f32BitsToF16Slow(x);
+}
+
+/** Every case outside the normal half range: Infinity/NaN, overflow, subnormals and zero. */
+function f32BitsToF16Slow(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   const mant = x & 0x7fffff;

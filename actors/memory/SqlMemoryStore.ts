@@ -1,0 +1,302 @@
+// What both memory backends share: migrations, the ingestion pipeline (validate, batch adaptively, encode on
+// workers, load through staging with ON CONFLICT DO NOTHING), argument checks, search, delete and stats.
+// A backend supplies connections, transactions, the COPY load and the search round trip.
+import { HiveError, UnavailableError, toHiveError } from '../../protocols/errors.js';
+import { AdaptiveBatchSize } from './AdaptiveBatchSize.js';
+import { CopyEncoder } from './CopyEncoder.js';
+import { toDatabaseError } from './databaseErrors.js';
+import { validateDocument, type EmbeddingStorage, type Rejection, type ValidDocument } from './Document.js';
+import { MemoryMetrics } from './memoryMetrics.js';
+import { MemorySql } from './MemorySql.js';
+import {
+  resolveStoreOptions,
+  type DeleteRequest,
+  type DeleteResult,
+  type IngestResult,
+  type MemoryStats,
+  type MemoryStore,
+  type MemoryStoreOptions,
+  type ResolvedStoreOptions,
+  type SearchHit,
+  type SearchQuery,
+} from './MemoryStore.js';
+import { checkDeleteRequest, checkNamespace, checkSearchQuery } from './storeArguments.js';
+
+/** Rows and affected-row count of one statement. */
+export interface SqlResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+/** Runs statements on one connection (inside a transaction when given by `transaction`). */
+export interface SqlExecutor {
+  query<R>(text: string, params?: unknown[]): Promise<SqlResult<R>>;
+}
+
+/** A search hit as the search statement returns it. */
+export interface SearchRow {
+  id: string;
+  content: string;
+  metadata: Record<string, unknown>;
+  score: number;
+}
+
+/** A tiny counting semaphore: at most `n` holders at once. */
+class Slots {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+}
+
+/** The shared implementation of {@link MemoryStore} over SQL; see `PgStore` and `PgliteStore`. */
+export abstract class SqlMemoryStore implements MemoryStore {
+  readonly dims: number;
+  readonly storage: EmbeddingStorage;
+  protected readonly options: ResolvedStoreOptions;
+  protected readonly sql: MemorySql;
+  protected readonly metrics: MemoryMetrics;
+  private readonly batcher: AdaptiveBatchSize;
+  private encoder: CopyEncoder | undefined;
+  private initializing: Promise<void> | undefined;
+  private closed = false;
+  /** Whether the last batch loaded without any duplicate (then the next one tries a direct COPY). */
+  private lastBatchClean = true;
+
+  /** Batches loaded at once when the options do not say. */
+  protected abstract readonly defaultConcurrency: number;
+  /** `maintenance_work_mem` while building the HNSW index. */
+  protected abstract readonly indexBuildMemory: string;
+
+  protected constructor(options: MemoryStoreOptions, backend: string, poolStats?: () => { total: number; idle: number; waiting: number }) {
+    this.options = resolveStoreOptions(options);
+    this.dims = this.options.dims;
+    this.storage = this.options.storage;
+    this.sql = new MemorySql(this.options);
+    this.batcher = new AdaptiveBatchSize(this.options.batch);
+    this.metrics = new MemoryMetrics(this.options.metrics, `${this.options.metricsLabel}:${backend}`, poolStats);
+  }
+
+  /** Opens the connection(s); throws what the driver throws. */
+  protected abstract connect(): Promise<void>;
+  /** Runs `fn` in a transaction on one connection, committing when it resolves, rolling back when it throws. */
+  protected abstract transaction<T>(fn: (q: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Runs one statement on any connection. */
+  protected abstract query<R>(text: string, params?: unknown[]): Promise<SqlResult<R>>;
+  /**
+   * Loads one encoded batch in one transaction and returns the rows inserted: through the staging table, or,
+   * with `tryDirect`, straight into the documents table first (in a savepoint), falling back to staging on a
+   * duplicate key (then `direct` is false in the answer).
+   */
+  protected abstract loadBatch(copy: Buffer, tryDirect: boolean): Promise<{ inserted: number; direct: boolean }>;
+  /** Runs the search statement with the given HNSW candidate list size; `vector` is `params[1]` unencoded. */
+  protected abstract searchRows(text: string, params: unknown[], vector: Float32Array, efSearch: number): Promise<SearchRow[]>;
+  /** Closes the connection(s). */
+  protected abstract disconnect(): Promise<void>;
+
+  /** The current adaptive ingestion batch size. */
+  get batchSize(): number {
+    return this.batcher.size;
+  }
+
+  init(): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
+    this.initializing ??= this.initOnce().catch((err: unknown) => {
+      this.initializing = undefined; // a later call may retry (the database may be back)
+      throw toDatabaseError(err, 'init');
+    });
+    return this.initializing;
+  }
+
+  private async initOnce(): Promise<void> {
+    await this.connect();
+    await this.transaction(async (q) => {
+      await q.query(`SELECT pg_advisory_xact_lock(${this.sql.migrationLock})`);
+      for (const statement of this.sql.bootstrap) await q.query(statement);
+      const applied = new Set((await q.query<{ version: number }>(this.sql.appliedVersions(), [this.options.table])).rows.map((r) => r.version));
+      for (const migration of this.sql.migrations) {
+        if (applied.has(migration.version)) continue;
+        for (const statement of migration.statements) await q.query(statement);
+        await q.query(this.sql.recordMigration(), [this.options.table, migration.version, migration.name]);
+      }
+    });
+    const found = await this.query<{ type: string }>(this.sql.embeddingColumnType(), [this.sql.table]);
+    const type = found.rows[0]?.type;
+    if (type !== this.sql.vectorType) {
+      throw new HiveError('INVALID_CONFIG', `memory table ${this.sql.table} stores embeddings as ${String(type)}, but the store is configured for ${this.sql.vectorType}`, {
+        details: { option: 'dims', table: this.sql.table, stored: type, configured: this.sql.vectorType },
+      });
+    }
+    if (!this.options.deferIndex) await this.createIndex();
+    this.encoder ??= new CopyEncoder({ dims: this.dims, storage: this.storage, workers: this.options.workers, inlineBelow: this.options.inlineBelow });
+  }
+
+  private async ready(): Promise<void> {
+    if (this.closed) throw this.closedError();
+    await this.init();
+  }
+
+  private closedError(): UnavailableError {
+    return new UnavailableError('memory store is closed', { retryable: false });
+  }
+
+  private async createIndex(): Promise<void> {
+    await this.transaction(async (q) => {
+      await q.query(`SET LOCAL maintenance_work_mem = '${this.indexBuildMemory}'`);
+      await q.query(this.sql.createIndex);
+    });
+  }
+
+  async ensureIndex(): Promise<void> {
+    await this.ready();
+    try {
+      await this.createIndex();
+    } catch (err) {
+      throw toDatabaseError(err, 'ensureIndex');
+    }
+  }
+
+  async ingest(docs: readonly unknown[]): Promise<IngestResult> {
+    await this.ready();
+    if (!Array.isArray(docs)) throw new HiveError('INVALID_ARGUMENT', 'ingest takes an array of documents', { details: { argument: 'docs' } });
+    const limits = {
+      dims: this.dims,
+      maxContentBytes: this.options.maxContentBytes,
+      maxMetadataBytes: this.options.maxMetadataBytes,
+      storage: this.storage,
+    };
+    const valid: ValidDocument[] = [];
+    const rejected: Rejection[] = [];
+    for (let i = 0; i < docs.length; i++) {
+      const r = validateDocument(docs[i], limits, i);
+      if (r.ok) valid.push(r);
+      else rejected.push(r.rejection);
+    }
+    const inserted = valid.length ? await this.load(valid) : 0;
+    const result: IngestResult = { inserted, duplicates: valid.length - inserted, rejected };
+    this.metrics.ingested(result.inserted, result.duplicates, rejected.length);
+    return result;
+  }
+
+  /**
+   * The pipeline: cut adaptive batches, encode each (on worker threads) as soon as there is room for it, and
+   * load up to `concurrency` at once; encoding runs one batch ahead of loading. Stops at the first failure,
+   * lets the batches in flight finish, and throws that failure (batches already committed stay committed).
+   */
+  private async load(valid: ValidDocument[]): Promise<number> {
+    const encoder = this.encoder;
+    if (!encoder) throw this.closedError();
+    const concurrency = this.options.ingestConcurrency ?? this.defaultConcurrency;
+    const slots = new Slots(concurrency);
+    const inflight = new Set<Promise<void>>();
+    let inserted = 0;
+    let failure: HiveError | undefined;
+    let pos = 0;
+    while (pos < valid.length && failure === undefined) {
+      const n = Math.min(this.batcher.size, valid.length - pos);
+      const slice = valid.slice(pos, pos + n);
+      pos += n;
+      const task = (async () => {
+        let copy: Buffer;
+        try {
+          copy = await encoder.encode(slice);
+        } catch (err) {
+          throw toHiveError(err);
+        }
+        await slots.acquire();
+        try {
+          if (failure) return;
+          const started = performance.now();
+          const tryDirect = this.options.directCopy && this.lastBatchClean;
+          const loaded = await this.loadBatch(copy, tryDirect);
+          inserted += loaded.inserted;
+          this.lastBatchClean = loaded.inserted === n;
+          const ms = performance.now() - started;
+          this.batcher.observe(n, ms);
+          this.metrics.batchDone(ms, this.batcher.size);
+        } finally {
+          slots.release();
+        }
+      })().catch((err: unknown) => {
+        failure ??= toDatabaseError(err, 'ingest');
+      });
+      inflight.add(task);
+      void task.finally(() => inflight.delete(task));
+      if (inflight.size > concurrency) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+    if (failure) throw failure;
+    return inserted;
+  }
+
+  async search(query: SearchQuery): Promise<SearchHit[]> {
+    const q = checkSearchQuery(query, { dims: this.dims, storage: this.storage, maxK: this.options.maxK, efSearch: this.options.hnsw.efSearch });
+    await this.ready();
+    const params: unknown[] = [q.namespace, this.vectorParam(q.vector), q.k];
+    if (q.filterJson !== undefined) params.push(q.filterJson);
+    const started = performance.now();
+    let rows: SearchRow[];
+    try {
+      rows = await this.searchRows(this.sql.search(q.filterJson !== undefined), params, q.vector, q.efSearch);
+    } catch (err) {
+      throw toDatabaseError(err, 'search');
+    }
+    this.metrics.searched(performance.now() - started);
+    return rows.map((r) => ({ id: r.id, content: r.content, metadata: r.metadata, score: Number(r.score) }));
+  }
+
+  /** The query vector as the search statement's `$2` parameter. */
+  protected abstract vectorParam(vector: Float32Array): unknown;
+
+  async delete(request: DeleteRequest): Promise<DeleteResult> {
+    const { namespace, ids } = checkDeleteRequest(request);
+    await this.ready();
+    if (ids && ids.length === 0) return { deleted: 0 };
+    try {
+      const r = await this.query(this.sql.delete(ids !== undefined), ids ? [namespace, ids] : [namespace]);
+      return { deleted: r.rowCount };
+    } catch (err) {
+      throw toDatabaseError(err, 'delete');
+    }
+  }
+
+  async stats(namespace?: string): Promise<MemoryStats> {
+    if (namespace !== undefined) checkNamespace(namespace);
+    await this.ready();
+    try {
+      const counts = await this.query<{ namespace: string; documents: number }>(this.sql.counts(namespace !== undefined), namespace !== undefined ? [namespace] : []);
+      const sizes = await this.query<{ table_bytes: number; index_bytes: number }>(this.sql.sizes);
+      const namespaces = counts.rows.map((r) => ({ namespace: r.namespace, documents: Number(r.documents) }));
+      return {
+        documents: namespaces.reduce((sum, n) => sum + n.documents, 0),
+        namespaces,
+        tableBytes: Number(sizes.rows[0]?.table_bytes ?? 0),
+        indexBytes: Number(sizes.rows[0]?.index_bytes ?? 0),
+      };
+    } catch (err) {
+      throw toDatabaseError(err, 'stats');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.initializing?.catch(() => undefined);
+    const encoder = this.encoder;
+    this.encoder = undefined;
+    await Promise.allSettled([encoder?.close(), this.disconnect()]);
+  }
+}
