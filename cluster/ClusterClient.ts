@@ -3,7 +3,7 @@
 import type { HiveEvent } from '../protocols/envelope.js';
 import { InvalidArgumentError, InvalidEventError, NoSuchActorError, errorFromReply, isErrorReply } from '../protocols/errors.js';
 import { decodeJson, encodeJson } from '../protocols/frame.js';
-import { actorSubject, assertToken, sysSubject, virtualSubject } from '../protocols/subjects.js';
+import { actorSubject, assertToken, poolSubject, sysSubject, virtualSubject } from '../protocols/subjects.js';
 import { NatsTransport } from './NatsTransport.js';
 import { natsOptionsFromEnv } from './natsOptions.js';
 import type { NodeStatus } from './NodeControl.js';
@@ -91,6 +91,26 @@ export class ClusterClient {
       if ((err as { code?: string }).code === 'NO_SUCH_ACTOR') {
         throw new NoSuchActorError(`no actor "${target}" in cluster "${this.cluster}" (nothing listens on ${subject})`, { cause: err, details: { id: target } });
       }
+      throw err;
+    }
+    const answer = decodeJson(bytes, MAX_REPLY);
+    if (isErrorReply(answer)) throw errorFromReply(answer);
+    return answer;
+  }
+
+  /**
+   * Submits a task to pool `pool` over NATS. With `wait`, resolves with the task's outcome; otherwise once it
+   * is queued, with its id. A failed task is thrown as its typed error.
+   */
+  async submit(pool: string, task: unknown, options: { key?: string | undefined; id?: string | undefined; wait: boolean; timeoutMs: number }): Promise<unknown> {
+    const body: Record<string, unknown> = { task, wait: options.wait, timeoutMs: options.timeoutMs };
+    if (options.key !== undefined) body['key'] = options.key;
+    if (options.id !== undefined) body['id'] = assertToken(options.id, 'task id');
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.transport.request(poolSubject(this.cluster, assertToken(pool, 'pool name')), encodeJson(body), options.timeoutMs + 2_000);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NO_SUCH_ACTOR') throw new NoSuchActorError(`no live node hosts pool "${pool}" in cluster "${this.cluster}"`, { cause: err, details: { pool } });
       throw err;
     }
     const answer = decodeJson(bytes, MAX_REPLY);

@@ -20,6 +20,9 @@ import { NatsTransport } from './NatsTransport.js';
 import { natsOptionsFromEnv } from './natsOptions.js';
 import { NodeControl, type NodeStatus } from './NodeControl.js';
 import { VirtualActors, type VirtualRef } from './VirtualActors.js';
+import { NodePools } from './NodePools.js';
+import type { Pool, SubmitOptions } from '../actors/pool/Pool.js';
+import type { PoolOptions } from '../actors/pool/poolOptions.js';
 
 /** In-process nodes on the same bus share their KV stores, as NATS nodes share JetStream KV buckets. */
 const memoryStores = new WeakMap<object, { placement: MemoryKeyValue; snapshots: MemoryKeyValue }>();
@@ -102,6 +105,8 @@ export class Hive {
   readonly virtual: VirtualActors;
   /** Status and spawn requests from the CLI and other nodes. */
   readonly control: NodeControl;
+  /** The pools this node hosts. */
+  readonly pools: NodePools;
   private stopping: Promise<void> | undefined;
 
   private constructor(config: HiveConfig, transport: Transport, clock: Clock, ids: IdSource, logger: Logger, stores: { placement: KeyValueStore; snapshots: KeyValueStore }) {
@@ -121,10 +126,19 @@ export class Hive {
       metrics: this.metrics,
       heartbeatMs: config.heartbeatMs,
       failureAfterMs: config.failureAfterMs,
-      announce: () => ({ type: 'hive.heartbeat', node: config.nodeId, startedAt: this.startedAt, actors: this.system.size, kinds: this.virtual.registeredKinds() }),
+      announce: () => ({
+        type: 'hive.heartbeat',
+        node: config.nodeId,
+        startedAt: this.startedAt,
+        actors: this.system.size,
+        kinds: this.virtual.registeredKinds(),
+        pools: this.pools.names(),
+      }),
     });
     this.virtual = new VirtualActors({ system: this.system, transport, placement: stores.placement, snapshots: stores.snapshots, membership: this.membership });
     this.control = new NodeControl({ system: this.system, transport, virtual: this.virtual, startedAt: this.startedAt });
+    this.pools = new NodePools({ system: this.system, transport, membership: this.membership });
+    this.control.addStatusSection('pools', () => this.pools.status());
     this.membership.start();
     this.control.start();
   }
@@ -195,6 +209,22 @@ export class Hive {
     return this.virtual.ref(kind, key);
   }
 
+  /**
+   * Creates pool `name` on this node: agents that run `options.agent` on tasks from a durable queue. Call it on
+   * every node that should run the pool's agents; the pool's size is split over them.
+   * @example
+   * const pool = await hive.pool('summarize', { agent: async (task, ctx) => ({ summary: '...' }), min: 4, max: 32, strategy: 'p2c' });
+   * const result = await pool.submit({ text: '...' }, { key: 'conversation-42', timeoutMs: 30_000 });
+   */
+  pool<TTask = unknown, TResult = unknown>(name: string, options: PoolOptions<TTask, TResult>): Promise<Pool<TTask, TResult>> {
+    return this.pools.create(name, options);
+  }
+
+  /** Submits a task to pool `name` from this node, whether or not it hosts the pool. */
+  submit(name: string, task: unknown, options: SubmitOptions = {}): Promise<unknown> {
+    return this.pools.submit(name, task, options);
+  }
+
   /** Live nodes of the cluster as this node sees them (itself included). */
   members(): Member[] {
     return this.membership.live();
@@ -219,6 +249,7 @@ export class Hive {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.control.stop();
+      await this.pools.stop();
       await this.virtual.stop();
       this.membership.stop();
       await this.system.stop();

@@ -29,7 +29,11 @@ export interface Member extends NodeAnnouncement {
 }
 
 /** A change in the set of live nodes. */
-export type MembershipEvent = { type: 'join'; member: Member } | { type: 'leave'; node: string } | { type: 'fail'; node: string; silentMs: number };
+export type MembershipEvent =
+  | { type: 'join'; member: Member }
+  | { type: 'update'; member: Member }
+  | { type: 'leave'; node: string }
+  | { type: 'fail'; node: string; silentMs: number };
 
 /** Heartbeats, the live-node table and join/leave/fail events for one node. */
 export class Membership {
@@ -109,6 +113,8 @@ export class Membership {
     if (known === undefined || known.startedAt !== a.startedAt) {
       if (a.node !== this.deps.nodeId) this.deps.logger.info({ peer: a.node }, 'node joined');
       this.emit({ type: 'join', member });
+    } else if (!sameList(known.kinds, member.kinds) || !sameList(known.pools, member.pools)) {
+      this.emit({ type: 'update', member });
     }
   }
 
@@ -179,4 +185,11 @@ export class Membership {
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
   }
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -3,7 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { HiveError } from '../protocols/errors.js';
 import { runStart } from './commands/start.js';
-import { runAsk, runSend, runSpawn, runStatus } from './commands/client.js';
+import { runAsk, runPools, runSend, runSpawn, runStatus, runSubmit } from './commands/client.js';
 
 /** Exit codes: 0 ok, 1 the operation failed, 2 usage error. */
 export const EXIT_USAGE = 2;
@@ -69,6 +69,19 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
   clusterOptions(program.command('ask').description("send an event to an actor and print its reply").argument('<id>', 'actor id').argument('<json>', 'the event, e.g. \'{"type":"ping"}\''))
     .addOption(new Option('--timeout <ms>', 'how long to wait for the reply').argParser(intArg('--timeout')).default(5000))
     .action(async (id: string, json: string, opts: Record<string, unknown>) => setExit(await runAsk(id, json, opts, io)));
+
+  clusterOptions(program.command('submit').description('submit a task to a pool').argument('<pool>', 'pool name').argument('<json>', 'the task, as JSON'))
+    .option('--key <key>', 'routing key (consistent hashing keeps a key on one agent)')
+    .option('--id <id>', 'task id (a task id runs once)')
+    .option('--wait', 'wait for the task and print its result')
+    .option('--json', 'with --wait, print the whole outcome (id, attempts, agent)')
+    .addOption(new Option('--timeout <ms>', 'task deadline').argParser(intArg('--timeout')).default(60_000))
+    .action(async (pool: string, json: string, opts: Record<string, unknown>) => setExit(await runSubmit(pool, json, opts, io)));
+
+  clusterOptions(program.command('pools').description('pools: size, busy, queued, done, failed, dead-lettered'))
+    .option('--json', 'print JSON for scripts')
+    .addOption(new Option('--wait <ms>', 'how long to collect node answers').argParser(intArg('--wait')).default(500))
+    .action(async (opts: Record<string, unknown>) => setExit(await runPools(opts, io)));
 
   return program;
 }

@@ -80,3 +80,85 @@ function parseJsonArg(json: string, flag: string): unknown {
     throw new InvalidArgumentError(`${flag} is not valid JSON: ${(err as Error).message}`, { details: { option: flag } });
   }
 }
+
+/** `hive submit <pool> <json>`: queues a task; with --wait prints its outcome. */
+export async function runSubmit(pool: string, json: string, raw: Record<string, unknown>, io: CliIO): Promise<number> {
+  const task = parseJsonArg(json, '<json>');
+  const wait = raw['wait'] === true;
+  const answer = (await withClient(raw, (c) =>
+    c.submit(pool, task, { key: raw['key'] as string | undefined, id: raw['id'] as string | undefined, wait, timeoutMs: raw['timeout'] as number }),
+  )) as { id?: string; result?: unknown; attempts?: number; agent?: string };
+  if (raw['json'] === true || !wait) io.out(wait ? `${JSON.stringify(answer)}\n` : `queued task ${answer.id ?? '?'} on pool ${pool}\n`);
+  else io.out(`${JSON.stringify(answer.result)}\n`);
+  return 0;
+}
+
+interface PoolRow {
+  pool: string;
+  size: number;
+  target: number;
+  busy: number;
+  capacity: number;
+  queued: number;
+  done: number;
+  failed: number;
+  retried: number;
+  deadLettered: number;
+  nodes: string[];
+}
+
+/** Adds up each pool's counters over the nodes hosting it. */
+export function aggregatePools(nodes: NodeStatus[]): PoolRow[] {
+  const rows = new Map<string, PoolRow>();
+  for (const n of nodes) {
+    const pools = (n.extra?.['pools'] ?? []) as Array<Omit<PoolRow, 'nodes'> & { node: string }>;
+    for (const p of pools) {
+      const r = rows.get(p.pool) ?? { pool: p.pool, size: 0, target: p.target, busy: 0, capacity: 0, queued: 0, done: 0, failed: 0, retried: 0, deadLettered: 0, nodes: [] };
+      r.size += p.size;
+      r.busy += p.busy;
+      r.capacity += p.capacity;
+      r.queued = Math.max(r.queued, p.queued);
+      r.done += p.done;
+      r.failed += p.failed;
+      r.retried += p.retried;
+      r.deadLettered += p.deadLettered;
+      r.target = Math.max(r.target, p.target);
+      r.nodes.push(n.node);
+      rows.set(p.pool, r);
+    }
+  }
+  return [...rows.values()].sort((a, b) => a.pool.localeCompare(b.pool));
+}
+
+/** `hive pools`: size, busy, queued, done, failed and dead-lettered per pool. */
+export async function runPools(raw: Record<string, unknown>, io: CliIO): Promise<number> {
+  const nodes = await withClient(raw, (c) => c.status(raw['wait'] as number));
+  const rows = aggregatePools(nodes);
+  if (raw['json'] === true) {
+    io.out(`${JSON.stringify({ cluster: raw['cluster'], pools: rows, nodes: nodes.map((n) => ({ node: n.node, pools: n.extra?.['pools'] ?? [] })) }, null, 2)}\n`);
+    return 0;
+  }
+  if (rows.length === 0) {
+    io.out(`cluster ${String(raw['cluster'])}: no pools\n`);
+    return 0;
+  }
+  io.out(
+    table(
+      ['POOL', 'SIZE', 'TARGET', 'BUSY', 'UTIL', 'QUEUED', 'DONE', 'FAILED', 'RETRIED', 'DEAD', 'NODES'],
+      rows.map((r) => [
+        r.pool,
+        String(r.size),
+        String(r.target),
+        String(r.busy),
+        r.capacity === 0 ? '-' : `${Math.round((100 * r.busy) / r.capacity)}%`,
+        String(r.queued),
+        String(r.done),
+        String(r.failed),
+        String(r.retried),
+        String(r.deadLettered),
+        r.nodes.join(','),
+      ]),
+    ),
+  );
+  return 0;
+}

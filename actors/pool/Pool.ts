@@ -1,0 +1,168 @@
+// Pool: the handle `hive.pool()` returns. `submit()` puts a task on the pool's durable queue (de-duplicated
+// by task id) and waits for its outcome on this node's results inbox (one subscription per node); an
+// outcome already stored for that id is returned at once. Also the pool manager's xstate actor form.
+import { setup } from 'xstate';
+import type { HiveEvent } from '../../protocols/envelope.js';
+import { InvalidArgumentError, TimeoutError, errorFromReply } from '../../protocols/errors.js';
+import { decodeJson, encodeJson } from '../../protocols/frame.js';
+import { assertToken, sysSubject } from '../../protocols/subjects.js';
+import type { ActorSystem } from '../../runtime/ActorSystem.js';
+import type { TimerHandle } from '../../runtime/Clock.js';
+import type { KeyValueStore } from '../../runtime/KeyValueStore.js';
+import { reply } from '../../runtime/reply.js';
+import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
+import type { WorkQueue } from '../../runtime/WorkQueue.js';
+import type { PoolManager, PoolStats } from './PoolManager.js';
+import type { TaskOutcome, TaskRecord } from './TaskRecord.js';
+
+/** Options of one submission. */
+export interface SubmitOptions {
+  /** Task id (default: generated). Submitting the same id again returns the first outcome. */
+  id?: string;
+  /** Routing key: with the consistent-hash strategy, one key stays on one agent while it lives. */
+  key?: string;
+  /** Deadline from now (default: the pool's `taskTimeoutMs`). Past it the submitter gets TIMEOUT and the agent's signal aborts. */
+  timeoutMs?: number;
+}
+
+interface Waiter {
+  resolve: (o: TaskOutcome) => void;
+  reject: (e: unknown) => void;
+  timer: TimerHandle;
+}
+
+const MAX_OUTCOME = 64 * 1024 * 1024;
+
+/** Submits tasks and routes their outcomes back to the waiting callers; one per node. */
+export class TaskSubmitter {
+  private readonly waiters = new Map<string, Waiter[]>();
+  private sub: TransportSubscription | undefined;
+  readonly inbox: string;
+
+  constructor(
+    private readonly deps: { system: ActorSystem; transport: Transport; queue: WorkQueue; results: KeyValueStore },
+  ) {
+    this.inbox = sysSubject(deps.system.config.cluster, 'node', deps.system.config.nodeId, 'results');
+  }
+
+  private listen(): void {
+    this.sub ??= this.deps.transport.subscribe(this.inbox, (m) => {
+      let o: TaskOutcome;
+      try {
+        o = decodeJson(m.data, MAX_OUTCOME) as TaskOutcome;
+      } catch {
+        return;
+      }
+      this.settle(o);
+    });
+  }
+
+  private settle(o: TaskOutcome): void {
+    const list = this.waiters.get(o.id);
+    if (list === undefined) return;
+    this.waiters.delete(o.id);
+    for (const w of list) {
+      this.deps.system.clock.clearTimeout(w.timer);
+      w.resolve(o);
+    }
+  }
+
+  /** Queues `task` on `pool` and resolves with its outcome (or rejects with TIMEOUT at the deadline). */
+  async submit(pool: string, task: unknown, options: SubmitOptions, defaultTimeoutMs: number): Promise<TaskOutcome> {
+    const { system } = this.deps;
+    const id = options.id === undefined ? system.ids.next() : assertToken(options.id, 'task id');
+    if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0 || options.key.length > 1024)) {
+      throw new InvalidArgumentError('task key must be a non-empty string of at most 1024 characters', { details: { argument: 'key' } });
+    }
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${timeoutMs}`, { details: { argument: 'timeoutMs' } });
+    this.listen();
+    const now = system.clock.now();
+    const rec: TaskRecord = { type: 'hive.task', id, pool, task, deadline: now + timeoutMs, submittedAt: now, replyTo: this.inbox };
+    if (options.key !== undefined) rec.key = options.key;
+    const outcome = new Promise<TaskOutcome>((resolve, reject) => {
+      const timer = system.clock.setTimeout(() => {
+        const list = this.waiters.get(id)?.filter((w) => w.timer !== timer) ?? [];
+        if (list.length === 0) this.waiters.delete(id);
+        else this.waiters.set(id, list);
+        reject(new TimeoutError(`task ${id} on pool "${pool}" did not finish within ${timeoutMs} ms`, { details: { id, pool } }));
+      }, timeoutMs);
+      const list = this.waiters.get(id) ?? [];
+      list.push({ resolve, reject, timer });
+      this.waiters.set(id, list);
+    });
+    try {
+      // an id that already finished is answered from the result store
+      const stored = options.id === undefined ? undefined : await this.deps.results.get(id);
+      if (stored !== undefined) this.settle(decodeJson(stored.value, MAX_OUTCOME) as TaskOutcome);
+      else await this.deps.queue.publish(pool, encodeJson(rec), id);
+    } catch (err) {
+      const list = this.waiters.get(id) ?? [];
+      this.waiters.delete(id);
+      for (const w of list) {
+        system.clock.clearTimeout(w.timer);
+        w.reject(err);
+      }
+    }
+    return outcome;
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+  }
+}
+
+/** A pool as its users see it. */
+export class Pool<TTask = unknown, TResult = unknown> {
+  /** @internal */
+  constructor(
+    readonly name: string,
+    private readonly manager: PoolManager,
+    private readonly submitter: TaskSubmitter,
+    private readonly defaultTimeoutMs: number,
+  ) {}
+
+  /**
+   * Queues `task` durably and resolves with the agent's result. Rejects with the task's typed error (after its
+   * retries, when it was dead-lettered), or `TIMEOUT` at the deadline.
+   */
+  async submit(task: TTask, options: SubmitOptions = {}): Promise<TResult> {
+    const outcome = await this.submitForOutcome(task, options);
+    if (outcome.ok) return outcome.result as TResult;
+    throw errorFromReply(outcome.error ?? { type: 'hive.error', code: 'INTERNAL', message: 'task failed' });
+  }
+
+  /** Like {@link Pool.submit}, but resolves with the whole outcome (id, attempts, agent) instead of throwing. */
+  submitForOutcome(task: TTask, options: SubmitOptions = {}): Promise<TaskOutcome> {
+    return this.submitter.submit(this.name, task, options, this.defaultTimeoutMs);
+  }
+
+  /** This node's counters for the pool. */
+  status(): PoolStats {
+    return this.manager.status();
+  }
+
+  /** Sets the pool's size on every node (clamped to min/max). */
+  resize(size: number): void {
+    this.manager.resize(size);
+  }
+}
+
+/** The pool manager as an actor (`pool-<name>-<node>`): answers `pool.status`, takes `pool.resize { size }`. */
+export const poolMachine = setup({
+  types: { context: {} as { manager: PoolManager }, input: {} as { manager: PoolManager }, events: {} as HiveEvent },
+}).createMachine({
+  id: 'pool',
+  context: ({ input }) => ({ manager: input.manager }),
+  on: {
+    'pool.status': { actions: ({ context, event }) => reply(event, { ...context.manager.status(), type: 'pool.status' }) },
+    'pool.resize': {
+      actions: ({ context, event }) => {
+        const size = event['size'];
+        if (typeof size === 'number') context.manager.resize(size);
+        reply(event, { ...context.manager.status(), type: 'pool.status' });
+      },
+    },
+  },
+});

@@ -1,0 +1,404 @@
+// PoolManager: one pool's work on one node. It keeps this node's share of the pool's agents alive (the
+// cluster-wide size split over the live nodes hosting the pool), pulls tasks from the pool's durable
+// queue only as fast as its agents have free slots, dispatches each through the balancer, acknowledges a
+// task only after an agent finished it, retries failures with backoff, dead-letters a task after
+// `maxDeliver` attempts, and publishes each outcome to its submitter. Results are stored by task id, so a
+// redelivered task whose first run finished is answered from the store, not run again.
+import type { AnyActorLogic } from 'xstate';
+import type { HiveEvent } from '../../protocols/envelope.js';
+import { HiveError, TimeoutError, toErrorReply, toHiveError } from '../../protocols/errors.js';
+import { decodeJson, encodeJson } from '../../protocols/frame.js';
+import { sysSubject } from '../../protocols/subjects.js';
+import type { ActorSystem } from '../../runtime/ActorSystem.js';
+import type { TimerHandle } from '../../runtime/Clock.js';
+import type { KeyValueStore } from '../../runtime/KeyValueStore.js';
+import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
+import type { Delivery, WorkConsumer, WorkQueue } from '../../runtime/WorkQueue.js';
+import { agentMachine, loadFromAnswer, type AgentHandler, type AgentInput } from '../agent/agentMachine.js';
+import { createStrategy, type Strategy } from '../balancer/createStrategy.js';
+import { retryDelay, type ResolvedPoolOptions } from './poolOptions.js';
+import type { DeadTask, TaskOutcome, TaskRecord } from './TaskRecord.js';
+
+/** What a pool manager needs to know about the other nodes. */
+export interface PoolPeers {
+  /** Live nodes that host this pool (this node included), in a stable order. */
+  hostsOf(pool: string): string[];
+  /** Calls `fn` when nodes join, leave or fail; returns an unsubscribe function. */
+  onChange(fn: () => void): () => void;
+}
+
+/** Counters a pool reports (per node). */
+export interface PoolStats {
+  pool: string;
+  node: string;
+  /** Agents on this node. */
+  size: number;
+  /** Cluster-wide target size. */
+  target: number;
+  /** Tasks running on this node's agents. */
+  busy: number;
+  /** Slots on this node's agents. */
+  capacity: number;
+  /** Tasks waiting in the durable queue (cluster-wide, refreshed periodically). */
+  queued: number;
+  done: number;
+  failed: number;
+  retried: number;
+  deadLettered: number;
+  /** Tasks answered from the result store instead of being run again. */
+  deduplicated: number;
+  utilization: number;
+}
+
+interface LocalAgent {
+  id: string;
+  inFlight: number;
+  capacity: number;
+  latencyEwmaMs: number;
+}
+
+/** Everything a pool manager runs on. */
+export interface PoolManagerDeps {
+  name: string;
+  options: ResolvedPoolOptions;
+  system: ActorSystem;
+  transport: Transport;
+  queue: WorkQueue;
+  results: KeyValueStore;
+  peers: PoolPeers;
+  /** Given to each agent's handler as `ctx.memory`. */
+  memory?: unknown;
+}
+
+const MAX_RESULT_BYTES = 8 * 1024 * 1024;
+
+/** One pool on one node. */
+export class PoolManager {
+  readonly name: string;
+  private readonly o: ResolvedPoolOptions;
+  private readonly agents = new Map<string, LocalAgent>();
+  private readonly strategy: Strategy;
+  private consumer: (WorkConsumer & { wake(): void }) | undefined;
+  private subs: TransportSubscription[] = [];
+  private unwatch: (() => void) | undefined;
+  private target: number;
+  private nextAgent = 0;
+  private running = false;
+  private inFlight = 0;
+  private depthTimer: TimerHandle | undefined;
+  private readonly stats = { done: 0, failed: 0, retried: 0, deadLettered: 0, deduplicated: 0, queued: 0 };
+  private readonly idle = new Set<() => void>();
+
+  constructor(private readonly deps: PoolManagerDeps) {
+    this.name = deps.name;
+    this.o = deps.options;
+    this.target = deps.options.min;
+    this.strategy = createStrategy(deps.options.strategy);
+  }
+
+  private get system(): ActorSystem {
+    return this.deps.system;
+  }
+
+  private get queueName(): string {
+    return this.name;
+  }
+
+  /** Creates the queue, starts this node's agents and starts pulling tasks. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    await this.deps.queue.ensure(this.queueName, { maxDeliver: this.o.maxDeliver, ackWaitMs: this.o.ackWaitMs });
+    this.running = true;
+    const c = this.system.config.cluster;
+    this.subs.push(
+      this.deps.transport.subscribe(sysSubject(c, 'pool', this.name, 'resize'), (m) => {
+        try {
+          const { size } = decodeJson(m.data, 1024) as { size?: unknown };
+          if (typeof size === 'number') this.applyTarget(size);
+        } catch {
+          // not a resize message
+        }
+      }),
+    );
+    this.unwatch = this.deps.peers.onChange(() => this.rebalance());
+    this.rebalance();
+    this.consumer = this.deps.queue.consume(this.queueName, (d) => void this.handle(d), () => this.capacity());
+    this.refreshDepth();
+  }
+
+  // ------------------------------------------------------------------ agents
+
+  /** Slots on this node's agents. */
+  capacity(): number {
+    let n = 0;
+    for (const a of this.agents.values()) n += a.capacity;
+    return n;
+  }
+
+  /** This node's share of `target` agents: an even split over the live hosts, the remainder to the first ones. */
+  private share(): number {
+    const hosts = this.deps.peers.hostsOf(this.name);
+    const me = this.system.config.nodeId;
+    const all = hosts.includes(me) ? hosts : [...hosts, me].sort();
+    const i = all.indexOf(me);
+    return Math.floor(this.target / all.length) + (i < this.target % all.length ? 1 : 0);
+  }
+
+  /** Spawns or drains local agents to match this node's share. */
+  rebalance(): void {
+    if (!this.running) return;
+    const want = this.share();
+    while (this.agents.size < want) this.spawnAgent();
+    if (this.agents.size > want) {
+      // drain the least busy first
+      const extra = [...this.agents.values()].sort((a, b) => a.inFlight - b.inFlight).slice(0, this.agents.size - want);
+      for (const a of extra) this.retireAgent(a.id);
+    }
+    this.consumer?.wake();
+  }
+
+  private spawnAgent(): void {
+    const id = `${this.name}-${this.system.config.nodeId}-${(this.nextAgent++).toString(36)}`;
+    const agent = this.o.agent;
+    let logic: AnyActorLogic;
+    let input: unknown;
+    if (typeof agent === 'function') {
+      logic = agentMachine;
+      const i: AgentInput = {
+        pool: this.name,
+        handler: agent as AgentHandler,
+        concurrency: this.o.concurrency,
+        logger: this.system.logger.child({ pool: this.name, agent: id }),
+        clock: this.system.clock,
+      };
+      if (this.deps.memory !== undefined) i.memory = this.deps.memory;
+      input = i;
+    } else {
+      logic = agent;
+      input = { pool: this.name, concurrency: this.o.concurrency };
+    }
+    this.system.spawn(logic, { id, kind: `agent:${this.name}`, input });
+    const local: LocalAgent = { id, inFlight: 0, capacity: this.o.concurrency, latencyEwmaMs: 0 };
+    this.agents.set(id, local);
+    this.strategy.add({ id, weight: 1, load: 0, capacity: local.capacity, latencyEwmaMs: 0, live: true });
+  }
+
+  private retireAgent(id: string): void {
+    this.agents.delete(id);
+    this.strategy.remove(id);
+    // let it finish what it runs, then it stops itself (its machine reaches its final state)
+    try {
+      this.system.tell(id, { type: 'agent.drain' });
+    } catch {
+      void this.system.stopActor(id);
+    }
+  }
+
+  /** Sets the cluster-wide target size (clamped to min/max) on this node only. */
+  applyTarget(size: number): void {
+    const clamped = Math.max(this.o.min, Math.min(this.o.max, Math.round(size)));
+    if (clamped === this.target) return;
+    this.system.logger.info({ pool: this.name, from: this.target, to: clamped }, 'pool resized');
+    this.target = clamped;
+    this.rebalance();
+  }
+
+  /** Sets the target size on every node hosting the pool. */
+  resize(size: number): void {
+    this.applyTarget(size);
+    this.deps.transport.publish(sysSubject(this.system.config.cluster, 'pool', this.name, 'resize'), encodeJson({ type: 'hive.pool.resize', size: this.target }));
+  }
+
+  // ------------------------------------------------------------------ tasks
+
+  private async handle(d: Delivery): Promise<void> {
+    this.inFlight += 1;
+    // while the task runs, keep telling the queue this node works on it (so only a dead node's tasks are redelivered)
+    const clock = this.system.clock;
+    let beat: TimerHandle | undefined;
+    const keepAlive = () => {
+      d.working();
+      beat = clock.setTimeout(keepAlive, this.o.ackWaitMs / 3);
+    };
+    beat = clock.setTimeout(keepAlive, this.o.ackWaitMs / 3);
+    try {
+      await this.run(d);
+    } finally {
+      clock.clearTimeout(beat);
+      this.inFlight -= 1;
+      if (this.inFlight === 0) for (const f of this.idle) f();
+    }
+  }
+
+  private async run(d: Delivery): Promise<void> {
+    let rec: TaskRecord;
+    try {
+      rec = decodeJson(d.data, MAX_RESULT_BYTES) as TaskRecord;
+      if (rec?.type !== 'hive.task' || typeof rec.id !== 'string') throw new HiveError('BAD_FRAME', 'not a task record');
+    } catch (err) {
+      this.system.logger.error({ err, pool: this.name }, 'undecodable task dead-lettered');
+      await this.deps.queue.deadLetter(this.queueName, d.data).catch(() => undefined);
+      d.term();
+      return;
+    }
+    // a redelivered task whose first run finished is answered from the store, not run twice
+    const stored = await this.deps.results.get(rec.id).catch(() => undefined);
+    if (stored !== undefined) {
+      this.stats.deduplicated += 1;
+      d.ack();
+      this.notify(rec, decodeJson(stored.value, MAX_RESULT_BYTES) as TaskOutcome);
+      return;
+    }
+    const now = this.system.clock.now();
+    if (now >= rec.deadline) {
+      await this.finish(d, rec, { ok: false, error: new TimeoutError(`task ${rec.id} passed its deadline before it could run`) });
+      return;
+    }
+    let agentId: string | undefined;
+    for (;;) {
+      agentId = this.strategy.pick(rec.key);
+      if (agentId !== undefined) break;
+      if (this.agents.size === 0 || this.system.clock.now() >= rec.deadline) {
+        d.nak(this.o.retryBaseMs);
+        return;
+      }
+      await new Promise<void>((r) => this.system.clock.setTimeout(r, 5));
+      d.working();
+    }
+    const agent = this.agents.get(agentId);
+    if (agent !== undefined) {
+      agent.inFlight += 1;
+      this.strategy.update(agentId, { load: agent.inFlight });
+    }
+    const started = this.system.clock.now();
+    try {
+      const answer = await this.system.ask(
+        agentId,
+        { type: 'agent.task', task: { id: rec.id, task: rec.task, deadline: rec.deadline, attempt: d.deliveryCount } },
+        Math.max(1, rec.deadline - started),
+      );
+      this.report(agent, answer, started);
+      await this.finish(d, rec, { ok: true, result: (answer as { result?: unknown }).result, agent: agentId });
+    } catch (err) {
+      this.report(agent, undefined, started);
+      const e = toHiveError(err);
+      if (e.code === 'TIMEOUT' || this.system.clock.now() >= rec.deadline) {
+        await this.finish(d, rec, { ok: false, error: e.code === 'TIMEOUT' ? e : new TimeoutError(`task ${rec.id} passed its deadline`, { cause: e }), agent: agentId });
+      } else if (d.deliveryCount < this.o.maxDeliver) {
+        this.stats.retried += 1;
+        d.nak(retryDelay(this.o, d.deliveryCount));
+      } else {
+        await this.deadLetter(d, rec, e, agentId);
+      }
+    }
+  }
+
+  private report(agent: LocalAgent | undefined, answer: HiveEvent | undefined, started: number): void {
+    if (agent === undefined) return;
+    agent.inFlight = Math.max(0, agent.inFlight - 1);
+    const load = answer === undefined ? undefined : loadFromAnswer(answer);
+    agent.latencyEwmaMs = load?.latencyEwmaMs ?? agent.latencyEwmaMs + 0.2 * (this.system.clock.now() - started - agent.latencyEwmaMs);
+    if (this.agents.has(agent.id)) this.strategy.update(agent.id, { load: agent.inFlight, latencyEwmaMs: agent.latencyEwmaMs });
+    this.consumer?.wake();
+  }
+
+  private async finish(d: Delivery, rec: TaskRecord, end: { ok: boolean; result?: unknown; error?: HiveError; agent?: string }): Promise<void> {
+    const outcome: TaskOutcome = { type: 'hive.task.result', id: rec.id, pool: this.name, ok: end.ok, attempts: d.deliveryCount, finishedAt: this.system.clock.now() };
+    if (end.ok) outcome.result = end.result;
+    if (end.error !== undefined) outcome.error = toErrorReply(end.error);
+    if (end.agent !== undefined) outcome.agent = end.agent;
+    let final = outcome;
+    try {
+      const rev = await this.deps.results.create(rec.id, encodeJson(outcome));
+      if (rev === undefined) {
+        // another delivery of the same task finished first: its outcome is the one
+        const first = await this.deps.results.get(rec.id);
+        if (first !== undefined) final = decodeJson(first.value, MAX_RESULT_BYTES) as TaskOutcome;
+        this.stats.deduplicated += 1;
+      } else if (end.ok) this.stats.done += 1;
+      else this.stats.failed += 1;
+    } catch (err) {
+      // the result store is down: retry the task later rather than acknowledge an unrecorded result
+      this.system.logger.warn({ err, task: rec.id }, 'could not store a task result; will retry');
+      d.nak(this.o.retryBaseMs);
+      return;
+    }
+    d.ack();
+    this.notify(rec, final);
+  }
+
+  private async deadLetter(d: Delivery, rec: TaskRecord, err: HiveError, agent: string | undefined): Promise<void> {
+    const dead: DeadTask = { type: 'hive.task.dead', task: rec, error: toErrorReply(err), attempts: d.deliveryCount, at: this.system.clock.now() };
+    try {
+      await this.deps.queue.deadLetter(this.queueName, encodeJson(dead));
+    } catch (dlqErr) {
+      this.system.logger.warn({ err: dlqErr, task: rec.id }, 'could not dead-letter a task; will retry');
+      d.nak(this.o.retryMaxMs);
+      return;
+    }
+    this.stats.deadLettered += 1;
+    this.system.logger.warn({ task: rec.id, pool: this.name, attempts: d.deliveryCount, err: err.message }, 'task dead-lettered');
+    await this.finish(d, rec, agent === undefined ? { ok: false, error: err } : { ok: false, error: err, agent });
+  }
+
+  private notify(rec: TaskRecord, outcome: TaskOutcome): void {
+    if (rec.replyTo === undefined) return;
+    try {
+      this.deps.transport.publish(rec.replyTo, encodeJson(outcome));
+    } catch (err) {
+      this.system.logger.debug({ err, task: rec.id }, 'could not notify the submitter (it can read the result store)');
+    }
+  }
+
+  private refreshDepth = (): void => {
+    if (!this.running) return;
+    this.deps.queue.depth(this.queueName).then(
+      (n) => (this.stats.queued = n),
+      () => undefined,
+    );
+    this.depthTimer = this.system.clock.setTimeout(this.refreshDepth, 1000);
+  };
+
+  // ------------------------------------------------------------------ status and shutdown
+
+  /** This node's counters for the pool. */
+  status(): PoolStats {
+    let busy = 0;
+    for (const a of this.agents.values()) busy += a.inFlight;
+    const capacity = this.capacity();
+    return {
+      pool: this.name,
+      node: this.system.config.nodeId,
+      size: this.agents.size,
+      target: this.target,
+      busy,
+      capacity,
+      utilization: capacity === 0 ? 0 : busy / capacity,
+      ...this.stats,
+    };
+  }
+
+  /** Stops taking tasks, lets the running ones finish (what is not acknowledged is redelivered), stops the agents. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.depthTimer !== undefined) this.system.clock.clearTimeout(this.depthTimer);
+    for (const s of this.subs) s.unsubscribe();
+    this.unwatch?.();
+    await this.consumer?.stop();
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.idle.delete(done);
+          resolve();
+        };
+        this.idle.add(done);
+        this.system.clock.setTimeout(done, this.o.taskTimeoutMs);
+      });
+    }
+    for (const id of [...this.agents.keys()]) {
+      this.agents.delete(id);
+      await this.system.stopActor(id);
+    }
+  }
+}

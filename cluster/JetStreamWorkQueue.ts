@@ -1,0 +1,204 @@
+// The WorkQueue seam over JetStream: one work-queue stream per cluster (`HIVE_<cluster>_TASKS`, subjects
+// `hive.<cluster>.task.<queue>`), one shared durable pull consumer per queue (explicit ack, `max_deliver`,
+// `ack_wait`), message-id de-duplication, and a dead-letter stream (`HIVE_<cluster>_DLQ`). Every node
+// pulls only as many messages as it has free capacity, so a node killed with -9 loses nothing: what it
+// held unacknowledged is redelivered to the others once `ack_wait` passes.
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type Consumer, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { UnavailableError } from '../protocols/errors.js';
+import type { Delivery, WorkConsumer, WorkQueue, WorkQueueOptions } from '../runtime/WorkQueue.js';
+import type { NatsTransport } from './NatsTransport.js';
+
+/** The work queues of one cluster, on JetStream. */
+export class JetStreamWorkQueue implements WorkQueue {
+  private readonly js: JetStreamClient;
+  private readonly taskStream: string;
+  private readonly dlqStream: string;
+  private streamsReady: Promise<void> | undefined;
+
+  private constructor(
+    transport: NatsTransport,
+    private readonly jsm: JetStreamManager,
+    private readonly cluster: string,
+  ) {
+    this.js = transport.jetstream();
+    this.taskStream = `HIVE_${cluster}_TASKS`;
+    this.dlqStream = `HIVE_${cluster}_DLQ`;
+  }
+
+  /** Opens the cluster's work queues (the streams are created on first use). */
+  static async open(transport: NatsTransport, cluster: string): Promise<JetStreamWorkQueue> {
+    try {
+      return new JetStreamWorkQueue(transport, await transport.jetstreamManager(), cluster);
+    } catch (err) {
+      throw new UnavailableError(`JetStream is not available on ${transport.description}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private subject(queue: string): string {
+    return `hive.${this.cluster}.task.${queue}`;
+  }
+
+  private dlqSubject(queue: string): string {
+    return `hive.${this.cluster}.dlq.${queue}`;
+  }
+
+  private ensureStreams(): Promise<void> {
+    this.streamsReady ??= (async () => {
+      await this.addStream({
+        name: this.taskStream,
+        subjects: [`hive.${this.cluster}.task.*`],
+        retention: RetentionPolicy.Workqueue,
+        storage: StorageType.File,
+        duplicate_window: nanos(120_000),
+      });
+      await this.addStream({
+        name: this.dlqStream,
+        subjects: [`hive.${this.cluster}.dlq.*`],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        max_age: nanos(7 * 24 * 3600_000),
+        max_msgs_per_subject: 10_000,
+      });
+    })().catch((err: unknown) => {
+      this.streamsReady = undefined;
+      throw err;
+    });
+    return this.streamsReady;
+  }
+
+  private async addStream(config: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {
+    try {
+      await this.jsm.streams.info(config.name!);
+    } catch {
+      await this.jsm.streams.add(config);
+    }
+  }
+
+  private durable(queue: string): string {
+    return `pool-${queue}`;
+  }
+
+  async ensure(queue: string, options: WorkQueueOptions): Promise<void> {
+    await this.ensureStreams();
+    const config = {
+      durable_name: this.durable(queue),
+      filter_subject: this.subject(queue),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      max_deliver: options.maxDeliver,
+      ack_wait: nanos(options.ackWaitMs),
+      max_ack_pending: -1,
+    };
+    try {
+      await this.jsm.consumers.info(this.taskStream, config.durable_name);
+      await this.jsm.consumers.update(this.taskStream, config.durable_name, { max_deliver: config.max_deliver, ack_wait: config.ack_wait });
+    } catch {
+      try {
+        await this.jsm.consumers.add(this.taskStream, config);
+      } catch (err) {
+        // another node created it at the same moment
+        await this.jsm.consumers.info(this.taskStream, config.durable_name).catch(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  async publish(queue: string, data: Uint8Array, msgId: string): Promise<void> {
+    try {
+      await this.js.publish(this.subject(queue), data, { msgID: msgId });
+    } catch (err) {
+      throw new UnavailableError(`could not queue a task on "${queue}": ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  consume(queue: string, handler: (d: Delivery) => void, capacity: () => number): WorkConsumer & { wake(): void } {
+    let active = true;
+    let inFlight = 0;
+    let wakeUp: (() => void) | undefined;
+    const wake = () => {
+      const w = wakeUp;
+      wakeUp = undefined;
+      w?.();
+    };
+    const loop = async () => {
+      let consumer: Consumer | undefined;
+      while (active) {
+        const free = capacity() - inFlight;
+        if (free <= 0) {
+          await new Promise<void>((r) => (wakeUp = r));
+          continue;
+        }
+        try {
+          consumer ??= await this.js.consumers.get(this.taskStream, this.durable(queue));
+          const batch = await consumer.fetch({ max_messages: free, expires: 1000 });
+          for await (const m of batch) {
+            inFlight += 1;
+            let settled = false;
+            const settle = (f: () => void) => {
+              if (settled) return;
+              settled = true;
+              inFlight -= 1;
+              try {
+                f();
+              } catch {
+                // the connection is gone: the server redelivers after ack_wait
+              }
+              wake();
+            };
+            handler({
+              data: m.data,
+              deliveryCount: m.info.deliveryCount,
+              ack: () => settle(() => m.ack()),
+              nak: (delayMs?: number) => settle(() => m.nak(delayMs)),
+              term: () => settle(() => m.term()),
+              working: () => {
+                if (!settled) m.working();
+              },
+            });
+            if (!active) break;
+          }
+        } catch {
+          consumer = undefined;
+          if (active) await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    };
+    const running = loop();
+    return {
+      wake,
+      stop: async () => {
+        active = false;
+        wake();
+        await running;
+      },
+    };
+  }
+
+  async depth(queue: string): Promise<number> {
+    try {
+      const info = await this.jsm.consumers.info(this.taskStream, this.durable(queue));
+      return info.num_pending;
+    } catch {
+      return 0;
+    }
+  }
+
+  async deadLetter(queue: string, data: Uint8Array): Promise<void> {
+    await this.ensureStreams();
+    await this.js.publish(this.dlqSubject(queue), data);
+  }
+
+  async deadLetters(queue: string, limit: number): Promise<Uint8Array[]> {
+    await this.ensureStreams();
+    const out: Uint8Array[] = [];
+    const consumer = await this.js.consumers.get(this.dlqStream, { filter_subjects: [this.dlqSubject(queue)] });
+    const info = await consumer.info(true).catch(() => undefined);
+    const available = info?.num_pending ?? limit;
+    if (available === 0) return out;
+    const batch = await consumer.fetch({ max_messages: Math.min(limit, available), expires: 1000 });
+    for await (const m of batch) out.push(m.data);
+    return out;
+  }
+}

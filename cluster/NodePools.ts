@@ -1,0 +1,158 @@
+// NodePools: the pools a node hosts. Opens the durable queue (JetStream over NATS, in memory in-process) and
+// the result store, creates a PoolManager and its actor per pool, serves the NATS subject
+// `hive.<cluster>.pool.<name>` (a JSON request submits a task and gets its outcome), and reports pool
+// counters in the node's status.
+import { MemoryWorkQueue, type WorkQueue } from '../runtime/WorkQueue.js';
+import { MemoryKeyValue, type KeyValueStore } from '../runtime/KeyValueStore.js';
+import { ConfigError, InvalidArgumentError, NoSuchActorError, errorFromReply, toErrorReply } from '../protocols/errors.js';
+import { decodeJson, encodeJson } from '../protocols/frame.js';
+import { assertToken, poolSubject } from '../protocols/subjects.js';
+import type { ActorSystem } from '../runtime/ActorSystem.js';
+import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
+import { Pool, TaskSubmitter, poolMachine } from '../actors/pool/Pool.js';
+import { PoolManager, type PoolPeers, type PoolStats } from '../actors/pool/PoolManager.js';
+import { resolvePoolOptions, type PoolOptions } from '../actors/pool/poolOptions.js';
+import type { SubmitOptions } from '../actors/pool/Pool.js';
+import { InProcTransport } from '../runtime/InProcTransport.js';
+import { JetStreamWorkQueue } from './JetStreamWorkQueue.js';
+import type { Membership } from './Membership.js';
+import { NatsKeyValue } from './NatsKeyValue.js';
+import { NatsTransport } from './NatsTransport.js';
+
+/** In-process nodes on one bus share their queue and result store, as NATS nodes share JetStream. */
+const memoryBackends = new WeakMap<object, { queue: MemoryWorkQueue; results: MemoryKeyValue }>();
+
+/** A task submission over NATS (`hive.<cluster>.pool.<name>`); a payload without `task` is the task itself. */
+interface WireSubmission {
+  task?: unknown;
+  id?: string;
+  key?: string;
+  timeoutMs?: number;
+  /** false: answer once queued, with the task id, instead of waiting for the outcome. */
+  wait?: boolean;
+}
+
+/** The pools of one node. */
+export class NodePools {
+  private readonly pools = new Map<string, { manager: PoolManager; pool: Pool; sub: TransportSubscription | undefined }>();
+  private backends: Promise<{ queue: WorkQueue; results: KeyValueStore }> | undefined;
+  private submitter: TaskSubmitter | undefined;
+
+  constructor(
+    private readonly deps: { system: ActorSystem; transport: Transport; membership: Membership; memory?: () => unknown },
+  ) {}
+
+  private open(): Promise<{ queue: WorkQueue; results: KeyValueStore }> {
+    this.backends ??= (async () => {
+      const { transport, system } = this.deps;
+      if (transport instanceof NatsTransport) {
+        return {
+          queue: await JetStreamWorkQueue.open(transport, system.config.cluster),
+          results: await NatsKeyValue.open(transport, `hive_${system.config.cluster}_results`, { ttlMs: 24 * 3600_000 }),
+        };
+      }
+      const key = transport instanceof InProcTransport ? transport.bus : transport;
+      let b = memoryBackends.get(key);
+      if (b === undefined) {
+        b = { queue: new MemoryWorkQueue(system.clock), results: new MemoryKeyValue() };
+        memoryBackends.set(key, b);
+      }
+      return b;
+    })().catch((err: unknown) => {
+      this.backends = undefined;
+      throw err;
+    });
+    return this.backends;
+  }
+
+  /** Pool names on this node. */
+  names(): string[] {
+    return [...this.pools.keys()];
+  }
+
+  /** Creates pool `name` on this node (call it on every node that should run the pool's agents). */
+  async create<TTask, TResult>(name: string, options: PoolOptions<TTask, TResult>): Promise<Pool<TTask, TResult>> {
+    assertToken(name, 'pool name');
+    if (this.pools.has(name)) throw new ConfigError(`pool "${name}" already exists on this node`, { details: { option: 'pool' } });
+    const resolved = resolvePoolOptions(options as PoolOptions);
+    const { queue, results } = await this.open();
+    const { system, transport, membership } = this.deps;
+    this.submitter ??= new TaskSubmitter({ system, transport, queue, results });
+    const peers: PoolPeers = {
+      hostsOf: (pool) =>
+        membership
+          .live()
+          .filter((m) => m.pools?.includes(pool) === true || (m.node === system.config.nodeId && this.pools.has(pool)))
+          .map((m) => m.node)
+          .sort(),
+      onChange: (fn) => membership.subscribe(fn),
+    };
+    const memory = this.deps.memory?.();
+    const manager = new PoolManager({ name, options: resolved, system, transport, queue, results, peers, ...(memory !== undefined && { memory }) });
+    const pool = new Pool(name, manager, this.submitter, resolved.taskTimeoutMs);
+    const sub = transport.connected ? transport.subscribe(poolSubject(system.config.cluster, name), (m) => void this.onWireSubmit(name, m), { queue: `hive-pool-${name}` }) : undefined;
+    this.pools.set(name, { manager, pool, sub });
+    membership.beat();
+    await manager.start();
+    system.spawn(poolMachine, { id: `pool-${name}-${system.config.nodeId}`, kind: 'pool', input: { manager } });
+    return pool as unknown as Pool<TTask, TResult>;
+  }
+
+  /** The pool `name` on this node. */
+  get(name: string): Pool | undefined {
+    return this.pools.get(name)?.pool;
+  }
+
+  /** Submits to a pool by name from this node, whether or not this node hosts it. */
+  async submit(name: string, task: unknown, options: SubmitOptions = {}): Promise<unknown> {
+    const local = this.pools.get(name);
+    if (local !== undefined) return local.pool.submit(task, options);
+    const { queue, results } = await this.open();
+    this.submitter ??= new TaskSubmitter({ system: this.deps.system, transport: this.deps.transport, queue, results });
+    const hosts = this.deps.membership.live().filter((m) => m.pools?.includes(name));
+    if (hosts.length === 0) throw new NoSuchActorError(`no live node hosts pool "${name}"`, { details: { pool: name } });
+    const outcome = await this.submitter.submit(name, task, options, 60_000);
+    if (outcome.ok) return outcome.result;
+    throw errorFromReply(outcome.error ?? { type: 'hive.error', code: 'INTERNAL', message: 'task failed' });
+  }
+
+  private async onWireSubmit(name: string, m: TransportMessage): Promise<void> {
+    const respond = (body: unknown) => {
+      if (m.reply !== undefined) this.deps.transport.publish(m.reply, encodeJson(body));
+    };
+    try {
+      const raw = decodeJson(m.data, this.deps.system.config.maxMessageBytes) as WireSubmission;
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidArgumentError('a submission must be a JSON object');
+      const task = 'task' in raw ? raw.task : raw;
+      const options: SubmitOptions = {};
+      if (raw.id !== undefined) options.id = raw.id;
+      if (raw.key !== undefined) options.key = raw.key;
+      if (raw.timeoutMs !== undefined) options.timeoutMs = raw.timeoutMs;
+      const entry = this.pools.get(name);
+      if (entry === undefined) throw new NoSuchActorError(`pool "${name}" is not hosted on node "${this.deps.system.config.nodeId}"`);
+      if (raw.wait === false || m.reply === undefined) {
+        const id = options.id ?? this.deps.system.ids.next();
+        void entry.pool.submitForOutcome(task, { ...options, id }).catch(() => undefined);
+        respond({ type: 'hive.task.accepted', id, pool: name });
+        return;
+      }
+      const outcome = await entry.pool.submitForOutcome(task, options);
+      respond(outcome.ok ? outcome : { ...(outcome.error ?? toErrorReply(new Error('task failed'))), id: outcome.id });
+    } catch (err) {
+      respond(toErrorReply(err));
+    }
+  }
+
+  /** Counters of every pool on this node. */
+  status(): PoolStats[] {
+    return [...this.pools.values()].map((p) => p.manager.status());
+  }
+
+  /** Stops taking tasks and lets running ones finish. */
+  async stop(): Promise<void> {
+    for (const p of this.pools.values()) p.sub?.unsubscribe();
+    await Promise.all([...this.pools.values()].map((p) => p.manager.stop()));
+    this.submitter?.stop();
+    this.pools.clear();
+  }
+}

@@ -1,0 +1,93 @@
+// Pools across node processes on a real nats-server: a node killed with -9 while its agents run tasks;
+// those tasks are redelivered to the surviving node and each completes exactly once in the results.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hive } from '../../cluster/Hive.js';
+import { silentLogger } from '../../runtime/logger.js';
+import { natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../support/services.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const bin = join(root, 'bin', 'hive.js');
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const p = spawn(process.execPath, [bin, ...args], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe.skipIf(!natsBinaryAvailable())('pools across processes - end to end', () => {
+  let server: OwnNatsServer;
+  let dataDir: string;
+  const cluster = uniqueName('pool');
+  const procs: Array<{ id: string; proc: ChildProcess; exited: Promise<number | null> }> = [];
+  let client: Hive;
+
+  async function startNode(id: string): Promise<void> {
+    const proc = spawn(process.execPath, [bin, 'start', '--nats', server.url, '--cluster', cluster, '--node-id', id, '--data-dir', join(dataDir, id), '--log-level', 'warn', '--load', join(import.meta.dirname, 'fixtures', 'pool.ts')], {
+      cwd: root,
+      env: { ...process.env, HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500' },
+    });
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    procs.push({ id, proc, exited: new Promise((r) => proc.on('close', (c) => r(c))) });
+    const end = Date.now() + 20_000;
+    while (!out.includes(`hive node ${id} started`)) {
+      if (proc.exitCode !== null || Date.now() > end) throw new Error(`node ${id} did not start: ${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    dataDir = mkdtempSync(join(tmpdir(), 'hive-pool-'));
+    await startNode('p1');
+    await startNode('p2');
+    client = await Hive.start({ cluster, nodeId: 'client', nats: server.url, env: false, logger: silentLogger(), heartbeatMs: 200, failureAfterMs: 1500 });
+    const end = Date.now() + 10_000;
+    while (client.members().filter((m) => m.pools?.includes('work')).length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  });
+
+  afterAll(async () => {
+    await client?.stop();
+    for (const p of procs) if (p.proc.exitCode === null) p.proc.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.exited));
+    await server?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('pool - tasks of a node killed with -9 are redelivered and each completes exactly once', async () => {
+    const ids = Array.from({ length: 24 }, (_, n) => `t${n}`);
+    const results = ids.map((id, n) => client.submit('work', { n, ms: 400 }, { id, timeoutMs: 30_000 }) as Promise<{ n: number; node: string }>);
+    await new Promise((r) => setTimeout(r, 250));
+    const victim = procs.find((p) => p.id === 'p1')!;
+    victim.proc.kill('SIGKILL');
+    await victim.exited;
+    const done = await Promise.all(results);
+    expect(done.map((r) => r.n)).toEqual(ids.map((_, n) => n));
+    // tasks finished after the kill ran on the survivor; asking again by id returns the same recorded outcome
+    expect(done.some((r) => r.node === 'p2')).toBe(true);
+    const again = await Promise.all(ids.map((id, n) => client.submit('work', { n, ms: 400 }, { id }) as Promise<{ n: number; node: string }>));
+    expect(again).toEqual(done);
+  });
+
+  it('pool - hive submit and hive pools work from the CLI', async () => {
+    const r = await cli(['submit', 'work', '{"n":7,"ms":1}', '--wait', '--nats', server.url, '--cluster', cluster]);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ n: 7 });
+    const p = await cli(['pools', '--nats', server.url, '--cluster', cluster]);
+    expect(p.stdout).toMatch(/POOL\s+SIZE\s+TARGET\s+BUSY/);
+    expect(p.stdout).toMatch(/^work\s+4\s+4\s/m);
+    const unknown = await cli(['submit', 'nope', '{}', '--wait', '--nats', server.url, '--cluster', cluster]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('NO_SUCH_ACTOR');
+  });
+});

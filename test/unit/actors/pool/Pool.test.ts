@@ -1,0 +1,158 @@
+// Pools on the in-process transport: the API example, retries then dead-lettering, deadlines with the
+// abort signal, idempotent task ids, concurrency limits and option validation.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Hive } from '../../../../cluster/Hive.js';
+import { HiveError } from '../../../../protocols/errors.js';
+import { InProcBus, InProcTransport } from '../../../../runtime/InProcTransport.js';
+import { silentLogger } from '../../../../runtime/logger.js';
+import { decodeJson } from '../../../../protocols/frame.js';
+import type { DeadTask } from '../../../../actors/pool/TaskRecord.js';
+
+const nodes: Hive[] = [];
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+});
+
+async function node(bus = new InProcBus(), nodeId?: string): Promise<Hive> {
+  const hive = await Hive.start({ cluster: 'pools', env: false, logger: silentLogger(), transport: new InProcTransport(bus), ...(nodeId !== undefined && { nodeId }) });
+  nodes.push(hive);
+  return hive;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(HiveError);
+    return (err as HiveError).code;
+  }
+  throw new Error('expected an error');
+}
+
+describe('pool', () => {
+  it('runs the API example: agents run submitted tasks and results come back', async () => {
+    const hive = await node();
+    const pool = await hive.pool('summarize', {
+      agent: async (task: { text: string }, ctx) => ({ summary: task.text.slice(0, 5), by: ctx.agentId }),
+      min: 4,
+      max: 32,
+      strategy: 'p2c',
+    });
+    const result = await pool.submit({ text: 'hello world' }, { key: 'conversation-42', timeoutMs: 30_000 });
+    expect(result).toMatchObject({ summary: 'hello' });
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => pool.submit({ text: `task number ${i}` })));
+    expect(results).toHaveLength(40);
+    const s = pool.status();
+    expect(s.size).toBe(4);
+    expect(s.done).toBe(41);
+    expect(s.failed).toBe(0);
+  });
+
+  it('retries a task that throws, then dead-letters it with its error, and keeps working', async () => {
+    const hive = await node();
+    let calls = 0;
+    const pool = await hive.pool<{ fail: boolean }, string>('flaky', {
+      agent: async (task) => {
+        if (task.fail) {
+          calls += 1;
+          throw new Error('model refused');
+        }
+        return 'ok';
+      },
+      maxDeliver: 3,
+      retryBaseMs: 1,
+      retryMaxMs: 5,
+    });
+    const failed = pool.submit({ fail: true });
+    expect(await codeOf(failed)).toBe('INTERNAL');
+    await failed.catch((err: HiveError) => expect(err.message).toContain('model refused'));
+    expect(calls).toBe(3);
+    expect(await pool.submit({ fail: false })).toBe('ok');
+    const s = pool.status();
+    expect(s.deadLettered).toBe(1);
+    expect(s.retried).toBe(2);
+    const queue = (await (hive.pools as unknown as { open(): Promise<{ queue: { deadLetters(q: string, n: number): Promise<Uint8Array[]> } }> }).open()).queue;
+    const dead = (await queue.deadLetters('flaky', 10)).map((d) => decodeJson(d, 1e6) as DeadTask);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.error.message).toContain('model refused');
+    expect(dead[0]!.attempts).toBe(3);
+  });
+
+  it('answers TIMEOUT past the deadline and fires the agent abort signal', async () => {
+    const hive = await node();
+    let aborted: unknown;
+    const pool = await hive.pool('slow', {
+      agent: (_task, ctx) =>
+        new Promise((_, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            aborted = ctx.signal.reason;
+            reject(ctx.signal.reason as Error);
+          });
+        }),
+    });
+    expect(await codeOf(pool.submit({}, { timeoutMs: 50 }))).toBe('TIMEOUT');
+    for (let i = 0; i < 100 && aborted === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((aborted as HiveError).code).toBe('TIMEOUT');
+  });
+
+  it('runs a task id once: a second submission gets the first outcome', async () => {
+    const hive = await node();
+    let runs = 0;
+    const pool = await hive.pool('once', { agent: async () => ++runs });
+    expect(await pool.submit({}, { id: 'task-1' })).toBe(1);
+    expect(await pool.submit({}, { id: 'task-1' })).toBe(1);
+    expect(runs).toBe(1);
+  });
+
+  it('keeps each agent within its concurrency limit', async () => {
+    const hive = await node();
+    let running = 0;
+    let peak = 0;
+    const pool = await hive.pool('bounded', {
+      agent: async () => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 5));
+        running -= 1;
+      },
+      min: 2,
+      concurrency: 2,
+    });
+    await Promise.all(Array.from({ length: 30 }, () => pool.submit({})));
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(peak).toBeGreaterThan(1);
+  });
+
+  it('splits agents over the nodes hosting a pool and serves submissions from a node without it', async () => {
+    const bus = new InProcBus();
+    const a = await node(bus, 'a');
+    const b = await node(bus, 'b');
+    const c = await node(bus, 'c');
+    const handler = async (task: { n: number }) => task.n * 2;
+    const pa = await a.pool('double', { agent: handler, min: 4 });
+    const pb = await b.pool('double', { agent: handler, min: 4 });
+    for (let i = 0; i < 100 && (pa.status().size !== 2 || pb.status().size !== 2); i++) await new Promise((r) => setTimeout(r, 20));
+    expect([pa.status().size, pb.status().size]).toEqual([2, 2]);
+    expect(await c.submit('double', { n: 21 })).toBe(42);
+    await expect(c.submit('nope', {})).rejects.toMatchObject({ code: 'NO_SUCH_ACTOR' });
+  });
+
+  it('refuses invalid pool options with an error naming the option', async () => {
+    const hive = await node();
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ agent: 42 }, 'pool.agent'],
+      [{ agent: async () => 1, min: -1 }, 'pool.min'],
+      [{ agent: async () => 1, min: 5, max: 2 }, 'pool.max'],
+      [{ agent: async () => 1, strategy: 'random' }, 'pool.strategy'],
+      [{ agent: async () => 1, concurrency: 0 }, 'pool.concurrency'],
+      [{ agent: async () => 1, maxDeliver: 0 }, 'pool.maxDeliver'],
+      [{ agent: async () => 1, retryBaseMs: 100, retryMaxMs: 10 }, 'pool.retryMaxMs'],
+      [{ agent: async () => 1, taskTimeoutMs: 0 }, 'pool.taskTimeoutMs'],
+      [{ agent: async () => 1, mni: 1 }, 'pool.mni'],
+    ];
+    for (const [options, option] of cases) {
+      await expect(hive.pool('p', options as never)).rejects.toMatchObject({ code: 'INVALID_CONFIG', details: { option } });
+    }
+    await expect(hive.pool('bad.name', { agent: async () => 1 })).rejects.toMatchObject({ code: 'INVALID_ID' });
+  });
+});
