@@ -3,7 +3,7 @@
 // actor system.
 import type { AnyActorLogic } from 'xstate';
 import { ActorRef } from '../runtime/ActorRef.js';
-import { ActorSystem, type ActorLifecycleEvent, type SpawnOptions } from '../runtime/ActorSystem.js';
+import { ActorSystem, type ActorLifecycleEvent } from '../runtime/ActorSystem.js';
 import { systemClock, type Clock } from '../runtime/Clock.js';
 import { resolveConfig, type HiveConfig, type HiveOptions } from '../runtime/config.js';
 import type { DeadLetters } from '../runtime/DeadLetters.js';
@@ -20,6 +20,8 @@ import { NatsTransport } from './NatsTransport.js';
 import { natsOptionsFromEnv } from './natsOptions.js';
 import { NodeControl, type NodeStatus } from './NodeControl.js';
 import { VirtualActors, type VirtualRef } from './VirtualActors.js';
+import { SupervisionSignals, type SupervisionEvent } from '../actors/supervisor/signals.js';
+import { Supervisor, type NamedSupervisorOptions, type RootSupervisorOptions, type SupervisedSpawnOptions } from '../actors/supervisor/Supervisor.js';
 import { NodePools } from './NodePools.js';
 import type { Pool, SubmitOptions } from '../actors/pool/Pool.js';
 import type { PoolOptions } from '../actors/pool/poolOptions.js';
@@ -84,7 +86,17 @@ export interface HiveStartOptions extends HiveOptions {
   logger?: Logger;
   /** Read HIVE_* environment variables (default true). */
   env?: NodeJS.ProcessEnv | false;
+  /**
+   * The node's root supervisor (the parent of every actor `hive.spawn` starts and of every `hive.supervisor`).
+   * Defaults: `one-for-one`; at most 10 restarts in 60 s; backoff from 10 ms doubling to 5 s with full jitter,
+   * starting over after a child stayed up 30 s. Past the intensity it stops its children, logs at error level,
+   * counts `hive_supervisor_escalations_total{supervisor="root"}` and emits an `escalated` supervision event.
+   */
+  supervision?: Omit<RootSupervisorOptions, 'signals'>;
 }
+
+/** Options of {@link Hive.spawn}: the runtime's spawn options plus how the actor is supervised. */
+export type HiveSpawnOptions = SupervisedSpawnOptions;
 
 /** One Hive node: its actors, reachable from every node of its cluster. */
 export class Hive {
@@ -105,11 +117,21 @@ export class Hive {
   readonly virtual: VirtualActors;
   /** Status and spawn requests from the CLI and other nodes. */
   readonly control: NodeControl;
+  /** The node's root supervisor: supervises every actor started with {@link Hive.spawn}. */
+  readonly supervision: Supervisor;
   /** The pools this node hosts. */
   readonly pools: NodePools;
   private stopping: Promise<void> | undefined;
 
-  private constructor(config: HiveConfig, transport: Transport, clock: Clock, ids: IdSource, logger: Logger, stores: { placement: KeyValueStore; snapshots: KeyValueStore }) {
+  private constructor(
+    config: HiveConfig,
+    transport: Transport,
+    clock: Clock,
+    ids: IdSource,
+    logger: Logger,
+    stores: { placement: KeyValueStore; snapshots: KeyValueStore },
+    supervision: Omit<RootSupervisorOptions, 'signals'> = {},
+  ) {
     this.config = config;
     this.transport = transport;
     this.clock = clock;
@@ -117,6 +139,7 @@ export class Hive {
     this.startedAt = clock.now();
     this.metrics = new MetricsRegistry({ cluster: config.cluster, node: config.nodeId });
     this.system = new ActorSystem({ config, transport, clock, ids, logger, metrics: this.metrics });
+    this.supervision = Supervisor.root(this.system, { ...supervision, signals: new SupervisionSignals() });
     this.membership = new Membership({
       cluster: config.cluster,
       nodeId: config.nodeId,
@@ -133,6 +156,7 @@ export class Hive {
         actors: this.system.size,
         kinds: this.virtual.registeredKinds(),
         pools: this.pools.names(),
+        poolLoad: this.pools.load(),
       }),
     });
     this.virtual = new VirtualActors({ system: this.system, transport, placement: stores.placement, snapshots: stores.snapshots, membership: this.membership });
@@ -148,7 +172,7 @@ export class Hive {
    * with one it connects to NATS. Throws `INVALID_CONFIG` naming a bad option, `UNAVAILABLE` when NATS cannot be reached.
    */
   static async start(options: HiveStartOptions = {}): Promise<Hive> {
-    const { transport: given, clock = systemClock, ids = new RandomIds(), logger: givenLogger, env, ...rest } = options;
+    const { transport: given, clock = systemClock, ids = new RandomIds(), logger: givenLogger, env, supervision, ...rest } = options;
     const config = resolveConfig(rest, env === false ? {} : (env ?? process.env));
     const logger = givenLogger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId, cluster: config.cluster });
     let transport: Transport;
@@ -159,7 +183,7 @@ export class Hive {
     }
     else transport = new InProcTransport(undefined, clock, ids);
     const stores = await openStores(transport, config.cluster, logger);
-    const hive = new Hive(config, transport, clock, ids, logger, stores);
+    const hive = new Hive(config, transport, clock, ids, logger, stores, supervision);
     logger.debug({ transport: transport.description }, 'node started');
     return hive;
   }
@@ -180,11 +204,28 @@ export class Hive {
   }
 
   /**
-   * Spawns an xstate machine (or any xstate actor logic) as an actor on this node.
-   * @example const ref = await hive.spawn(machine, { id: 'echo-1', input: {} });
+   * Spawns an xstate machine (or any xstate actor logic) as an actor on this node, supervised by the node's
+   * root supervisor. By default it is `permanent` (restarted after a failure, after the root's backoff, under
+   * the same id) and restarts `fresh` (from its input); `supervision: { restart: 'transient' | 'temporary',
+   * from: 'snapshot' }` changes that. An actor stopped with `ref.stop()` is never restarted.
+   * @example const ref = await hive.spawn(machine, { id: 'echo-1', input: {}, supervision: { from: 'snapshot' } });
    */
-  async spawn<TLogic extends AnyActorLogic>(logic: TLogic, options: SpawnOptions = {}): Promise<ActorRef> {
-    return this.system.spawn(logic, options);
+  async spawn<TLogic extends AnyActorLogic>(logic: TLogic, options: HiveSpawnOptions = {}): Promise<ActorRef> {
+    return this.supervision.supervise(logic, options);
+  }
+
+  /**
+   * Starts a named supervisor (its actor id, local to this node) under the node's root supervisor, with its
+   * children, e.g. `hive.supervisor('db', { strategy: 'rest-for-one', children: [{ id: 'conn', logic }] })`.
+   * Throws `INVALID_ARGUMENT` for bad options, `DUPLICATE_ACTOR` for a taken id.
+   */
+  async supervisor(name: string, options: NamedSupervisorOptions = {}): Promise<Supervisor> {
+    return this.supervision.supervisor(name, options);
+  }
+
+  /** Listens to what this node's supervisors do (restarts, removals, escalations); returns an unsubscribe function. */
+  onSupervision(listener: (e: SupervisionEvent) => void): () => void {
+    return this.supervision.signals.subscribe(listener);
   }
 
   /** A ref to the actor with this id, wherever it lives in the cluster. Throws `INVALID_ID` for a bad id. */

@@ -20,6 +20,8 @@ export interface NodeAnnouncement {
   kinds: string[];
   /** Pools the node hosts agents for. */
   pools?: string[];
+  /** Busy and total agent slots per pool on the node. */
+  poolLoad?: Record<string, { busy: number; capacity: number }>;
 }
 
 /** A live node as this node knows it. */

@@ -86,6 +86,19 @@ export class NodePools {
           .map((m) => m.node)
           .sort(),
       onChange: (fn) => membership.subscribe(fn),
+      othersLoad: (pool) => {
+        let busy = 0;
+        let capacity = 0;
+        for (const m of membership.live()) {
+          if (m.node === system.config.nodeId) continue;
+          const l = m.poolLoad?.[pool];
+          if (l !== undefined) {
+            busy += l.busy;
+            capacity += l.capacity;
+          }
+        }
+        return { busy, capacity };
+      },
     };
     const memory = this.deps.memory?.();
     const manager = new PoolManager({ name, options: resolved, system, transport, queue, results, peers, ...(memory !== undefined && { memory }) });
@@ -141,6 +154,16 @@ export class NodePools {
     } catch (err) {
       respond(toErrorReply(err));
     }
+  }
+
+  /** Busy and total slots per pool on this node, for heartbeats. */
+  load(): Record<string, { busy: number; capacity: number }> {
+    const out: Record<string, { busy: number; capacity: number }> = {};
+    for (const [name, p] of this.pools) {
+      const s = p.manager.status();
+      out[name] = { busy: s.busy, capacity: s.capacity };
+    }
+    return out;
   }
 
   /** Counters of every pool on this node. */

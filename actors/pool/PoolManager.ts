@@ -16,6 +16,7 @@ import type { Transport, TransportSubscription } from '../../runtime/Transport.j
 import type { Delivery, WorkConsumer, WorkQueue } from '../../runtime/WorkQueue.js';
 import { agentMachine, loadFromAnswer, type AgentHandler, type AgentInput } from '../agent/agentMachine.js';
 import { createStrategy, type Strategy } from '../balancer/createStrategy.js';
+import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
 import { retryDelay, type ResolvedPoolOptions } from './poolOptions.js';
 import type { DeadTask, TaskOutcome, TaskRecord } from './TaskRecord.js';
 
@@ -25,6 +26,8 @@ export interface PoolPeers {
   hostsOf(pool: string): string[];
   /** Calls `fn` when nodes join, leave or fail; returns an unsubscribe function. */
   onChange(fn: () => void): () => void;
+  /** Busy and total slots of the pool on the other live nodes, from their last announcements. */
+  othersLoad(pool: string): { busy: number; capacity: number };
 }
 
 /** Counters a pool reports (per node). */
@@ -48,6 +51,8 @@ export interface PoolStats {
   /** Tasks answered from the result store instead of being run again. */
   deduplicated: number;
   utilization: number;
+  /** The last scaling decisions (from the node that decides: the first live host). */
+  decisions: ScaleDecision[];
 }
 
 interface LocalAgent {
@@ -88,12 +93,15 @@ export class PoolManager {
   private depthTimer: TimerHandle | undefined;
   private readonly stats = { done: 0, failed: 0, retried: 0, deadLettered: 0, deduplicated: 0, queued: 0 };
   private readonly idle = new Set<() => void>();
+  private readonly autoscaler: Autoscaler | undefined;
+  private scaleTimer: TimerHandle | undefined;
 
   constructor(private readonly deps: PoolManagerDeps) {
     this.name = deps.name;
     this.o = deps.options;
     this.target = deps.options.min;
     this.strategy = createStrategy(deps.options.strategy);
+    if (deps.options.autoscale !== false) this.autoscaler = new Autoscaler(deps.options.autoscale, deps.options.min, deps.options.max);
   }
 
   private get system(): ActorSystem {
@@ -124,7 +132,25 @@ export class PoolManager {
     this.rebalance();
     this.consumer = this.deps.queue.consume(this.queueName, (d) => void this.handle(d), () => this.capacity());
     this.refreshDepth();
+    if (this.autoscaler !== undefined && this.o.autoscale !== false) this.scaleTimer = this.system.clock.setTimeout(this.scale, this.o.autoscale.intervalMs);
   }
+
+  /** The first live host of the pool decides its size; the others apply what it broadcasts. */
+  private scale = (): void => {
+    if (!this.running || this.autoscaler === undefined || this.o.autoscale === false) return;
+    this.scaleTimer = this.system.clock.setTimeout(this.scale, this.o.autoscale.intervalMs);
+    if (this.deps.peers.hostsOf(this.name)[0] !== this.system.config.nodeId) return;
+    const mine = this.status();
+    const others = this.deps.peers.othersLoad(this.name);
+    const decision = this.autoscaler.observe(
+      { busy: mine.busy + others.busy, capacity: mine.capacity + others.capacity, queued: this.stats.queued, size: this.target },
+      this.system.clock.now(),
+    );
+    if (decision !== undefined) {
+      this.system.logger.info({ pool: this.name, ...decision }, 'pool autoscaled');
+      this.resize(decision.to);
+    }
+  };
 
   // ------------------------------------------------------------------ agents
 
@@ -375,6 +401,7 @@ export class PoolManager {
       capacity,
       utilization: capacity === 0 ? 0 : busy / capacity,
       ...this.stats,
+      decisions: this.autoscaler === undefined ? [] : this.autoscaler.history().slice(-5),
     };
   }
 
@@ -383,6 +410,7 @@ export class PoolManager {
     if (!this.running) return;
     this.running = false;
     if (this.depthTimer !== undefined) this.system.clock.clearTimeout(this.depthTimer);
+    if (this.scaleTimer !== undefined) this.system.clock.clearTimeout(this.scaleTimer);
     for (const s of this.subs) s.unsubscribe();
     this.unwatch?.();
     await this.consumer?.stop();

@@ -3,6 +3,7 @@
 import type { AnyActorLogic } from 'xstate';
 import { ConfigError } from '../../protocols/errors.js';
 import type { AgentHandler } from '../agent/agentMachine.js';
+import { resolveAutoscaleOptions, type AutoscaleOptions } from './Autoscaler.js';
 
 /** Balancer strategies a pool can use. */
 export const poolStrategies = ['round-robin', 'weighted', 'least-loaded', 'p2c', 'consistent-hash'] as const;
@@ -34,10 +35,12 @@ export interface PoolOptions<TTask = unknown, TResult = unknown> {
    * task keeps telling the queue so, however long the task runs.
    */
   ackWaitMs?: number;
+  /** Size the pool from utilization and queue depth within min/max (default on when max > min); false turns it off. */
+  autoscale?: false | Partial<AutoscaleOptions>;
 }
 
 /** A pool's options with every default filled in. */
-export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'agent'>> & Pick<PoolOptions, 'agent'>;
+export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'agent' | 'autoscale'>> & Pick<PoolOptions, 'agent'> & { autoscale: AutoscaleOptions | false };
 
 /** The defaults every pool option falls back to. */
 export const defaultPoolOptions = Object.freeze({
@@ -66,7 +69,7 @@ function int(option: string, value: unknown, min: number, max: number): number {
   return value;
 }
 
-const known = new Set(['agent', 'min', 'max', 'concurrency', 'strategy', 'maxDeliver', 'retryBaseMs', 'retryMaxMs', 'taskTimeoutMs', 'ackWaitMs']);
+const known = new Set(['agent', 'min', 'max', 'concurrency', 'strategy', 'maxDeliver', 'retryBaseMs', 'retryMaxMs', 'taskTimeoutMs', 'ackWaitMs', 'autoscale']);
 
 /** Fills in defaults and validates; throws {@link ConfigError} naming the first bad option. */
 export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
@@ -94,6 +97,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     retryMaxMs,
     taskTimeoutMs: int('taskTimeoutMs', merged.taskTimeoutMs, 1, 86_400_000),
     ackWaitMs: int('ackWaitMs', merged.ackWaitMs, 300, 3_600_000),
+    autoscale: autoscaleOf(options.autoscale, min, max),
   };
 }
 
@@ -101,6 +105,13 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
 export function retryDelay(o: Pick<ResolvedPoolOptions, 'retryBaseMs' | 'retryMaxMs'>, attempt: number, random: () => number = Math.random): number {
   const exp = Math.min(o.retryMaxMs, o.retryBaseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exp / 2 + random() * (exp / 2));
+}
+
+function autoscaleOf(value: PoolOptions['autoscale'], min: number, max: number): AutoscaleOptions | false {
+  if (value === false) return false;
+  if (value === undefined) return max > min ? resolveAutoscaleOptions() : false;
+  if (typeof value !== 'object' || value === null) fail('autoscale', 'must be false or an object of autoscale options', value);
+  return resolveAutoscaleOptions(value);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

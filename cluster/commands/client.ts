@@ -105,6 +105,7 @@ interface PoolRow {
   retried: number;
   deadLettered: number;
   nodes: string[];
+  decisions: Array<{ at: number; from: number; to: number; reason: string }>;
 }
 
 /** Adds up each pool's counters over the nodes hosting it. */
@@ -113,7 +114,7 @@ export function aggregatePools(nodes: NodeStatus[]): PoolRow[] {
   for (const n of nodes) {
     const pools = (n.extra?.['pools'] ?? []) as Array<Omit<PoolRow, 'nodes'> & { node: string }>;
     for (const p of pools) {
-      const r = rows.get(p.pool) ?? { pool: p.pool, size: 0, target: p.target, busy: 0, capacity: 0, queued: 0, done: 0, failed: 0, retried: 0, deadLettered: 0, nodes: [] };
+      const r = rows.get(p.pool) ?? { pool: p.pool, size: 0, target: p.target, busy: 0, capacity: 0, queued: 0, done: 0, failed: 0, retried: 0, deadLettered: 0, nodes: [], decisions: [] };
       r.size += p.size;
       r.busy += p.busy;
       r.capacity += p.capacity;
@@ -124,6 +125,7 @@ export function aggregatePools(nodes: NodeStatus[]): PoolRow[] {
       r.deadLettered += p.deadLettered;
       r.target = Math.max(r.target, p.target);
       r.nodes.push(n.node);
+      r.decisions.push(...(p.decisions ?? []));
       rows.set(p.pool, r);
     }
   }
@@ -160,5 +162,10 @@ export async function runPools(raw: Record<string, unknown>, io: CliIO): Promise
       ]),
     ),
   );
+  const decisions = rows.flatMap((r) => r.decisions.map((d) => ({ pool: r.pool, ...d }))).sort((a, b) => a.at - b.at);
+  if (decisions.length > 0) {
+    io.out('\nscaling decisions (latest last)\n');
+    io.out(table(['POOL', 'WHEN', 'SIZE', 'WHY'], decisions.slice(-10).map((d) => [d.pool, new Date(d.at).toISOString().slice(11, 19), `${d.from} -> ${d.to}`, d.reason])));
+  }
   return 0;
 }
