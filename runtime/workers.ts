@@ -62,16 +62,37 @@ export class WorkerPool<Req, Res> {
       maxThreads,
       idleTimeout: options.idleTimeoutMs ?? 30_000,
     });
+    // A thread that dies outside a task (e.g. its module fails to load) makes piscina emit 'error', and the
+    // tasks queued for it would wait forever (without a listener, the process would crash instead): fail them.
+    this.pool.on('error', (err: unknown) => {
+      this.lastError = err;
+      for (const task of this.pending) task.abort(err);
+    });
   }
 
+  /** The last error of a thread outside any task (e.g. a module that failed to load), if any. */
+  lastError: unknown;
+  private readonly pending = new Set<AbortController>();
+
   /**
-   * Runs one task on a worker thread.
+   * Runs one task on a worker thread. Rejects with the task's own error, or when a thread of the pool fails
+   * outside any task (then every task in flight is failed, with that error as `cause`).
    * @param task the request
    * @param transfer buffers to move to the worker (they become unusable here)
    */
-  run(task: Req, transfer: readonly ArrayBuffer[] = []): Promise<Res> {
-    if (this.closed) return Promise.reject(new Error('worker pool is closed'));
-    return this.pool.run(task, transfer.length ? { transferList: transfer as ArrayBuffer[] } : {});
+  async run(task: Req, transfer: readonly ArrayBuffer[] = []): Promise<Res> {
+    if (this.closed) throw new Error('worker pool is closed');
+    const abort = new AbortController();
+    this.pending.add(abort);
+    try {
+      return await this.pool.run(task, { signal: abort.signal, ...(transfer.length ? { transferList: transfer as ArrayBuffer[] } : {}) });
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+      const reason: unknown = abort.signal.reason;
+      throw new Error(`worker thread failed: ${reason instanceof Error ? reason.message : String(reason)}`, { cause: reason });
+    } finally {
+      this.pending.delete(abort);
+    }
   }
 
   /** Threads running now. */

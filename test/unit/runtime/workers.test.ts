@@ -35,3 +35,16 @@ describe('WorkerPool', () => {
     await expect(pool.run(Float64Array.of(1))).rejects.toThrow(/closed/);
   });
 });
+
+describe('WorkerPool with a broken worker module', () => {
+  it('rejects the task instead of crashing the process', async () => {
+    writeFileSync(join(dir, 'broken.ts'), "throw new Error('module failed to load');\nexport default (): number => 1;\n");
+    const pool = new WorkerPool<number, number>(pathToFileURL(join(dir, 'broken.js')), { maxThreads: 1 });
+    try {
+      // (piscina reports the failed load of a TypeScript module as an unknown file extension)
+      await expect(pool.run(1)).rejects.toThrow(/worker thread failed/);
+    } finally {
+      await pool.destroy();
+    }
+  });
+});
