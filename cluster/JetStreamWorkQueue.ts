@@ -3,7 +3,7 @@
 // `ack_wait`), message-id de-duplication, and a dead-letter stream (`HIVE_<cluster>_DLQ`). Every node
 // pulls only as many messages as it has free capacity, so a node killed with -9 loses nothing: what it
 // held unacknowledged is redelivered to the others once `ack_wait` passes.
-import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type Consumer, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { UnavailableError } from '../protocols/errors.js';
 import type { Delivery, WorkConsumer, WorkQueue, WorkQueueOptions } from '../runtime/WorkQueue.js';
@@ -15,6 +15,7 @@ export class JetStreamWorkQueue implements WorkQueue {
   private readonly taskStream: string;
   private readonly dlqStream: string;
   private streamsReady: Promise<void> | undefined;
+  private readonly ackWait = new Map<string, number>();
 
   private constructor(
     transport: NatsTransport,
@@ -80,6 +81,7 @@ export class JetStreamWorkQueue implements WorkQueue {
   }
 
   async ensure(queue: string, options: WorkQueueOptions): Promise<void> {
+    this.ackWait.set(queue, options.ackWaitMs);
     await this.ensureStreams();
     const config = {
       durable_name: this.durable(queue),
@@ -117,47 +119,66 @@ export class JetStreamWorkQueue implements WorkQueue {
     let active = true;
     let inFlight = 0;
     let wakeUp: (() => void) | undefined;
+    // Messages pulled ahead of free capacity wait here (told "working" so they are not redelivered meanwhile),
+    // so the next task is already local when a slot frees up instead of one pull round trip away.
+    const waiting: JsMsg[] = [];
+    const ackWaitMs = this.ackWait.get(queue) ?? 30_000;
     const wake = () => {
       const w = wakeUp;
       wakeUp = undefined;
       w?.();
     };
+    const dispatch = () => {
+      while (active && waiting.length > 0 && inFlight < capacity()) deliver(waiting.shift()!);
+    };
+    const deliver = (m: JsMsg) => {
+      inFlight += 1;
+      let settled = false;
+      const settle = (f: () => void) => {
+        if (settled) return;
+        settled = true;
+        inFlight -= 1;
+        try {
+          f();
+        } catch {
+          // the connection is gone: the server redelivers after ack_wait
+        }
+        dispatch();
+        wake();
+      };
+      handler({
+        data: m.data,
+        deliveryCount: m.info.deliveryCount,
+        ack: () => settle(() => m.ack()),
+        nak: (delayMs?: number) => settle(() => m.nak(delayMs)),
+        term: () => settle(() => m.term()),
+        working: () => {
+          if (!settled) m.working();
+        },
+      });
+    };
+    const keepWaitingAlive = setInterval(() => {
+      for (const m of waiting) m.working();
+    }, Math.max(100, ackWaitMs / 3));
+    keepWaitingAlive.unref();
     const loop = async () => {
       let consumer: Consumer | undefined;
       while (active) {
-        const free = capacity() - inFlight;
-        if (free <= 0) {
+        const room = capacity() * 2 - inFlight - waiting.length;
+        if (room <= 0) {
           await new Promise<void>((r) => (wakeUp = r));
           continue;
         }
         try {
           consumer ??= await this.js.consumers.get(this.taskStream, this.durable(queue));
-          const batch = await consumer.fetch({ max_messages: free, expires: 1000 });
+          const batch = await consumer.fetch({ max_messages: room, expires: 1000 });
           for await (const m of batch) {
-            inFlight += 1;
-            let settled = false;
-            const settle = (f: () => void) => {
-              if (settled) return;
-              settled = true;
-              inFlight -= 1;
-              try {
-                f();
-              } catch {
-                // the connection is gone: the server redelivers after ack_wait
-              }
-              wake();
-            };
-            handler({
-              data: m.data,
-              deliveryCount: m.info.deliveryCount,
-              ack: () => settle(() => m.ack()),
-              nak: (delayMs?: number) => settle(() => m.nak(delayMs)),
-              term: () => settle(() => m.term()),
-              working: () => {
-                if (!settled) m.working();
-              },
-            });
-            if (!active) break;
+            if (!active) {
+              m.nak();
+              continue;
+            }
+            waiting.push(m);
+            dispatch();
           }
         } catch {
           consumer = undefined;
@@ -167,9 +188,14 @@ export class JetStreamWorkQueue implements WorkQueue {
     };
     const running = loop();
     return {
-      wake,
+      wake: () => {
+        dispatch();
+        wake();
+      },
       stop: async () => {
         active = false;
+        clearInterval(keepWaitingAlive);
+        for (const m of waiting.splice(0)) m.nak();
         wake();
         await running;
       },

@@ -267,8 +267,9 @@ export class PoolManager {
       d.term();
       return;
     }
-    // a redelivered task whose first run finished is answered from the store, not run twice
-    const stored = await this.deps.results.get(rec.id).catch(() => undefined);
+    // a redelivered task whose first run finished is answered from the store, not run twice (a first
+    // delivery has nothing stored: the submitter checked, and the queue de-duplicates by id)
+    const stored = d.deliveryCount > 1 ? await this.deps.results.get(rec.id).catch(() => undefined) : undefined;
     if (stored !== undefined) {
       this.stats.deduplicated += 1;
       d.ack();
