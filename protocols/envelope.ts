@@ -1,5 +1,5 @@
 // The versioned envelope that binary frames carry between nodes: a tell, an ask, or the reply to an ask.
-import type { ErrorReply } from './errors.js';
+import { BadFrameError, InvalidEventError, isErrorReply, type ErrorReply } from './errors.js';
 
 /** Envelope format version; a frame body with another `v` is refused as BAD_FRAME. */
 export const ENVELOPE_VERSION = 1;
@@ -43,3 +43,90 @@ export interface ReplyEnvelope {
 
 /** Any envelope. */
 export type Envelope = TellEnvelope | AskEnvelope | ReplyEnvelope;
+
+/**
+ * Checks that a decoded frame body is an envelope and returns it typed: `v` is {@link ENVELOPE_VERSION},
+ * `k` is `t`, `a` or `r`; a tell or ask carries an object `e`, an ask a non-empty string `c`; optional
+ * fields have their types (`f` string, `d` finite number, reply `c` string, `ok` object, `err` an error
+ * reply). Whether `e` is a valid event (a string `type`) is left to {@link validateEvent}, so the
+ * caller can answer INVALID_EVENT rather than BAD_FRAME. Unknown extra fields are tolerated.
+ * @returns the same object, typed.
+ * @throws BadFrameError naming the first field that is wrong.
+ */
+export function parseEnvelope(value: unknown): Envelope {
+  if (!isPlainObject(value)) throw new BadFrameError(`envelope must be an object, got ${describe(value)}`);
+  if (value['v'] !== ENVELOPE_VERSION) {
+    throw new BadFrameError(`unsupported envelope version ${describe(value['v'])}; this node reads version ${ENVELOPE_VERSION}`, {
+      details: { v: value['v'] },
+    });
+  }
+  const k = value['k'];
+  switch (k) {
+    case 't':
+    case 'a': {
+      const kind = k === 't' ? 'tell' : 'ask';
+      if (!isPlainObject(value['e'])) throw new BadFrameError(`${kind} envelope needs an event object in "e", got ${describe(value['e'])}`);
+      optional(value, 'f', 'string', kind);
+      if (k === 'a') {
+        const c = value['c'];
+        if (typeof c !== 'string' || c === '') throw new BadFrameError(`ask envelope needs a correlation id string in "c", got ${describe(c)}`);
+        const d = value['d'];
+        if (d !== undefined && (typeof d !== 'number' || !Number.isFinite(d))) {
+          throw new BadFrameError(`ask envelope deadline "d" must be epoch milliseconds, got ${describe(d)}`);
+        }
+      }
+      return value as unknown as TellEnvelope | AskEnvelope;
+    }
+    case 'r': {
+      optional(value, 'c', 'string', 'reply');
+      const ok = value['ok'];
+      const err = value['err'];
+      if (ok !== undefined && !isPlainObject(ok)) throw new BadFrameError(`reply envelope "ok" must be an object, got ${describe(ok)}`);
+      if (err !== undefined && !isErrorReply(err)) {
+        throw new BadFrameError(`reply envelope "err" must be an error reply ({ type: "hive.error", code, message }), got ${describe(err)}`);
+      }
+      if (ok === undefined && err === undefined) throw new BadFrameError('reply envelope carries neither "ok" nor "err"');
+      return value as unknown as ReplyEnvelope;
+    }
+    default:
+      throw new BadFrameError(`unknown envelope kind ${describe(k)}; expected "t" (tell), "a" (ask) or "r" (reply)`, { details: { k } });
+  }
+}
+
+/**
+ * Checks that `value` is an actor event: a plain object with a non-empty string `type`.
+ * @returns the same object, typed.
+ * @throws InvalidEventError otherwise (the message shows what was received).
+ */
+export function validateEvent(value: unknown): HiveEvent {
+  if (!isPlainObject(value)) {
+    throw new InvalidEventError(`an event must be an object with a string "type", got ${describe(value)}`, { details: { got: describe(value) } });
+  }
+  const type = value['type'];
+  if (typeof type !== 'string' || type === '') {
+    throw new InvalidEventError(`an event needs a non-empty string "type", got ${describe(type)}`, { details: { type: describe(type) } });
+  }
+  return value as HiveEvent;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function optional(o: Record<string, unknown>, key: string, type: 'string', kind: string): void {
+  const v = o[key];
+  if (v !== undefined && typeof v !== type) throw new BadFrameError(`${kind} envelope field "${key}" must be a ${type}, got ${describe(v)}`);
+}
+
+/** A short description of a received value for error messages. */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'object') return isPlainObject(value) ? 'an object' : `a ${(value).constructor?.name ?? 'non-plain'} object`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return `a ${typeof value}`;
+}

@@ -1,0 +1,416 @@
+// The frame codec: how a value crosses a process boundary. Binary frames (msgpack, deflated when it pays)
+// between nodes and code clients; JSON text for the NATS CLI. Pure functions and counters, no I/O.
+//
+// Binary frame layout (all frames, every version):
+//
+//   byte 0     0xC1                      magic: never used by MessagePack and invalid as UTF-8, so a payload
+//                                        starting with it cannot be JSON text or a bare msgpack value
+//   byte 1     flags/version             bit 7  6  5  4  3  2  1  0
+//                                            0  0  0  D  v  v  v  v
+//                                        vvvv (bits 0-3): frame version, currently 1
+//                                        D    (bit 4, 0x10): the body is raw DEFLATE (RFC 1951, no zlib or
+//                                             gzip wrapper) of the msgpack body
+//                                        bits 5-7: reserved, must be 0 (a frame using them is refused)
+//   bytes 2..  body                      exactly one MessagePack value (msgpack.org spec), deflated when D is set
+//
+// So an uncompressed v1 frame starts `C1 01`, a compressed one `C1 11`. The body is plain msgpack
+// (objects are maps, no msgpackr records) so other-language clients can read it; JavaScript-only values
+// use msgpackr's extensions: typed arrays are ext type 0x74 (first data byte: msgpackr's typed-array code,
+// then the little-endian elements; a Float32Array is code 7), `undefined` is fixext1 type 0, Date is the
+// standard timestamp ext (-1). Embeddings travel as Float32Array: 4 bytes a dimension.
+//
+// Limits: a frame, or the body it inflates to, larger than `maxMessageBytes` is refused with TOO_LARGE; a
+// compressed body is inflated with an output cap that stops as soon as the output passes the limit, so a
+// deflate bomb costs at most about the limit in memory and time. Anything else malformed is BAD_FRAME.
+//
+// Deflate is fflate (the project's compression library); inflate is Node's zlib with `maxOutputLength`,
+// which reads the same raw DEFLATE about 6x faster than fflate's streaming inflater and is bounded natively.
+import { inflateRawSync } from 'node:zlib';
+import { deflateSync, type DeflateOptions } from 'fflate';
+import { C1, Packr, RESERVE_START_SPACE, type Options } from 'msgpackr';
+import { BadFrameError, ConfigError, InvalidArgumentError, TooLargeError } from './errors.js';
+
+/** First byte of every binary frame. */
+export const FRAME_MAGIC = 0xc1;
+/** The frame version this codec writes and reads (low 4 bits of byte 1). */
+export const FRAME_VERSION = 1;
+/** Flag bit in byte 1: the body is raw-deflate compressed. */
+export const FRAME_FLAG_DEFLATE = 0x10;
+/** Bytes before the body: magic and flags/version. */
+export const FRAME_HEADER_BYTES = 2;
+
+const VERSION_MASK = 0x0f;
+const RESERVED_MASK = 0xe0;
+
+/** Options of a {@link FrameCodec}. */
+export interface FrameOptions {
+  /**
+   * Bodies smaller than this are never compressed. Bytes of typed arrays (embeddings) in the value do not
+   * count toward it: float data barely deflates. `Infinity` turns compression off.
+   */
+  compressThresholdBytes: number;
+  /** fflate deflate level, 0-9 (0 turns compression off). */
+  compressLevel: number;
+  /** Largest frame accepted or produced, and largest body a compressed frame may inflate to. */
+  maxMessageBytes: number;
+}
+
+/**
+ * Defaults, chosen from measurements on this project's machine kind (2 cores, Node 20, fflate 0.8; figures
+ * from `npm run bench -- codec --sweep`, which writes bench/results/codec.json, and from timing deflateSync
+ * alone on a quiet machine):
+ *
+ * - fflate's deflateSync costs about 40 µs per call even on a 64-byte input (it allocates and clears
+ *   64 KB+ of hash tables each call), about 90 µs on 2 KB of prose and 140 µs on 4 KB, and runs at
+ *   ~35 MB/s at level 1 on larger text. A task message (2 KB prompt, 10 metadata fields, 384-d
+ *   Float32Array embedding) is a ~3.8 KB msgpack body that encodes and decodes in ~6-8 µs uncompressed;
+ *   deflating it saves ~0.9 KB (3,843 → 2,965 bytes), which a 1 Gbit/s link carries in 7 µs, and makes
+ *   the round trip about 25x slower (sweep: 76k vs 2.7k encode+decode/s, at every level 1-9). The
+ *   binary embedding alone already takes the message to 0.37 of its JSON size. Compressing small
+ *   bodies is a loss on any LAN, so the seed system's 1 KiB threshold is not used.
+ * - `compressThresholdBytes` 8 KiB, counting only compressible (non-typed-array) bytes: twice a task
+ *   message, so events, asks and task messages never pay a deflate; transcripts, documents and batches of
+ *   text do, where bytes start to matter (JetStream storage, NATS' 1 MB default max_payload, WAN links).
+ * - `compressLevel` 1: on the 64 KB context transcript level 1 gives 30.9 KB (0.43 of JSON's bytes,
+ *   target ≤ 0.45) and level 6 27.9 KB (0.39) for about twice the deflate time; levels 7-9 add nothing.
+ * - A compressed body is kept only when it is at least 1/8 smaller than the raw one (else every receiver
+ *   pays an inflate for little).
+ * - `maxMessageBytes` 8 MiB: room for a long transcript, far below what would hurt a node.
+ */
+export const defaultFrameOptions: Readonly<FrameOptions> = Object.freeze({
+  compressThresholdBytes: 8 * 1024,
+  compressLevel: 1,
+  maxMessageBytes: 8 * 1024 * 1024,
+});
+
+/**
+ * Cheap running counters of a {@link FrameCodec}, for metrics: plain numbers, read them at scrape time.
+ * "Out" is what `encode` produced, "in" what `decode` accepted. Raw bytes are msgpack body bytes before
+ * compression (after inflating, for decoded frames); wire bytes are whole frames, header included, so
+ * `rawBytesOut - wireBytesOut` is roughly what compression saved.
+ */
+export interface FrameStats {
+  /** Frames encoded. */
+  framesOut: number;
+  /** Frames decoded. */
+  framesIn: number;
+  /** Body bytes encoded, before compression. */
+  rawBytesOut: number;
+  /** Body bytes decoded, after inflating. */
+  rawBytesIn: number;
+  /** Frame bytes produced by `encode`. */
+  wireBytesOut: number;
+  /** Frame bytes accepted by `decode`. */
+  wireBytesIn: number;
+  /** Encoded frames whose body was deflated. */
+  compressedOut: number;
+  /** Decoded frames whose body was deflated. */
+  compressedIn: number;
+  /** Frames refused by `decode` (BAD_FRAME or TOO_LARGE). */
+  rejected: number;
+}
+
+// A compressed body is kept only when it saves at least 1/MIN_SAVING_FRACTION of the raw body.
+const MIN_SAVING_FRACTION = 8;
+// The typed-array walk that discounts binary bytes from the threshold stops after this many values.
+const MAX_WALK_NODES = 10_000;
+
+type Level = NonNullable<DeflateOptions['level']>;
+
+// Plain msgpack maps (no records) so frames are self-describing; typed arrays kept; no structured clone.
+// int64 from other-language clients decodes as a number when safe, a bigint beyond (msgpackr supports
+// 'auto'; its type declarations do not list it yet).
+const PACKR_OPTIONS = { moreTypes: true, useRecords: false, structuredClone: false, int64AsType: 'auto' } as unknown as Options;
+
+/**
+ * Encodes values into binary frames and decodes them back (see the module header for the layout). One
+ * instance per node (or per connection) is enough: it keeps a msgpackr encoder and counters.
+ */
+export class FrameCodec {
+  /** The options in effect (defaults filled in). */
+  readonly options: Readonly<FrameOptions>;
+  /** Running counters, updated by every call. */
+  readonly stats: FrameStats = {
+    framesOut: 0,
+    framesIn: 0,
+    rawBytesOut: 0,
+    rawBytesIn: 0,
+    wireBytesOut: 0,
+    wireBytesIn: 0,
+    compressedOut: 0,
+    compressedIn: 0,
+    rejected: 0,
+  };
+
+  readonly #packr = new Packr(PACKR_OPTIONS);
+  readonly #deflate: DeflateOptions;
+  readonly #compress: boolean;
+
+  /** @throws ConfigError when an option is out of range (`details.option` names it). */
+  constructor(options: Partial<FrameOptions> = {}) {
+    const o: FrameOptions = { ...defaultFrameOptions, ...stripUndefined(options) };
+    if (!(o.compressThresholdBytes >= 0)) invalid('compressThresholdBytes', o.compressThresholdBytes, 'a number >= 0 (Infinity: never compress)');
+    if (!Number.isInteger(o.compressLevel) || o.compressLevel < 0 || o.compressLevel > 9) invalid('compressLevel', o.compressLevel, 'an integer 0-9');
+    if (!Number.isSafeInteger(o.maxMessageBytes) || o.maxMessageBytes < 64) invalid('maxMessageBytes', o.maxMessageBytes, 'an integer >= 64');
+    this.options = Object.freeze(o);
+    this.#deflate = { level: o.compressLevel as Level };
+    this.#compress = o.compressLevel > 0 && o.compressThresholdBytes !== Infinity;
+  }
+
+  /**
+   * Encodes `value` as one binary frame, deflating the body when it is over the threshold and that pays.
+   * @throws TooLargeError when the body or the frame would pass `maxMessageBytes`.
+   * @throws InvalidArgumentError when msgpack cannot encode the value (a cycle, a symbol, ...).
+   */
+  encode(value: unknown): Uint8Array {
+    let frame: Uint8Array;
+    try {
+      // msgpackr leaves the 2 header bytes free at the start of its output: no copy for uncompressed frames.
+      // Its output is a fresh slice of a buffer it never writes again, so the frame is ours to hand out.
+      frame = this.#packr.pack(value, RESERVE_START_SPACE | FRAME_HEADER_BYTES);
+    } catch (err) {
+      throw new InvalidArgumentError(`cannot encode the value as a frame: ${messageOf(err)}`, { cause: err });
+    }
+    const max = this.options.maxMessageBytes;
+    const raw = frame.length - FRAME_HEADER_BYTES;
+    if (frame.length > max) {
+      throw new TooLargeError(`message of ${raw} bytes passes the limit of ${max} bytes (maxMessageBytes)`, {
+        details: { bytes: raw, limit: max },
+      });
+    }
+    let flags = FRAME_VERSION;
+    const threshold = this.options.compressThresholdBytes;
+    if (this.#compress && raw >= threshold && raw - typedArrayBytes(value) >= threshold) {
+      const deflated = deflateSync(frame.subarray(FRAME_HEADER_BYTES), this.#deflate);
+      if (deflated.length <= raw - raw / MIN_SAVING_FRACTION) {
+        frame = new Uint8Array(FRAME_HEADER_BYTES + deflated.length);
+        frame.set(deflated, FRAME_HEADER_BYTES);
+        flags |= FRAME_FLAG_DEFLATE;
+      }
+    }
+    frame[0] = FRAME_MAGIC;
+    frame[1] = flags;
+    const s = this.stats;
+    s.framesOut++;
+    s.rawBytesOut += raw;
+    s.wireBytesOut += frame.length;
+    if (flags & FRAME_FLAG_DEFLATE) s.compressedOut++;
+    return frame;
+  }
+
+  /**
+   * Decodes one binary frame.
+   * @throws TooLargeError when the frame, or the body it inflates to, passes `maxMessageBytes` (a deflate
+   *   bomb is stopped at about the limit, never inflated whole).
+   * @throws BadFrameError when the bytes are not a valid frame: too short, no 0xC1 magic, unknown version
+   *   or flags, corrupt deflate data, or a body that is not exactly one msgpack value.
+   */
+  decode(bytes: Uint8Array): unknown {
+    try {
+      return this.#decode(bytes);
+    } catch (err) {
+      this.stats.rejected++;
+      throw err;
+    }
+  }
+
+  #decode(bytes: Uint8Array): unknown {
+    const n = bytes.length;
+    const max = this.options.maxMessageBytes;
+    if (n > max) {
+      throw new TooLargeError(`frame of ${n} bytes passes the limit of ${max} bytes (maxMessageBytes)`, { details: { bytes: n, limit: max } });
+    }
+    if (n < FRAME_HEADER_BYTES + 1) {
+      throw new BadFrameError(
+        n === 0 ? 'empty frame' : `truncated frame: ${n} byte${n === 1 ? '' : 's'}, a frame is a 2-byte header and a body`,
+        { details: { bytes: n } },
+      );
+    }
+    if (bytes[0] !== FRAME_MAGIC) {
+      throw new BadFrameError(`not a binary frame: first byte is ${hex(bytes[0])}, expected 0xC1 (JSON payloads go to decodeJson)`, {
+        details: { firstByte: bytes[0] },
+      });
+    }
+    const flags = bytes[1];
+    const version = flags & VERSION_MASK;
+    if (version !== FRAME_VERSION) {
+      throw new BadFrameError(`unsupported frame version ${version} (flags byte ${hex(flags)}); this node reads version ${FRAME_VERSION}`, {
+        details: { version, flags },
+      });
+    }
+    if (flags & RESERVED_MASK) {
+      throw new BadFrameError(`unknown frame flags ${hex(flags & RESERVED_MASK)} in flags byte ${hex(flags)}`, { details: { flags } });
+    }
+    const compressed = (flags & FRAME_FLAG_DEFLATE) !== 0;
+    // A plain Uint8Array view, not `bytes.subarray()`: on a Buffer that would build a Buffer, which costs
+    // more here and in msgpackr's own slicing.
+    let body = new Uint8Array(bytes.buffer, bytes.byteOffset + FRAME_HEADER_BYTES, n - FRAME_HEADER_BYTES);
+    if (compressed) body = inflateBounded(body, max);
+    let value: unknown;
+    try {
+      value = this.#packr.unpack(body);
+    } catch (err) {
+      throw new BadFrameError(`invalid msgpack body (${body.length} bytes${compressed ? ' after inflating' : ''}): ${messageOf(err)}`, {
+        cause: err,
+        details: { bodyBytes: body.length, compressed },
+      });
+    }
+    if (value === C1) throw new BadFrameError('invalid msgpack body: it starts with the never-used byte 0xC1');
+    const s = this.stats;
+    s.framesIn++;
+    s.rawBytesIn += body.length;
+    s.wireBytesIn += n;
+    if (compressed) s.compressedIn++;
+    return value;
+  }
+}
+
+/**
+ * Inflates raw DEFLATE `data`, refusing output larger than `maxBytes`: zlib (native) writes the output in
+ * 16 KiB chunks and stops at the first chunk that takes it past the limit, so a deflate bomb costs about
+ * `maxBytes` of memory and time, never its full size. (Native zlib rather than fflate here: on a 64 KB
+ * body it inflates about 6x faster than fflate's streaming `Inflate`; see the header of `defaultFrameOptions`.)
+ * @returns a plain Uint8Array (a view of zlib's output).
+ * @throws TooLargeError when the output would pass `maxBytes`.
+ * @throws BadFrameError when the data is not valid raw deflate (corrupt or truncated).
+ */
+export function inflateBounded(data: Uint8Array, maxBytes: number): Uint8Array {
+  let out: Buffer;
+  try {
+    out = inflateRawSync(data, { maxOutputLength: maxBytes });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new TooLargeError(`compressed body inflates past the limit of ${maxBytes} bytes (maxMessageBytes); refused`, {
+        cause: err,
+        details: { limit: maxBytes, compressedBytes: data.length },
+      });
+    }
+    throw new BadFrameError(`corrupt deflate body (${data.length} bytes): ${messageOf(err)}`, {
+      cause: err,
+      details: { compressedBytes: data.length },
+    });
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** True when `bytes` is a binary frame (starts with 0xC1); anything else is JSON text. */
+export function isBinaryFrame(bytes: Uint8Array): boolean {
+  return bytes.length > 0 && bytes[0] === FRAME_MAGIC;
+}
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * `JSON.stringify` replacer for replies to JSON clients: typed arrays (embeddings) become plain number
+ * arrays, bigints numbers (strings when unsafe), Maps objects and Sets arrays.
+ */
+export function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'object' && value !== null) {
+    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+      if (value instanceof BigInt64Array || value instanceof BigUint64Array) return Array.from(value, bigintToJson);
+      return Array.from(value as unknown as ArrayLike<number>);
+    }
+    if (value instanceof ArrayBuffer) return Array.from(new Uint8Array(value));
+    if (value instanceof Map) return Object.fromEntries(value);
+    if (value instanceof Set) return Array.from(value);
+    return value;
+  }
+  if (typeof value === 'bigint') return bigintToJson(value);
+  return value;
+}
+
+function bigintToJson(v: bigint): number | string {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+}
+
+/**
+ * Encodes `value` as UTF-8 JSON text (the reply format for JSON clients such as the NATS CLI), with
+ * {@link jsonReplacer} (Float32Array → number array). `undefined` encodes as `null`.
+ * @throws InvalidArgumentError when the value cannot be JSON-encoded (a cycle).
+ */
+export function encodeJson(value: unknown): Uint8Array {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value, jsonReplacer);
+  } catch (err) {
+    throw new InvalidArgumentError(`cannot encode the value as JSON: ${messageOf(err)}`, { cause: err });
+  }
+  return utf8Encoder.encode(text ?? 'null');
+}
+
+/**
+ * Decodes a JSON payload (UTF-8 text, as the NATS CLI sends it). The size is checked first.
+ * @param maxBytes the size limit (default: the default `maxMessageBytes`, 8 MiB).
+ * @throws TooLargeError when `bytes` is longer than `maxBytes`.
+ * @throws BadFrameError when the payload is empty, not valid UTF-8 or not valid JSON.
+ */
+export function decodeJson(bytes: Uint8Array, maxBytes: number = defaultFrameOptions.maxMessageBytes): unknown {
+  if (bytes.length > maxBytes) {
+    throw new TooLargeError(`JSON payload of ${bytes.length} bytes passes the limit of ${maxBytes} bytes`, {
+      details: { bytes: bytes.length, limit: maxBytes },
+    });
+  }
+  let text: string;
+  try {
+    text = utf8Decoder.decode(bytes);
+  } catch (err) {
+    throw new BadFrameError('payload is neither a binary frame (first byte 0xC1) nor valid UTF-8 JSON text', { cause: err });
+  }
+  if (text.trim() === '') throw new BadFrameError('empty payload: send JSON text (e.g. {"type":"ping"}) or a binary frame');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new BadFrameError(`payload is not valid JSON: ${messageOf(err)}`, { cause: err, details: { start: text.slice(0, 80) } });
+  }
+}
+
+/** Sum of the byte lengths of typed arrays (and ArrayBuffers) reachable in `value`, walking at most a bounded number of values. */
+function typedArrayBytes(value: unknown): number {
+  let bytes = 0;
+  let budget = MAX_WALK_NODES;
+  const walk = (v: unknown): void => {
+    if (--budget < 0 || typeof v !== 'object' || v === null) return;
+    if (ArrayBuffer.isView(v)) {
+      bytes += v.byteLength;
+      return;
+    }
+    if (v instanceof ArrayBuffer) {
+      bytes += v.byteLength;
+      return;
+    }
+    if (Array.isArray(v)) {
+      for (const item of v as unknown[]) {
+        if (budget < 0) return;
+        walk(item);
+      }
+      return;
+    }
+    for (const key in v) {
+      if (budget < 0) return;
+      walk((v as Record<string, unknown>)[key]);
+    }
+  };
+  walk(value);
+  return bytes;
+}
+
+function stripUndefined(o: Partial<FrameOptions>): Partial<FrameOptions> {
+  const out: Partial<FrameOptions> = {};
+  if (o.compressThresholdBytes !== undefined) out.compressThresholdBytes = o.compressThresholdBytes;
+  if (o.compressLevel !== undefined) out.compressLevel = o.compressLevel;
+  if (o.maxMessageBytes !== undefined) out.maxMessageBytes = o.maxMessageBytes;
+  return out;
+}
+
+function invalid(option: keyof FrameOptions, value: unknown, expected: string): never {
+  throw new ConfigError(`invalid frame option ${option}: ${String(value)}; expected ${expected}`, { details: { option, value } });
+}
+
+function hex(b: number): string {
+  return `0x${b.toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
