@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../protocols/errors.js';
+import { defaultFrameOptions } from '../protocols/frame.js';
 import { isToken } from '../protocols/subjects.js';
 
 /** Log levels pino understands. */
@@ -65,9 +66,9 @@ export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze
   logLevel: 'info' as LogLevel,
   mailboxCapacity: 10_000,
   askTimeoutMs: 5_000,
-  maxMessageBytes: 8 * 1024 * 1024,
-  compressThresholdBytes: 1024,
-  compressLevel: 1,
+  maxMessageBytes: defaultFrameOptions.maxMessageBytes,
+  compressThresholdBytes: defaultFrameOptions.compressThresholdBytes,
+  compressLevel: defaultFrameOptions.compressLevel,
   heartbeatMs: 1_000,
   failureAfterMs: 5_000,
 });
