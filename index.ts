@@ -12,3 +12,4 @@ export { InProcBus, InProcTransport } from './runtime/InProcTransport.js';
 export type { Transport, TransportMessage, TransportStatus } from './runtime/Transport.js';
 export * from './protocols/errors.js';
 export type { HiveEvent } from './protocols/envelope.js';
+export { Supervisor, type ChildSupervision, type SupervisedSpawnOptions, type NamedSupervisorOptions, type SupervisionEvent, type SupervisionStrategy, type RestartPolicy, type RestartFrom } from './actors/supervisor/index.js';

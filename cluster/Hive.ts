@@ -2,7 +2,7 @@
 // configured, the in-process transport otherwise), and gives callers spawn / ref / stop over one node's
 // actor system.
 import type { AnyActorLogic } from 'xstate';
-import { ActorRef } from '../runtime/ActorRef.js';
+import type { ActorRef } from '../runtime/ActorRef.js';
 import { ActorSystem, type ActorLifecycleEvent } from '../runtime/ActorSystem.js';
 import { systemClock, type Clock } from '../runtime/Clock.js';
 import { resolveConfig, type HiveConfig, type HiveOptions } from '../runtime/config.js';
