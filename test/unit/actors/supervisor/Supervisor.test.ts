@@ -309,6 +309,36 @@ describe('backoff and intensity', () => {
   });
 });
 
+describe('children that fail while starting', () => {
+  /** Throws in its initial entry action: it can never start. */
+  const neverStarts = setup({}).createMachine({
+    id: 'never-starts',
+    entry: () => {
+      throw new Error('cannot start');
+    },
+  });
+
+  it('are restarted with backoff like any failure, then escalated; the supervisor itself starts', async () => {
+    const { hive, clock, events } = await node({ supervision: { backoff: exact } });
+    const sup = await hive.supervisor('starter', {
+      backoff: exact,
+      intensity: { maxRestarts: 2, withinMs: 10_000 },
+      children: [
+        { id: 'ok', logic: fragileCounter },
+        { id: 'never', logic: neverStarts },
+      ],
+    });
+    expect(sup.running).toBe(true);
+    expect(hive.system.has('ok')).toBe(true);
+    expect(hive.system.has('never')).toBe(false);
+    clock.advance(100);
+    clock.advance(200);
+    expect(events.filter((e) => e.supervisor === 'starter').map((e) => e.type)).toEqual(['restarting', 'restarting', 'escalated']);
+    expect(events.find((e) => e.type === 'escalated')).toMatchObject({ supervisor: 'starter', parent: 'root', children: ['ok', 'never'] });
+    expect(hive.system.has('ok')).toBe(false);
+  });
+});
+
 describe('the root supervisor', () => {
   it('supervises every hive.spawn by default: permanent, fresh, 10 ms first delay', async () => {
     const { hive, clock } = await node();
