@@ -146,6 +146,14 @@ export class MemorySql {
     return `SELECT pg_table_size(${rel})::float8 AS table_bytes, pg_indexes_size(${rel})::float8 AS index_bytes`;
   }
 
+  /** Refreshes the planner statistics (without them, a fresh bulk load looks tiny and search skips HNSW). */
+  get analyze(): string {
+    return `ANALYZE ${this.table}`;
+  }
+
+  /** The planner's row estimate for the table (-1 when never analyzed): $1 is `schema.table`. */
+  readonly estimatedRows = (): string => 'SELECT reltuples::float8 AS rows FROM pg_class WHERE oid = $1::regclass';
+
   /** Session settings for a search: candidate list size, and relaxed iterative scans for filtered queries. */
   searchSettings(efSearch: number): string {
     return `SET hnsw.ef_search = ${efSearch}; SET hnsw.iterative_scan = relaxed_order`;

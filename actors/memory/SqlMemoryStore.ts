@@ -75,6 +75,10 @@ export abstract class SqlMemoryStore implements MemoryStore {
   private closed = false;
   /** Whether the last batch loaded without any duplicate (then the next one tries a direct COPY). */
   private lastBatchClean = true;
+  /** Rows the planner statistics counted at the last ANALYZE, and rows inserted since. */
+  private analyzedRows = 0;
+  private insertedSinceAnalyze = 0;
+  private analyzing: Promise<void> | undefined;
 
   /** Batches loaded at once when the options do not say. */
   protected abstract readonly defaultConcurrency: number;
@@ -140,6 +144,8 @@ export abstract class SqlMemoryStore implements MemoryStore {
         details: { option: 'dims', table: this.sql.table, stored: type, configured: this.sql.vectorType },
       });
     }
+    const estimate = await this.query<{ rows: number }>(this.sql.estimatedRows(), [this.sql.table]);
+    this.analyzedRows = Math.max(0, Number(estimate.rows[0]?.rows ?? 0));
     if (!this.options.deferIndex) await this.createIndex();
     this.encoder ??= new CopyEncoder({ dims: this.dims, storage: this.storage, workers: this.options.workers, inlineBelow: this.options.inlineBelow });
   }
@@ -164,9 +170,35 @@ export abstract class SqlMemoryStore implements MemoryStore {
     await this.ready();
     try {
       await this.createIndex();
+      await this.analyzing;
+      await this.analyze();
     } catch (err) {
       throw toDatabaseError(err, 'ensureIndex');
     }
+  }
+
+  /** ANALYZE the table and remember how many rows it counted. */
+  private async analyze(): Promise<void> {
+    const inserted = this.insertedSinceAnalyze;
+    await this.query(this.sql.analyze);
+    const estimate = await this.query<{ rows: number }>(this.sql.estimatedRows(), [this.sql.table]);
+    this.analyzedRows = Math.max(0, Number(estimate.rows[0]?.rows ?? 0));
+    this.insertedSinceAnalyze -= inserted;
+  }
+
+  /**
+   * Refreshes planner statistics in the background once the table grew by 10% (at least 1,000 rows) since
+   * the last ANALYZE. Without it, a freshly loaded namespace looks tiny to the planner, which then scans it
+   * exactly instead of using HNSW (PGlite has no autovacuum at all; PostgreSQL's comes later).
+   */
+  private maybeAnalyze(): void {
+    if (this.analyzing || this.closed) return;
+    if (this.insertedSinceAnalyze < Math.max(1000, 0.1 * this.analyzedRows)) return;
+    this.analyzing = this.analyze()
+      .catch(() => undefined) // best effort: the next ingest tries again
+      .finally(() => {
+        this.analyzing = undefined;
+      });
   }
 
   async ingest(docs: readonly unknown[]): Promise<IngestResult> {
@@ -186,6 +218,8 @@ export abstract class SqlMemoryStore implements MemoryStore {
       else rejected.push(r.rejection);
     }
     const inserted = valid.length ? await this.load(valid) : 0;
+    this.insertedSinceAnalyze += inserted;
+    this.maybeAnalyze();
     const result: IngestResult = { inserted, duplicates: valid.length - inserted, rejected };
     this.metrics.ingested(result.inserted, result.duplicates, rejected.length);
     return result;
@@ -295,6 +329,7 @@ export abstract class SqlMemoryStore implements MemoryStore {
     if (this.closed) return;
     this.closed = true;
     await this.initializing?.catch(() => undefined);
+    await this.analyzing;
     const encoder = this.encoder;
     this.encoder = undefined;
     await Promise.allSettled([encoder?.close(), this.disconnect()]);

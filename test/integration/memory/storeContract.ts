@@ -175,6 +175,9 @@ export function storeContract(name: string, backend: () => StoreBackend): void {
       expect((await store.ingest(docs)).inserted).toBe(2000);
       await store.ensureIndex(); // built once after the bulk load
       await store.ensureIndex(); // and idempotent
+      // ensureIndex also refreshed the planner statistics (else the planner takes the fresh load for a tiny table).
+      const [estimate] = await backend().sql<{ rows: number }>(`SELECT reltuples::float8 AS rows FROM pg_class WHERE oid = '"${backend().schema('recall')}".memory_documents'::regclass`);
+      expect(estimate.rows).toBeGreaterThanOrEqual(1900);
       const ids = docs.map((d) => d.id!);
       const queries = clusteredVectors(40, 64, { clusters: 40, noise: 0.7, seed: 11 + 1000 });
       let found = 0;
