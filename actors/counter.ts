@@ -11,13 +11,13 @@ export interface CounterInput {
 
 /** A counter: `inc { by? }` adds (and answers the new count when asked), `get` answers the count, `reset` zeroes it. */
 export const counterMachine = setup({
-  types: { context: {} as { value: number }, events: {} as HiveEvent, input: {} as CounterInput | undefined },
+  types: { context: {} as { value: number }, events: {} as HiveEvent, input: {} },
   guards: {
     validBy: ({ event }) => event['by'] === undefined || (typeof event['by'] === 'number' && Number.isFinite(event['by'])),
   },
 }).createMachine({
   id: 'counter',
-  context: ({ input }) => ({ value: typeof input?.value === 'number' ? input.value : 0 }),
+  context: ({ input }: { input: CounterInput | undefined }) => ({ value: typeof input?.value === 'number' ? input.value : 0 }),
   on: {
     inc: [
       {

@@ -25,7 +25,7 @@ export async function startBenchNode(args: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'support', 'poolNode.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('ready')) resolve();
     });
@@ -106,7 +106,7 @@ export async function run(argv: string[]): Promise<void> {
     const pool = await closedLoop(() => c.submit('bench', { n: n++ }, { timeoutMs: 30_000 }), submitters, warmupMs, durationMs);
     const targets = ['n1', 'n2'].flatMap((node) => Array.from({ length: 8 }, (_, i) => c.ref(`bench-agent-${node}-${i}`)));
     let k = 0;
-    const direct = await closedLoop(() => targets[k++ % targets.length]!.ask({ type: 'work', n: k }), submitters, warmupMs, durationMs);
+    const direct = await closedLoop(() => targets[k++ % targets.length].ask({ type: 'work', n: k }), submitters, warmupMs, durationMs);
     const row = (name: string, r: Load) => [name, r.perSec, r.p50, r.p95, r.p99, r.errors];
     console.log(`\npool load test: ${submitters} concurrent submitters, 2 node processes, 16 agents x 4 slots, durable queue on\n`);
     printTable(['path', 'tasks/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors'], [row('hive pool (durable)', pool), row('direct ask (no durability)', direct)]);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global process, console */
 // The `hive` command: runs the compiled CLI from dist/ (built by `npm run build`, which `npm ci` runs through `prepare`).
 import { main } from '../dist/cluster/cli.js';
 

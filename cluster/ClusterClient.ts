@@ -57,7 +57,7 @@ export class ClusterClient {
       const nodes = (await this.status(300)).filter((n) => n.kinds.includes(kind));
       if (nodes.length === 0) throw new NoSuchActorError(`no live node of cluster "${this.cluster}" has registered kind "${kind}"`, { details: { kind } });
       nodes.sort((a, b) => a.actorCount - b.actorCount);
-      target = nodes[0]!.node;
+      target = nodes[0].node;
     } else {
       assertToken(target, 'node id');
     }

@@ -70,7 +70,7 @@ export class JetStreamWorkQueue implements WorkQueue {
 
   private async addStream(config: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {
     try {
-      await this.jsm.streams.info(config.name!);
+      await this.jsm.streams.info(config.name);
     } catch {
       await this.jsm.streams.add(config);
     }

@@ -175,8 +175,8 @@ export class VirtualActors {
   /** A message another node placed here: activate here unless someone else already has it. */
   private async onPlacedHere(msg: TransportMessage): Promise<void> {
     const parts = msg.subject.split('.');
-    const key = parts[parts.length - 1]!;
-    const kind = parts[parts.length - 2]!;
+    const key = parts[parts.length - 1];
+    const kind = parts[parts.length - 2];
     if (!this.kinds.has(kind)) {
       this.answerError(msg, new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`));
       return;
@@ -311,9 +311,9 @@ export class VirtualActors {
       waiters: [],
       unsubscribe: () => undefined,
     };
-    let last = actor.getSnapshot();
+    let last: unknown = actor.getSnapshot();
     const s = actor.subscribe({
-      next: (snap) => {
+      next: (snap: unknown) => {
         if (snap === last) return;
         last = snap;
         activation.version += 1;

@@ -49,7 +49,7 @@ export class ActorCell {
   shift(): object | undefined {
     const q = this.queue;
     if (q === undefined || this.head >= q.length) return undefined;
-    const e = q[this.head]!;
+    const e = q[this.head];
     q[this.head] = undefined as never;
     this.head += 1;
     if (this.head === q.length) {

@@ -4,12 +4,13 @@
 import { createActor, type AnyActorLogic, type Snapshot } from 'xstate';
 import type { AskEnvelope, HiveEvent, ReplyEnvelope, TellEnvelope } from '../protocols/envelope.js';
 import { ENVELOPE_VERSION, parseEnvelope, validateEvent } from '../protocols/envelope.js';
+import type {
+  HiveError} from '../protocols/errors.js';
 import {
   ActorFailedError,
   ActorStoppedError,
   BadFrameError,
   DuplicateActorError,
-  HiveError,
   InvalidEventError,
   NoSuchActorError,
   OverloadedError,
@@ -198,9 +199,9 @@ export class ActorSystem {
       this.set({ stat: 'sum' }, sum);
       this.set({ stat: 'max' }, max);
     });
-    const self = this;
+    const delivered = () => this.delivered;
     this.metrics.gauge('hive_messages_delivered', 'Messages handed to actors on this node since start', [], function () {
-      this.set(self.delivered);
+      this.set(delivered());
     });
     const codec = this.codec;
     this.metrics.gauge('hive_frame_bytes', 'Frame bytes encoded and decoded (raw body vs wire, compression savings)', ['direction', 'size'], function () {
@@ -323,14 +324,14 @@ export class ActorSystem {
     try {
       checkEvent(event);
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(toHiveError(err));
     }
     const cell = this.cells.get(id);
     if (cell !== undefined) return this.askCell(cell, event, timeoutMs);
     try {
       assertToken(id, 'actor id');
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(toHiveError(err));
     }
     return this.askOverTransport(id, event, timeoutMs);
   }
@@ -412,7 +413,7 @@ export class ActorSystem {
       this.runQueue = [];
       let i = 0;
       for (; i < queue.length && budget > 0; i++) {
-        const cell = queue[i]!;
+        const cell = queue[i];
         let n = CELL_BATCH;
         while (n-- > 0 && budget > 0 && cell.status === 'running') {
           const event = cell.shift();
@@ -432,9 +433,9 @@ export class ActorSystem {
 
   private process(cell: ActorCell, event: object): void {
     const actor = cell.actor;
-    const before = cell.detectsUnhandled ? actor.getSnapshot() : undefined;
+    const before: unknown = cell.detectsUnhandled ? actor.getSnapshot() : undefined;
     cell.current = event;
-    actor.send(event as HiveEvent);
+    actor.send(event);
     cell.current = undefined;
     cell.handled++;
     this.delivered++;
@@ -575,12 +576,12 @@ export class ActorSystem {
         cell?.status === 'failed'
           ? new ActorFailedError(`actor "${id}" has failed`, { details: { id } })
           : new NoSuchActorError(`no actor "${id}" on node "${this.config.nodeId}"`, { details: { id } });
-      if (inbound.isAsk) this.respond(inbound as ReplyTarget, undefined, err);
+      if (inbound.isAsk) this.respond(inbound, undefined, err);
       else this.dead(id, event, cell === undefined ? 'no-such-actor' : 'failed');
       return;
     }
     if (inbound.isAsk) {
-      const replier = new RemoteReplier(this, inbound as ReplyTarget);
+      const replier = new RemoteReplier(this, inbound);
       if (!inbound.binary) {
         // The NATS CLI waits for an answer; give it a typed TIMEOUT rather than silence.
         const timeoutMs = this.config.askTimeoutMs;
@@ -636,7 +637,7 @@ function checkEvent(event: unknown): asserts event is HiveEvent {
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
-  if (typeof value !== 'object') return `${typeof value} ${String(value).slice(0, 40)}`;
+  if (typeof value !== 'object') return `${typeof value} ${(JSON.stringify(value) ?? '').slice(0, 40)}`;
   try {
     return JSON.stringify(value).slice(0, 80);
   } catch {

@@ -1,7 +1,7 @@
 // The in-process Transport: NATS semantics (subjects, wildcards, queue groups, request/reply over one
 // shared inbox, "no responders") in memory, for unit tests and single-process use. Payloads are copied
 // on delivery, as the wire would, and the actor system encodes them with the same frame codec as over NATS.
-import { NoSuchActorError, TimeoutError, TooLargeError, UnavailableError } from '../protocols/errors.js';
+import { NoSuchActorError, TimeoutError, TooLargeError, UnavailableError, toHiveError } from '../protocols/errors.js';
 import { systemClock, type Clock, type TimerHandle } from './Clock.js';
 import { RandomIds, type IdSource } from './ids.js';
 import type { SubscribeOptions, Transport, TransportMessage, TransportStatus, TransportSubscription } from './Transport.js';
@@ -91,7 +91,7 @@ export class InProcBus {
     const list = this.exact.get(subject);
     if (list) for (const s of list) consider(s);
     for (const s of this.wild) if (matches(s.tokens!, subject)) consider(s);
-    if (groups) for (const g of groups.values()) out.push(g[this.queueCursor++ % g.length]!);
+    if (groups) for (const g of groups.values()) out.push(g[this.queueCursor++ % g.length]);
     return out;
   }
 }
@@ -184,7 +184,7 @@ export class InProcTransport implements Transport {
       } catch (err) {
         this.pending.delete(cid);
         this.clock.clearTimeout(timer);
-        reject(err as Error);
+        reject(toHiveError(err));
       }
     });
   }

@@ -148,7 +148,7 @@ export class MemoryWorkQueue implements WorkQueue {
 
   private pickConsumer(q: MemQueue): MemQueue['consumers'][number] | undefined {
     for (let i = 0; i < q.consumers.length; i++) {
-      const c = q.consumers[(q.cursor + i) % q.consumers.length]!;
+      const c = q.consumers[(q.cursor + i) % q.consumers.length];
       if (c.active && c.inFlight < c.capacity()) {
         q.cursor = (q.cursor + i + 1) % q.consumers.length;
         return c;

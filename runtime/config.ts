@@ -63,7 +63,7 @@ export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze
   nats: undefined,
   dataDir: '.hive',
   database: undefined,
-  logLevel: 'info' as LogLevel,
+  logLevel: 'info',
   mailboxCapacity: 10_000,
   askTimeoutMs: 5_000,
   maxMessageBytes: defaultFrameOptions.maxMessageBytes,
@@ -115,7 +115,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HiveOptions
     if (!Number.isFinite(n)) throw new ConfigError(`${key} (from ${name}) must be a number, got ${JSON.stringify(v)}`, { details: { option: key } });
     out[key] = n;
   }
-  return out as HiveOptions;
+  return out;
 }
 
 function fail(option: string, message: string, value: unknown): never {
@@ -163,7 +163,7 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
   if (merged.database !== undefined && (typeof merged.database !== 'string' || !/^postgres(ql)?:\/\//.test(merged.database))) {
     fail('database', 'must be a postgres:// URL', merged.database);
   }
-  if (!LogLevels.includes(merged.logLevel as LogLevel)) fail('logLevel', `must be one of ${LogLevels.join(', ')}`, merged.logLevel);
+  if (!LogLevels.includes(merged.logLevel)) fail('logLevel', `must be one of ${LogLevels.join(', ')}`, merged.logLevel);
   const config: HiveConfig = {
     cluster: merged.cluster,
     nodeId,

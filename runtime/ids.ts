@@ -24,7 +24,7 @@ export class RandomIds implements IdSource {
     let n = this.counter++;
     let s = '';
     do {
-      s = ALPHABET[n % 62]! + s;
+      s = ALPHABET[n % 62] + s;
       n = Math.floor(n / 62);
     } while (n > 0);
     return `${this.prefix}${s}`;

@@ -136,7 +136,7 @@ export const agentMachine = setup({
         if (r?.timer !== undefined) context.clock.clearTimeout(r.timer);
         context.running.delete(t.id);
         const latencyMs = context.clock.now() - started;
-        self.send({ type: 'agent.settled', taskId: t.id, ok, latencyMs } satisfies Settled as never);
+        self.send({ type: 'agent.settled', taskId: t.id, ok, latencyMs } satisfies Settled);
         if (ok) reply(event, { type: 'agent.result', result: value, ...loadOf(context) });
         else replyError(event, controller.signal.aborted && !(value instanceof HiveError) ? controller.signal.reason : value);
       };
@@ -172,7 +172,7 @@ export const agentMachine = setup({
       r?.controller.abort(new HiveError('CANCELLED', `task ${String(event['taskId'])} was cancelled`));
     },
     status: ({ context, event, self }) =>
-      reply(event, { type: 'agent.status', ...loadOf(context), done: context.done, failed: context.failed, state: String(self.getSnapshot().value) }),
+      reply(event, { type: 'agent.status', ...loadOf(context), done: context.done, failed: context.failed, state: stateName(self.getSnapshot().value) }),
   },
 }).createMachine({
   id: 'agent',
@@ -233,6 +233,11 @@ export const agentMachine = setup({
     drained: { type: 'final' },
   },
 });
+
+/** The agent's state value as text (`idle`, `busy`, ...). */
+function stateName(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
 
 /** Reads an agent's load from its answer to a task or to `agent.status`. */
 export function loadFromAnswer(answer: HiveEvent): AgentLoad | undefined {

@@ -14,7 +14,7 @@ import type { TimerHandle } from '../../runtime/Clock.js';
 import type { KeyValueStore } from '../../runtime/KeyValueStore.js';
 import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
 import type { Delivery, WorkConsumer, WorkQueue } from '../../runtime/WorkQueue.js';
-import { agentMachine, loadFromAnswer, type AgentHandler, type AgentInput } from '../agent/agentMachine.js';
+import { agentMachine, loadFromAnswer, type AgentInput } from '../agent/agentMachine.js';
 import { createStrategy, type Strategy } from '../balancer/createStrategy.js';
 import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
 import { retryDelay, type ResolvedPoolOptions } from './poolOptions.js';
@@ -192,7 +192,7 @@ export class PoolManager {
       logic = agentMachine;
       const i: AgentInput = {
         pool: this.name,
-        handler: agent as AgentHandler,
+        handler: agent,
         concurrency: this.o.concurrency,
         logger: this.system.logger.child({ pool: this.name, agent: id }),
         clock: this.system.clock,

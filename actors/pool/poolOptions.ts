@@ -46,7 +46,7 @@ export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'agent' | 'autoscal
 export const defaultPoolOptions = Object.freeze({
   min: 1,
   concurrency: 1,
-  strategy: 'least-loaded' as PoolStrategy,
+  strategy: 'least-loaded',
   maxDeliver: 5,
   retryBaseMs: 100,
   retryMaxMs: 10_000,

@@ -18,7 +18,7 @@ function work(n: number): string {
   return h.toString('hex', 0, 8);
 }
 
-const hive = await Hive.start({ cluster: cluster!, nodeId: nodeId!, nats: url!, env: false, logger: silentLogger(), heartbeatMs: 250, failureAfterMs: 2000 });
+const hive = await Hive.start({ cluster: cluster, nodeId: nodeId, nats: url, env: false, logger: silentLogger(), heartbeatMs: 250, failureAfterMs: 2000 });
 const agents = Number(agentsArg);
 const autoscale = autoscaleArg === undefined ? false : (JSON.parse(autoscaleArg) as Record<string, number>);
 await hive.pool<{ n: number }, string>('bench', {

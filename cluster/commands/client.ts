@@ -51,7 +51,7 @@ export function renderStatus(cluster: string, nodes: NodeStatus[]): string {
 
 /** `hive spawn <kind> --id <id>`. */
 export async function runSpawn(kind: string, raw: Record<string, unknown>, io: CliIO): Promise<number> {
-  const input = raw['input'] === undefined ? undefined : parseJsonArg(String(raw['input']), '--input');
+  const input = raw['input'] === undefined ? undefined : parseJsonArg(raw['input'] as string, '--input');
   const result = await withClient(raw, (c) => c.spawn(kind, String(raw['id']), input, raw['node'] as string | undefined, raw['timeout'] as number));
   io.out(`spawned ${result.id} (${result.kind}) on node ${result.node}\n`);
   return 0;

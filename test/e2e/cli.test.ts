@@ -44,8 +44,8 @@ async function startNode(args: string[], id: string): Promise<NodeProc> {
     env: { ...process.env, HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500' },
   });
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => proc.on('close', (code) => r(code)));
   const node: NodeProc = { id, proc, out: () => out, exited };
   started.push(node);

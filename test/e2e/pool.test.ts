@@ -36,8 +36,8 @@ describe.skipIf(!natsBinaryAvailable())('pools across processes - end to end', (
       env: { ...process.env, HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500' },
     });
     let out = '';
-    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
     procs.push({ id, proc, exited: new Promise((r) => proc.on('close', (c) => r(c))) });
     const end = Date.now() + 20_000;
     while (!out.includes(`hive node ${id} started`)) {

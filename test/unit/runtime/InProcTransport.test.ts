@@ -28,7 +28,7 @@ describe('in-process transport', () => {
     const bus = new InProcBus();
     const t = new InProcTransport(bus);
     const counts = [0, 0, 0];
-    counts.forEach((_, i) => t.subscribe('work', () => counts[i]!++, { queue: 'q' }));
+    counts.forEach((_, i) => t.subscribe('work', () => counts[i]++, { queue: 'q' }));
     for (let i = 0; i < 30; i++) t.publish('work', bytes('job'));
     await tick();
     expect(counts.reduce((a, b) => a + b)).toBe(30);

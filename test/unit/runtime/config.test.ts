@@ -55,7 +55,7 @@ describe('config', () => {
   ];
   for (const [option, input, message] of cases) {
     it(`names the option in its error - ${option}`, () => {
-      const err = refusal(() => resolveConfig(input as never));
+      const err = refusal(() => resolveConfig(input));
       expect(err.message).toContain(message);
       expect(err.details?.['option']).toBe(option === 'unknown' ? 'mailboxCapasity' : option);
     });

@@ -20,7 +20,7 @@ describe('autoscaler', () => {
     expect(a.observe({ busy: 8, capacity: 8, queued: 9, size: 8 }, 4000)).toBeUndefined();
     expect(a.observe({ busy: 8, capacity: 8, queued: 9, size: 8 }, 6000)).toMatchObject({ from: 8, to: 10 }); // capped at max
     expect(a.history().map((d) => d.to)).toEqual([4, 8, 10]);
-    expect(a.history()[0]!.reason).toMatch(/utilization 1\.00 ≥ 0\.8/);
+    expect(a.history()[0].reason).toMatch(/utilization 1\.00 ≥ 0\.8/);
   });
 
   it('shrinks only after utilization stays low for shrinkSustainMs, down to min', () => {

@@ -74,8 +74,8 @@ describe('pool', () => {
     const queue = (await (hive.pools as unknown as { open(): Promise<{ queue: { deadLetters(q: string, n: number): Promise<Uint8Array[]> } }> }).open()).queue;
     const dead = (await queue.deadLetters('flaky', 10)).map((d) => decodeJson(d, 1e6) as DeadTask);
     expect(dead).toHaveLength(1);
-    expect(dead[0]!.error.message).toContain('model refused');
-    expect(dead[0]!.attempts).toBe(3);
+    expect(dead[0].error.message).toContain('model refused');
+    expect(dead[0].attempts).toBe(3);
   });
 
   it('answers TIMEOUT past the deadline and fires the agent abort signal', async () => {
