@@ -23,6 +23,7 @@ import { VirtualActors, type VirtualRef } from './VirtualActors.js';
 import { SupervisionSignals, type SupervisionEvent } from '../actors/supervisor/signals.js';
 import { Supervisor, type NamedSupervisorOptions, type RootSupervisorOptions, type SupervisedSpawnOptions } from '../actors/supervisor/Supervisor.js';
 import { NodePools } from './NodePools.js';
+import { Memory, NodeMemory, type MemoryOptions } from './NodeMemory.js';
 import type { Pool, SubmitOptions } from '../actors/pool/Pool.js';
 import type { PoolOptions } from '../actors/pool/poolOptions.js';
 
@@ -93,6 +94,12 @@ export interface HiveStartOptions extends HiveOptions {
    * counts `hive_supervisor_escalations_total{supervisor="root"}` and emits an `escalated` supervision event.
    */
   supervision?: Omit<RootSupervisorOptions, 'signals'>;
+  /**
+   * Semantic memory on this node (default off; `hive start` turns it on): `true` for PGlite under
+   * `<dataDir>/memory`, or PostgreSQL when `database` / HIVE_DATABASE_URL is set; or {@link MemoryOptions}.
+   * The store opens in the background; `hive.memory` calls made before it is open are answered once it is.
+   */
+  memory?: boolean | MemoryOptions;
 }
 
 /** Options of {@link Hive.spawn}: the runtime's spawn options plus how the actor is supervised. */
@@ -121,6 +128,13 @@ export class Hive {
   readonly supervision: Supervisor;
   /** The pools this node hosts. */
   readonly pools: NodePools;
+  /**
+   * Semantic memory: this node's memory actor when it has memory, else the cluster's (`hive.<cluster>.memory`).
+   * @example await hive.memory.ingest([{ namespace: 'docs', content: 'hello' }]); await hive.memory.search({ namespace: 'docs', text: 'hi' });
+   */
+  readonly memory: Memory;
+  private nodeMemory: NodeMemory | undefined;
+  private memoryStarting: Promise<NodeMemory> | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -160,8 +174,15 @@ export class Hive {
       }),
     });
     this.virtual = new VirtualActors({ system: this.system, transport, placement: stores.placement, snapshots: stores.snapshots, membership: this.membership });
-    this.control = new NodeControl({ system: this.system, transport, virtual: this.virtual, startedAt: this.startedAt });
-    this.pools = new NodePools({ system: this.system, transport, membership: this.membership });
+    this.control = new NodeControl({
+      system: this.system,
+      transport,
+      virtual: this.virtual,
+      startedAt: this.startedAt,
+      spawn: (logic, options) => this.supervision.supervise(logic, options),
+    });
+    this.memory = new Memory(this.system, () => this.nodeMemory?.actorId);
+    this.pools = new NodePools({ system: this.system, transport, membership: this.membership, memory: () => this.memory });
     this.control.addStatusSection('pools', () => this.pools.status());
     this.membership.start();
     this.control.start();
@@ -172,7 +193,7 @@ export class Hive {
    * with one it connects to NATS. Throws `INVALID_CONFIG` naming a bad option, `UNAVAILABLE` when NATS cannot be reached.
    */
   static async start(options: HiveStartOptions = {}): Promise<Hive> {
-    const { transport: given, clock = systemClock, ids = new RandomIds(), logger: givenLogger, env, supervision, ...rest } = options;
+    const { transport: given, clock = systemClock, ids = new RandomIds(), logger: givenLogger, env, supervision, memory, ...rest } = options;
     const config = resolveConfig(rest, env === false ? {} : (env ?? process.env));
     const logger = givenLogger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId, cluster: config.cluster });
     let transport: Transport;
@@ -185,7 +206,44 @@ export class Hive {
     const stores = await openStores(transport, config.cluster, logger);
     const hive = new Hive(config, transport, clock, ids, logger, stores, supervision);
     logger.debug({ transport: transport.description }, 'node started');
+    if (memory !== undefined && memory !== false) {
+      try {
+        await hive.startMemory(memory === true ? {} : memory);
+      } catch (err) {
+        await hive.stop();
+        throw err;
+      }
+    }
     return hive;
+  }
+
+  /**
+   * Starts semantic memory on this node (what `Hive.start({ memory })` does): the memory actor
+   * `memory-<nodeId>`, the subject `hive.<cluster>.memory`, the durable ingestion queue. Resolves before the
+   * store has opened (it opens in the background; requests wait for it). Calling it again returns the same.
+   */
+  startMemory(options: MemoryOptions = {}): Promise<NodeMemory> {
+    this.memoryStarting ??= NodeMemory.start(
+      {
+        system: this.system,
+        transport: this.transport,
+        logger: this.logger,
+        metrics: this.metrics,
+        spawn: (logic, o) => this.spawn(logic, o),
+      },
+      options,
+    ).then(
+      (m) => {
+        this.nodeMemory = m;
+        this.control.addStatusSection('memory', () => m.status());
+        return m;
+      },
+      (err: unknown) => {
+        this.memoryStarting = undefined;
+        throw err;
+      },
+    );
+    return this.memoryStarting;
   }
 
   /** This node's id. */
@@ -291,6 +349,8 @@ export class Hive {
     this.stopping ??= (async () => {
       this.control.stop();
       await this.pools.stop();
+      await (this.memoryStarting?.catch(() => undefined) ?? Promise.resolve());
+      await this.nodeMemory?.stop();
       await this.virtual.stop();
       this.membership.stop();
       await this.system.stop();

@@ -1,0 +1,657 @@
+// The memory service behind the memory actor, one per node: opens the store in the background (requests that
+// arrive first wait for it), embeds text with the node's Embedder, validates and batches documents into the
+// durable work queue and commits them from there (acknowledged only after the commit, so a crash loses and
+// duplicates nothing), caches search results per namespace, and calls the database through a circuit breaker.
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  CircuitOpenError,
+  HiveError,
+  InvalidArgumentError,
+  TimeoutError,
+  UnavailableError,
+  errorFromReply,
+  toHiveError,
+  type ErrorReply,
+} from '../../protocols/errors.js';
+import { decodeJson, encodeJson } from '../../protocols/frame.js';
+import type { HiveEvent } from '../../protocols/envelope.js';
+import { systemClock, type Clock, type TimerHandle } from '../../runtime/Clock.js';
+import { silentLogger, type Logger } from '../../runtime/logger.js';
+import type { MetricsRegistry } from '../../runtime/metrics.js';
+import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
+import type { WorkConsumer, WorkQueue, Delivery } from '../../runtime/WorkQueue.js';
+import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
+import type { BreakerOptions } from '../breaker/breakerOptions.js';
+import { validateDocument, type EmbeddingStorage, type Rejection, type ValidDocument, type ValidationLimits } from './Document.js';
+import type { Embedder } from './Embedder.js';
+import { HashingEmbedder } from './HashingEmbedder.js';
+import { decodeIngestMessage, encodeIngestMessage, estimateDocBytes } from './ingestMessage.js';
+import {
+  DEFAULT_NAMESPACE,
+  memoryDoneSubject,
+  memoryInvalidateSubject,
+  parseDelete,
+  parseIngest,
+  parseSearch,
+  parseStats,
+  type DeletedAnswer,
+  type IngestedAnswer,
+  type MemoryAnswer,
+  type ParsedSearch,
+  type QueuedAnswer,
+  type ResultsAnswer,
+  type StatsAnswer,
+} from './memoryProtocol.js';
+import type { MemoryStore, SearchHit, SearchQuery } from './MemoryStore.js';
+import { QueryCache, type QueryCacheOptions, type QueryKey } from './QueryCache.js';
+
+/** How documents go through the durable queue. */
+export interface MemoryIngestOptions {
+  /** Most documents in one queue message (default 1,000). */
+  batchDocs?: number;
+  /** Most bytes in one queue message, about (default 960 KiB: under the NATS default max_payload of 1 MiB). */
+  batchBytes?: number;
+  /** Queue messages committed at once on this node (default 3; 1 for PGlite, which has one backend). */
+  consumers?: number;
+  /** A message not acknowledged within this long is redelivered (default 10,000 ms; kept alive while committing). */
+  ackWaitMs?: number;
+  /** Most documents in one ingest request (default 100,000). */
+  maxRequestDocs?: number;
+  /** Longest an ingest waits for its commit notices before answering TIMEOUT (default 10 minutes). */
+  maxWaitMs?: number;
+  /** First redelivery delay after a database failure, doubling per attempt up to 30 s (default 250 ms). */
+  retryBaseMs?: number;
+}
+
+/** Options of {@link MemoryService}. */
+export interface MemoryServiceOptions {
+  /** The store (not yet initialized: the service opens it in the background). */
+  store: MemoryStore;
+  /** `postgres` or `pglite` (for stats and logs). */
+  backend: string;
+  /** Embeds texts without an embedding and text queries (default: a {@link HashingEmbedder} of the store's dims). */
+  embedder?: Embedder;
+  /** The durable queue (JetStream, or in memory) and the queue's name (one per store). */
+  queue: WorkQueue;
+  queueName: string;
+  /** Carries commit notices and cache invalidations between the cluster's nodes. */
+  transport: Transport;
+  cluster: string;
+  nodeId: string;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: MetricsRegistry;
+  /** The database circuit breaker's options, or false for none (default: trips after 3 failures in a row). */
+  breaker?: BreakerOptions | false;
+  /** Search result cache, or false for none. */
+  cache?: QueryCacheOptions | false;
+  ingest?: MemoryIngestOptions;
+  /** Content and metadata limits for validation before queueing (default the store's defaults). */
+  limits?: { maxContentBytes?: number; maxMetadataBytes?: number };
+}
+
+/** The store's state as the service sees it. */
+export type MemoryState = 'opening' | 'ready' | 'unavailable';
+
+/** What a consumer tells the node that queued a batch. */
+interface BatchNotice {
+  batch: string;
+  inserted: number;
+  duplicates: number;
+  rejected: Rejection[];
+  error?: ErrorReply;
+}
+
+interface Waiter {
+  resolve(n: BatchNotice): void;
+}
+
+/** Failures that say the database (not the caller) is in trouble: they count against the breaker and are retried. */
+export function isDatabaseFailure(err: unknown): boolean {
+  if (!(err instanceof HiveError)) return true;
+  if (err.code === 'DATABASE' || err.code === 'TIMEOUT') return err.retryable;
+  return err.code === 'INTERNAL';
+}
+
+function retryableLater(err: HiveError): boolean {
+  return err.retryable && (err.code === 'DATABASE' || err.code === 'CIRCUIT_OPEN' || err.code === 'TIMEOUT' || err.code === 'UNAVAILABLE');
+}
+
+const DEFAULT_BREAKER: BreakerOptions = { consecutiveFailures: 3, coolDownMs: 1000, coolDownMultiplier: 2, maxCoolDownMs: 15_000, probesToClose: 1, minimumCalls: 10 };
+
+/** One node's semantic memory: what the memory actor calls. */
+export class MemoryService {
+  readonly store: MemoryStore;
+  readonly backend: string;
+  readonly embedder: Embedder;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly cache: QueryCache | undefined;
+  private readonly o: MemoryServiceOptions;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly limits: ValidationLimits;
+  private readonly batchDocs: number;
+  private readonly batchBytes: number;
+  private readonly consumers: number;
+  private readonly ackWaitMs: number;
+  private readonly maxRequestDocs: number;
+  private readonly maxWaitMs: number;
+  private readonly retryBaseMs: number;
+  private currentState: MemoryState = 'opening';
+  private readonly stateListeners = new Set<(s: MemoryState) => void>();
+  private opening: Promise<void> | undefined;
+  private queueReady: Promise<void> | undefined;
+  private consumer: WorkConsumer | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly waiters = new Map<string, Waiter>();
+  private subs: TransportSubscription[] = [];
+  private stopped = false;
+  private readonly counters: {
+    requests: ReturnType<MetricsRegistry['counter']> | undefined;
+    seconds: ReturnType<MetricsRegistry['histogram']> | undefined;
+    batches: ReturnType<MetricsRegistry['counter']> | undefined;
+  };
+
+  constructor(options: MemoryServiceOptions) {
+    this.o = options;
+    this.store = options.store;
+    this.backend = options.backend;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger();
+    this.embedder = options.embedder ?? new HashingEmbedder({ dims: options.store.dims });
+    if (this.embedder.dims !== options.store.dims) {
+      throw new HiveError('INVALID_CONFIG', `memory embedder makes ${this.embedder.dims}-dimension embeddings, but the store keeps ${options.store.dims}`, {
+        details: { option: 'embedder' },
+      });
+    }
+    const storage: EmbeddingStorage = options.store.storage;
+    this.limits = {
+      dims: options.store.dims,
+      storage,
+      maxContentBytes: options.limits?.maxContentBytes ?? 256 * 1024,
+      maxMetadataBytes: options.limits?.maxMetadataBytes ?? 64 * 1024,
+      now: () => this.clock.now(),
+      newId: randomUUID,
+    };
+    const ing = options.ingest ?? {};
+    this.batchDocs = positive('ingest.batchDocs', ing.batchDocs ?? 1000);
+    this.batchBytes = positive('ingest.batchBytes', ing.batchBytes ?? 960 * 1024);
+    this.consumers = positive('ingest.consumers', ing.consumers ?? (options.backend === 'pglite' ? 1 : 3));
+    this.ackWaitMs = positive('ingest.ackWaitMs', ing.ackWaitMs ?? 10_000);
+    this.maxRequestDocs = positive('ingest.maxRequestDocs', ing.maxRequestDocs ?? 100_000);
+    this.maxWaitMs = positive('ingest.maxWaitMs', ing.maxWaitMs ?? 600_000);
+    this.retryBaseMs = positive('ingest.retryBaseMs', ing.retryBaseMs ?? 250);
+    if (options.breaker !== false) {
+      const b = { isFailure: isDatabaseFailure, ...DEFAULT_BREAKER, ...(options.breaker ?? {}) };
+      this.breaker = new CircuitBreaker(`memory-${options.nodeId}`.slice(0, 128), b, { clock: this.clock, ...(options.metrics !== undefined && { metrics: options.metrics }) });
+    }
+    if (options.cache !== false) this.cache = new QueryCache({ clock: this.clock, ...(options.cache ?? {}) });
+    const m = options.metrics;
+    this.counters = {
+      requests: m?.counter('hive_memory_requests_total', 'Memory requests by operation and result', ['op', 'result']),
+      seconds: m?.histogram('hive_memory_request_seconds', 'Memory request time through the memory actor, by operation', ['op']),
+      batches: m?.counter('hive_memory_queue_batches_total', 'Durable ingestion queue messages by outcome (committed, retried, dead)', ['result']),
+    };
+    if (m !== undefined && this.cache !== undefined) {
+      const cache = this.cache;
+      m.gauge('hive_memory_cache_hit_ratio', 'Search result cache hits / lookups since start', [], function () {
+        this.set(cache.stats().hitRate);
+      });
+      m.gauge('hive_memory_cache_lookups', 'Search result cache lookups since start, by result', ['result'], function () {
+        const s = cache.stats();
+        this.set({ result: 'hit' }, s.hits);
+        this.set({ result: 'miss' }, s.misses);
+      });
+    }
+  }
+
+  /** The store's state: opening (first open in progress), ready, or unavailable (the last attempt failed). */
+  get state(): MemoryState {
+    return this.currentState;
+  }
+
+  /** Listens to state changes; returns an unsubscribe function. */
+  onState(listener: (s: MemoryState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  private setState(s: MemoryState): void {
+    if (s === this.currentState) return;
+    this.currentState = s;
+    for (const l of this.stateListeners) {
+      try {
+        l(s);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+
+  /**
+   * Starts opening the store (in the background: requests wait for it), listens for commit notices and
+   * cache invalidations, and starts committing queued documents once the store has opened. Idempotent.
+   */
+  start(): Promise<void> {
+    this.opening ??= (async () => {
+      const { transport, cluster, nodeId } = this.o;
+      if (transport.connected) {
+        this.subs.push(transport.subscribe(memoryDoneSubject(cluster, nodeId), (m) => this.onNotice(m.data)));
+        this.subs.push(transport.subscribe(memoryInvalidateSubject(cluster), (m) => this.onInvalidate(m.data)));
+      }
+      const started = performance.now();
+      try {
+        await this.store.init();
+        this.setState('ready');
+        this.logger.info({ backend: this.backend, ms: Math.round(performance.now() - started) }, 'memory store ready');
+      } catch (err) {
+        this.setState('unavailable');
+        this.logger.warn({ err, backend: this.backend }, 'memory store could not open; retrying on use');
+      }
+      if (this.stopped) return;
+      await this.ensureQueue().catch((err: unknown) => this.logger.warn({ err }, 'memory ingestion queue unavailable; retrying on use'));
+      this.startConsumer();
+    })();
+    return this.opening;
+  }
+
+  private ensureQueue(): Promise<void> {
+    this.queueReady ??= this.o.queue.ensure(this.o.queueName, { maxDeliver: 1_000_000, ackWaitMs: this.ackWaitMs }).catch((err: unknown) => {
+      this.queueReady = undefined;
+      throw new UnavailableError(`memory ingestion queue unavailable: ${(err as Error).message}`, { cause: err });
+    });
+    return this.queueReady;
+  }
+
+  private startConsumer(): void {
+    if (this.consumer !== undefined || this.stopped || this.queueReady === undefined) return;
+    this.consumer = this.o.queue.consume(
+      this.o.queueName,
+      (d) => {
+        const p = this.commit(d);
+        this.inFlight.add(p);
+        void p.finally(() => this.inFlight.delete(p));
+      },
+      () => (this.stopped ? 0 : this.consumers),
+    );
+  }
+
+  /** Runs a database call through the breaker; a success marks the store ready. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    const value = this.breaker ? await this.breaker.call(fn) : await fn();
+    this.setState('ready');
+    return value;
+  }
+
+  private async waitOpen(): Promise<void> {
+    if (this.stopped) throw new UnavailableError('memory is stopped', { retryable: false });
+    await this.start();
+  }
+
+  // ------------------------------------------------------------------------------------------ requests
+
+  /**
+   * Handles one memory request event (what the actor forwards) and resolves with its answer event.
+   * Bad requests reject with INVALID_ARGUMENT naming the field; database trouble with a retryable
+   * DATABASE or CIRCUIT_OPEN error.
+   */
+  async handle(event: HiveEvent): Promise<MemoryAnswer> {
+    const op = event.type.startsWith('memory.') ? event.type.slice(7) : event.type;
+    const started = performance.now();
+    try {
+      let answer: MemoryAnswer;
+      switch (event.type) {
+        case 'memory.ingest': {
+          const r = parseIngest(event, this.maxRequestDocs);
+          answer = await this.ingest(r.docs, { wait: r.wait, ...(r.namespace !== undefined && { namespace: r.namespace }) });
+          break;
+        }
+        case 'memory.search':
+          answer = { type: 'memory.results', hits: await this.search(parseSearch(event)) } satisfies ResultsAnswer;
+          break;
+        case 'memory.delete': {
+          const r = parseDelete(event);
+          answer = { type: 'memory.deleted', deleted: await this.delete(r.namespace, r.ids) } satisfies DeletedAnswer;
+          break;
+        }
+        case 'memory.stats':
+          answer = await this.stats(parseStats(event).namespace);
+          break;
+        default:
+          throw new InvalidArgumentError(`unknown memory request "${event.type}" (memory.ingest, memory.search, memory.delete, memory.stats)`, {
+            details: { argument: 'type' },
+          });
+      }
+      this.counters.requests?.inc({ op, result: 'ok' });
+      this.counters.seconds?.observe({ op }, (performance.now() - started) / 1000);
+      return answer;
+    } catch (err) {
+      this.counters.requests?.inc({ op, result: 'error' });
+      throw toHiveError(err);
+    }
+  }
+
+  /**
+   * Validates documents (embedding the content of those without an embedding), queues the valid ones durably
+   * in batches, and with `wait` (the default) resolves once every batch has committed.
+   */
+  async ingest(docs: readonly unknown[], options: { namespace?: string; wait?: boolean } = {}): Promise<IngestedAnswer | QueuedAnswer> {
+    await this.waitOpen();
+    await this.ensureQueue();
+    await this.precheck();
+    const valid: ValidDocument[] = [];
+    const rejected: Rejection[] = [];
+    const indexOf: number[] = [];
+    await this.validate(docs, options.namespace ?? DEFAULT_NAMESPACE, valid, rejected, indexOf);
+    const wait = options.wait !== false;
+    const requestId = randomBytes(9).toString('base64url');
+    const batches = this.cut(valid);
+    const waits: Promise<BatchNotice>[] = [];
+    const timers: TimerHandle[] = [];
+    const batchIds = batches.map((_, i) => `${requestId}-${i}`);
+    if (wait) {
+      for (const id of batchIds) {
+        waits.push(
+          new Promise<BatchNotice>((resolve) => {
+            this.waiters.set(id, { resolve });
+            timers.push(
+              this.clock.setTimeout(() => {
+                if (!this.waiters.delete(id)) return;
+                resolve({ batch: id, inserted: 0, duplicates: 0, rejected: [], error: new TimeoutError(`documents were queued but not committed within ${this.maxWaitMs} ms; they stay queued`, { details: { batch: id, queued: true } }).toReply() });
+              }, this.maxWaitMs),
+            );
+          }),
+        );
+      }
+    }
+    const origin = wait ? this.o.nodeId : undefined;
+    try {
+      await Promise.all(
+        batches.map((batch, i) => this.o.queue.publish(this.o.queueName, encodeIngestMessage(batchIds[i], origin, batch, this.limits.dims, this.store.storage), batchIds[i])),
+      );
+    } catch (err) {
+      for (const id of batchIds) this.waiters.delete(id);
+      for (const t of timers) this.clock.clearTimeout(t);
+      throw new UnavailableError(`could not queue documents for ingestion: ${(err as Error).message}`, { cause: err });
+    }
+    if (!wait) return { type: 'memory.queued', queued: valid.length, batches: batches.length, rejected } satisfies QueuedAnswer;
+    const notices = await Promise.all(waits);
+    for (const t of timers) this.clock.clearTimeout(t);
+    let inserted = 0;
+    let duplicates = 0;
+    let base = 0;
+    for (let i = 0; i < notices.length; i++) {
+      const n = notices[i];
+      if (n.error !== undefined) throw errorFromReply(n.error);
+      inserted += n.inserted;
+      duplicates += n.duplicates;
+      for (const r of n.rejected) rejected.push({ ...r, index: indexOf[base + r.index] ?? r.index });
+      base += batches[i].length;
+    }
+    rejected.sort((a, b) => a.index - b.index);
+    return { type: 'memory.ingested', inserted, duplicates, rejected } satisfies IngestedAnswer;
+  }
+
+  /** Refuses at once, with nothing queued, when the database is known to be down. */
+  private async precheck(): Promise<void> {
+    const b = this.breaker;
+    if (b !== undefined && b.state === 'open') {
+      const retryAt = b.retryAt ?? this.clock.now();
+      if (retryAt > this.clock.now()) {
+        throw new CircuitOpenError(`memory database circuit breaker is open: nothing was queued, retry in ${retryAt - this.clock.now()} ms`, {
+          details: { breaker: b.name, retryAt, retryInMs: retryAt - this.clock.now() },
+        });
+      }
+    }
+    // Connects (and migrates) unless done already: a database that is down answers here, fast.
+    await this.guard(() => this.store.init());
+  }
+
+  private async validate(docs: readonly unknown[], namespace: string, valid: ValidDocument[], rejected: Rejection[], indexOf: number[]): Promise<void> {
+    const inputs: unknown[] = new Array(docs.length);
+    const toEmbed: number[] = [];
+    for (let i = 0; i < docs.length; i++) {
+      const d = docs[i];
+      if (typeof d !== 'object' || d === null || Array.isArray(d)) {
+        inputs[i] = d;
+        continue;
+      }
+      const copy: Record<string, unknown> = { ...(d as Record<string, unknown>) };
+      if (copy['namespace'] === undefined || copy['namespace'] === null) copy['namespace'] = namespace;
+      const content = copy['content'];
+      if ((copy['embedding'] === undefined || copy['embedding'] === null) && typeof content === 'string' && content.trim() !== '' && content.length <= this.limits.maxContentBytes) {
+        toEmbed.push(i);
+      }
+      inputs[i] = copy;
+    }
+    const embedded = new Set<number>();
+    if (toEmbed.length > 0) {
+      const vectors = await this.embedder.embed(toEmbed.map((i) => (inputs[i] as { content: string }).content));
+      if (vectors.length !== toEmbed.length) throw new HiveError('INTERNAL', `embedder returned ${vectors.length} embeddings for ${toEmbed.length} texts`);
+      for (let j = 0; j < toEmbed.length; j++) {
+        (inputs[toEmbed[j]] as Record<string, unknown>)['embedding'] = vectors[j];
+        embedded.add(toEmbed[j]);
+      }
+    }
+    for (let i = 0; i < inputs.length; i++) {
+      const r = validateDocument(inputs[i], this.limits, i);
+      if (r.ok) {
+        valid.push(r);
+        indexOf.push(i);
+      } else {
+        const rej = r.rejection;
+        if (rej.field === 'embedding' && embedded.has(i)) {
+          rej.field = 'content';
+          rej.reason = `content has no words to embed (${rej.reason})`;
+        }
+        rejected.push(rej);
+      }
+    }
+  }
+
+  /** Cuts validated documents into queue messages of at most batchDocs documents and about batchBytes. */
+  private cut(valid: readonly ValidDocument[]): ValidDocument[][] {
+    const out: ValidDocument[][] = [];
+    let cur: ValidDocument[] = [];
+    let bytes = 0;
+    for (const v of valid) {
+      const size = estimateDocBytes(v, this.store.storage);
+      if (cur.length > 0 && (cur.length >= this.batchDocs || bytes + size > this.batchBytes)) {
+        out.push(cur);
+        cur = [];
+        bytes = 0;
+      }
+      cur.push(v);
+      bytes += size;
+    }
+    if (cur.length > 0) out.push(cur);
+    return out;
+  }
+
+  /** The k nearest documents (cached per namespace until a write there, or the cache TTL). */
+  async search(q: ParsedSearch): Promise<SearchHit[]> {
+    const key: QueryKey = { namespace: q.namespace, query: q.text ?? q.vector!, k: q.k, filter: q.filter, efSearch: q.efSearch };
+    const cached = this.cache?.get(key);
+    if (cached !== undefined) return cached;
+    const generation = this.cache?.generation(q.namespace);
+    let vector = q.vector;
+    if (vector === undefined) {
+      vector = (await this.embedder.embed([q.text!]))[0]!;
+      if (!vector.some((x) => x !== 0)) throw new InvalidArgumentError('text has no words to embed (letters or digits)', { details: { argument: 'text' } });
+    }
+    await this.waitOpen();
+    const query: SearchQuery = { namespace: q.namespace, vector, k: q.k };
+    if (q.filter !== undefined) query.filter = q.filter;
+    if (q.efSearch !== undefined) query.efSearch = q.efSearch;
+    const hits = await this.guard(() => this.store.search(query));
+    this.cache?.set(key, hits, generation);
+    return hits;
+  }
+
+  /** Deletes ids of a namespace (or all of it); every node's cache drops the namespace. */
+  async delete(namespace: string, ids?: string[]): Promise<number> {
+    await this.waitOpen();
+    const r = await this.guard(() => this.store.delete(ids === undefined ? { namespace } : { namespace, ids }));
+    this.invalidate([namespace]);
+    return r.deleted;
+  }
+
+  /** Counts, sizes, cache, queue and breaker figures. */
+  async stats(namespace?: string): Promise<StatsAnswer> {
+    await this.waitOpen();
+    const s = await this.guard(() => this.store.stats(namespace));
+    const queued = await this.o.queue.depth(this.o.queueName).catch(() => 0);
+    return {
+      type: 'memory.stats',
+      ...s,
+      backend: this.backend,
+      node: this.o.nodeId,
+      ready: this.currentState === 'ready',
+      cache: this.cache?.stats() ?? { hits: 0, misses: 0, hitRate: 0, size: 0 },
+      queued,
+      breaker: this.breaker?.state ?? 'none',
+    };
+  }
+
+  /** A short status for `hive status`. */
+  status(): Record<string, unknown> {
+    return {
+      backend: this.backend,
+      state: this.currentState,
+      breaker: this.breaker?.state ?? 'none',
+      cache: this.cache?.stats(),
+      committing: this.inFlight.size,
+      waiting: this.waiters.size,
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------ the queue side
+
+  /** Commits one queue message: ack after the commit, nak with a delay on database trouble, dead-letter garbage. */
+  private async commit(d: Delivery): Promise<void> {
+    let msg: ReturnType<typeof decodeIngestMessage>;
+    try {
+      msg = decodeIngestMessage(d.data);
+    } catch (err) {
+      this.logger.error({ err }, 'dropping a malformed memory ingestion message to the dead-letter queue');
+      await this.o.queue.deadLetter(this.o.queueName, d.data).catch(() => undefined);
+      d.term();
+      this.counters.batches?.inc({ result: 'dead' });
+      return;
+    }
+    let keepAlive: TimerHandle | undefined;
+    const beat = () => {
+      d.working();
+      keepAlive = this.clock.setTimeout(beat, Math.max(100, this.ackWaitMs / 3));
+    };
+    keepAlive = this.clock.setTimeout(beat, Math.max(100, this.ackWaitMs / 3));
+    try {
+      const r = await this.guard(() => this.store.ingest(msg.docs));
+      d.ack();
+      this.counters.batches?.inc({ result: 'committed' });
+      if (r.inserted > 0) this.invalidate(msg.namespaces);
+      this.notify(msg.origin, { batch: msg.batch, inserted: r.inserted, duplicates: r.duplicates, rejected: r.rejected });
+    } catch (err) {
+      const e = toHiveError(err);
+      if (retryableLater(e) && !this.stopped) {
+        const fromBreaker = typeof e.details?.['retryInMs'] === 'number' ? (e.details['retryInMs']) : undefined;
+        const delay = fromBreaker ?? Math.min(30_000, this.retryBaseMs * 2 ** Math.min(10, d.deliveryCount - 1));
+        d.nak(Math.max(10, delay));
+        this.counters.batches?.inc({ result: 'retried' });
+        if (d.deliveryCount === 1) this.logger.warn({ err: e, batch: msg.batch, retryInMs: delay }, 'memory batch not committed: it stays queued and is retried');
+        const queued = new HiveError(e.code, `${e.message} (the ${msg.docs.length} documents stay queued and are stored when the database is back)`, {
+          retryable: e.retryable,
+          details: { ...(e.details ?? {}), queued: true, batch: msg.batch },
+        });
+        this.notify(msg.origin, { batch: msg.batch, inserted: 0, duplicates: 0, rejected: [], error: queued.toReply() });
+      } else if (this.stopped) {
+        d.nak();
+      } else {
+        this.logger.error({ err: e, batch: msg.batch }, 'memory batch failed for good: moved to the dead-letter queue');
+        await this.o.queue.deadLetter(this.o.queueName, d.data).catch(() => undefined);
+        d.term();
+        this.counters.batches?.inc({ result: 'dead' });
+        this.notify(msg.origin, { batch: msg.batch, inserted: 0, duplicates: 0, rejected: [], error: e.toReply() });
+      }
+    } finally {
+      if (keepAlive !== undefined) this.clock.clearTimeout(keepAlive);
+    }
+  }
+
+  private notify(origin: string | undefined, notice: BatchNotice): void {
+    if (origin === undefined) return;
+    if (origin === this.o.nodeId) {
+      this.settle(notice);
+      return;
+    }
+    try {
+      this.o.transport.publish(memoryDoneSubject(this.o.cluster, origin), encodeJson(notice));
+    } catch (err) {
+      this.logger.warn({ err, origin }, 'could not send a memory commit notice');
+    }
+  }
+
+  private settle(notice: BatchNotice): void {
+    const w = this.waiters.get(notice.batch);
+    if (w === undefined) return;
+    this.waiters.delete(notice.batch);
+    w.resolve(notice);
+  }
+
+  private onNotice(data: Uint8Array): void {
+    try {
+      const n = decodeJson(data) as BatchNotice;
+      if (typeof n === 'object' && n !== null && typeof n.batch === 'string') this.settle({ ...n, rejected: Array.isArray(n.rejected) ? n.rejected : [] });
+    } catch (err) {
+      this.logger.debug({ err }, 'ignoring a malformed memory commit notice');
+    }
+  }
+
+  /** Drops cached results of the namespaces here and on every other node. */
+  private invalidate(namespaces: readonly string[]): void {
+    if (this.cache === undefined) return;
+    for (const ns of namespaces) this.cache.invalidate(ns);
+    if (!this.o.transport.connected) return;
+    try {
+      this.o.transport.publish(memoryInvalidateSubject(this.o.cluster), encodeJson({ from: this.o.nodeId, namespaces }));
+    } catch {
+      // other nodes' caches expire by TTL
+    }
+  }
+
+  private onInvalidate(data: Uint8Array): void {
+    if (this.cache === undefined) return;
+    try {
+      const m = decodeJson(data) as { from?: unknown; namespaces?: unknown };
+      if (m.from === this.o.nodeId || !Array.isArray(m.namespaces)) return;
+      for (const ns of m.namespaces) if (typeof ns === 'string') this.cache.invalidate(ns);
+    } catch {
+      // ignore
+    }
+  }
+
+  /**
+   * Stops taking queue messages, lets the batches being committed finish, and answers ingests still waiting
+   * with UNAVAILABLE (their documents stay queued). The store is closed by its owner. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.opening?.catch(() => undefined);
+    await this.consumer?.stop();
+    await Promise.allSettled([...this.inFlight]);
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+    const stopping = new UnavailableError('memory stopped before the documents were committed; they stay queued', { details: { queued: true } }).toReply();
+    for (const [batch, w] of [...this.waiters]) {
+      this.waiters.delete(batch);
+      w.resolve({ batch, inserted: 0, duplicates: 0, rejected: [], error: stopping });
+    }
+    this.breaker?.dispose();
+  }
+}
+
+function positive(option: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new HiveError('INVALID_CONFIG', `memory option ${option} must be a positive integer, got ${String(value)}`, { details: { option } });
+  return value;
+}

@@ -1,0 +1,114 @@
+// The durable ingestion queue's message: one batch of already validated documents (ids and creation times
+// fixed before queueing, so a redelivery stores exactly the same rows), packed with msgpack, embeddings as
+// one flat typed array: half precision when the store keeps halfvec (lossless for it), float32 otherwise.
+import { Packr } from 'msgpackr';
+import { decodeF16, encodeF16 } from '../../protocols/embeddings.js';
+import type { EmbeddingStorage, ValidDocument } from './Document.js';
+
+/** Message format version. */
+export const INGEST_MESSAGE_VERSION = 1;
+
+// Typed arrays travel as msgpack extensions (moreTypes); plain maps, no records.
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+/** The packed form (short keys keep it small). */
+interface Packed {
+  v: number;
+  /** Batch id (also the queue's de-duplication id). */
+  b: string;
+  /** Node to tell when the batch commits (undefined: nobody waits). */
+  o?: string;
+  d: number;
+  /** `h` half precision, `f` float32. */
+  s: 'h' | 'f';
+  ids: string[];
+  ns: string[];
+  c: string[];
+  /** Metadata as JSON text. */
+  m: string[];
+  /** Creation times, epoch ms. */
+  t: Float64Array;
+  e: Uint16Array | Float32Array;
+}
+
+/** A batch taken off the queue, ready for `MemoryStore.ingest`. */
+export interface IngestMessage {
+  batch: string;
+  origin: string | undefined;
+  /** Documents in the store's input shape (embedding a Float32Array view, metadata an object). */
+  docs: Array<{ id: string; namespace: string; content: string; metadata: Record<string, unknown>; embedding: Float32Array; createdAt: number }>;
+  /** Distinct namespaces written. */
+  namespaces: string[];
+}
+
+/** Bytes a document adds to a message, about (for cutting batches under the transport's payload limit). */
+export function estimateDocBytes(v: ValidDocument, storage: EmbeddingStorage): number {
+  const d = v.doc;
+  return 24 + d.embedding.length * (storage === 'halfvec' ? 2 : 4) + Buffer.byteLength(d.content) + v.metadataJson.length * 3 + d.id.length * 3 + d.namespace.length;
+}
+
+/**
+ * Packs validated documents as one queue message.
+ * @param batch the batch id
+ * @param origin the node waiting for the commit notice, if any
+ */
+export function encodeIngestMessage(batch: string, origin: string | undefined, docs: readonly ValidDocument[], dims: number, storage: EmbeddingStorage): Uint8Array {
+  const n = docs.length;
+  const flat = new Float32Array(n * dims);
+  const packed: Packed = {
+    v: INGEST_MESSAGE_VERSION,
+    b: batch,
+    d: dims,
+    s: storage === 'halfvec' ? 'h' : 'f',
+    ids: new Array<string>(n),
+    ns: new Array<string>(n),
+    c: new Array<string>(n),
+    m: new Array<string>(n),
+    t: new Float64Array(n),
+    e: flat,
+  };
+  if (origin !== undefined) packed.o = origin;
+  for (let i = 0; i < n; i++) {
+    const { doc, metadataJson } = docs[i];
+    packed.ids[i] = doc.id;
+    packed.ns[i] = doc.namespace;
+    packed.c[i] = doc.content;
+    packed.m[i] = metadataJson;
+    packed.t[i] = doc.createdAt.getTime();
+    flat.set(doc.embedding, i * dims);
+  }
+  if (storage === 'halfvec') packed.e = encodeF16(flat);
+  return packr.pack(packed);
+}
+
+/** Unpacks a queue message; throws a plain Error when it is not one (the caller dead-letters it). */
+export function decodeIngestMessage(data: Uint8Array): IngestMessage {
+  const p = packr.unpack(data) as Partial<Packed> | undefined;
+  if (typeof p !== 'object' || p === null || p.v !== INGEST_MESSAGE_VERSION || typeof p.b !== 'string') {
+    throw new Error(`not a memory ingestion message (version ${String(p?.v)})`);
+  }
+  const { ids, ns, c, m, t, e, d } = p;
+  if (!Array.isArray(ids) || !Array.isArray(ns) || !Array.isArray(c) || !Array.isArray(m) || !(t instanceof Float64Array) || typeof d !== 'number') {
+    throw new Error('memory ingestion message is missing fields');
+  }
+  let flat: Float32Array;
+  if (p.s === 'h' && e instanceof Uint16Array) flat = decodeF16(e);
+  else if (p.s === 'f' && e instanceof Float32Array) flat = e;
+  else throw new Error('memory ingestion message has no embeddings');
+  const n = ids.length;
+  if (ns.length !== n || c.length !== n || m.length !== n || t.length !== n || flat.length !== n * d) throw new Error('memory ingestion message fields differ in length');
+  const docs: IngestMessage['docs'] = new Array<IngestMessage['docs'][number]>(n);
+  const namespaces = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    namespaces.add(ns[i]);
+    docs[i] = {
+      id: ids[i],
+      namespace: ns[i],
+      content: c[i],
+      metadata: JSON.parse(m[i]) as Record<string, unknown>,
+      embedding: flat.subarray(i * d, (i + 1) * d),
+      createdAt: t[i],
+    };
+  }
+  return { batch: p.b, origin: typeof p.o === 'string' ? p.o : undefined, docs, namespaces: [...namespaces] };
+}

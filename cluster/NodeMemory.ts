@@ -1,0 +1,359 @@
+// Memory on a node: picks the store (PostgreSQL when a database URL is given, else embedded PGlite under
+// `<dataDir>/memory`), opens it in the background, opens the durable ingestion queue (JetStream over NATS, in
+// memory in-process), starts the MemoryService and the memory actor `memory-<nodeId>`, and serves the cluster
+// subject `hive.<cluster>.memory` (queue group `hive-memory`). `Memory` is the handle code uses (`hive.memory`).
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { AnyActorLogic } from 'xstate';
+import type { Embedder } from '../actors/memory/Embedder.js';
+import { MemoryService, type MemoryIngestOptions } from '../actors/memory/MemoryService.js';
+import { memoryMachine } from '../actors/memory/memoryMachine.js';
+import {
+  MEMORY_QUEUE_GROUP,
+  memoryActorId,
+  memorySubject,
+  type IngestedAnswer,
+  type QueuedAnswer,
+  type StatsAnswer,
+} from '../actors/memory/memoryProtocol.js';
+import { resolveStoreOptions, type MemoryStore, type MemoryStoreOptions, type SearchHit } from '../actors/memory/MemoryStore.js';
+import { PgliteStore } from '../actors/memory/PgliteStore.js';
+import { PgStore } from '../actors/memory/PgStore.js';
+import type { QueryCacheOptions } from '../actors/memory/QueryCache.js';
+import type { BreakerOptions } from '../actors/breaker/breakerOptions.js';
+import { ENVELOPE_VERSION, parseEnvelope, type AskEnvelope, type HiveEvent } from '../protocols/envelope.js';
+import { BadFrameError, ConfigError, NoSuchActorError, errorFromReply, toHiveError } from '../protocols/errors.js';
+import type { ActorRef } from '../runtime/ActorRef.js';
+import type { ActorSystem } from '../runtime/ActorSystem.js';
+import { InProcTransport } from '../runtime/InProcTransport.js';
+import type { Logger } from '../runtime/logger.js';
+import type { MetricsRegistry } from '../runtime/metrics.js';
+import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
+import { MemoryWorkQueue, type WorkQueue } from '../runtime/WorkQueue.js';
+import { JetStreamWorkQueue } from './JetStreamWorkQueue.js';
+import { NatsTransport } from './NatsTransport.js';
+
+/** How a node's memory is set up (`Hive.start({ memory: true | MemoryOptions })`). Every field is optional. */
+export interface MemoryOptions extends MemoryStoreOptions {
+  /** PostgreSQL URL (default: the node's `database` option / HIVE_DATABASE_URL; none: embedded PGlite). */
+  database?: string;
+  /** PGlite data folder (default `<dataDir>/memory`). */
+  dataDir?: string;
+  /** Use this store instead (tests, benchmarks, another backend); the node does not close it. */
+  store?: MemoryStore;
+  /** Texts without an embedding and text queries are embedded with this (default: the built-in HashingEmbedder). */
+  embedder?: Embedder;
+  /** Search result cache (LRU + TTL, invalidated by writes), or false for none. */
+  cache?: QueryCacheOptions | false;
+  /** Circuit breaker around the database, or false for none. */
+  breaker?: BreakerOptions | false;
+  /** Durable ingestion: batch size, consumers, ack wait. */
+  ingest?: MemoryIngestOptions;
+  /** PostgreSQL pool size (default: consumers + 3). */
+  poolSize?: number;
+  /** Ms to wait for a PostgreSQL connection (default 5,000). */
+  connectTimeoutMs?: number;
+  /** How long a request on `hive.<cluster>.memory` may take before it is answered TIMEOUT (default 120,000 ms). */
+  requestTimeoutMs?: number;
+}
+
+/** What {@link NodeMemory} needs from its node. */
+export interface NodeMemoryDeps {
+  system: ActorSystem;
+  transport: Transport;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  /** Spawns the memory actor (supervised by the node's root supervisor). */
+  spawn: (logic: AnyActorLogic, options: { id: string; input: unknown; kind: string }) => Promise<ActorRef>;
+}
+
+/** In-process nodes on one bus share the ingestion queue of a cluster, as NATS nodes share JetStream. */
+const memoryQueues = new WeakMap<object, Map<string, MemoryWorkQueue>>();
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
+/** The memory of one node: its store, service, actor and subject. */
+export class NodeMemory {
+  /** The memory actor's id (`memory-<nodeId>`). */
+  readonly actorId: string;
+  readonly service: MemoryService;
+  /** `PostgreSQL <url>` or `PGlite <folder>`, for banners and status. */
+  readonly description: string;
+  private readonly ownsStore: boolean;
+  private sub: TransportSubscription | undefined;
+  private readonly requestTimeoutMs: number;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    private readonly deps: NodeMemoryDeps,
+    service: MemoryService,
+    description: string,
+    ownsStore: boolean,
+    requestTimeoutMs: number,
+  ) {
+    this.service = service;
+    this.description = description;
+    this.ownsStore = ownsStore;
+    this.requestTimeoutMs = requestTimeoutMs;
+    this.actorId = memoryActorId(deps.system.config.nodeId);
+  }
+
+  /**
+   * Creates the node's memory and starts opening its store in the background; resolves once the memory
+   * actor and the subject are up (before the store has opened: requests wait for it).
+   */
+  static async start(deps: NodeMemoryDeps, options: MemoryOptions = {}): Promise<NodeMemory> {
+    const { system, transport, logger, metrics } = deps;
+    const config = system.config;
+    const {
+      database = config.database,
+      dataDir,
+      store: given,
+      embedder,
+      cache,
+      breaker,
+      ingest = {},
+      poolSize,
+      connectTimeoutMs,
+      requestTimeoutMs = 120_000,
+      ...storeOptions
+    } = options;
+    const resolved = resolveStoreOptions(storeOptions);
+    let store: MemoryStore;
+    let backend: string;
+    let description: string;
+    let identity: string;
+    if (given !== undefined) {
+      store = given;
+      backend = given instanceof PgliteStore ? 'pglite' : given instanceof PgStore ? 'postgres' : 'custom';
+      description = `${backend} (given store)`;
+      identity = `given:${config.nodeId}`;
+    } else if (database !== undefined) {
+      if (!/^postgres(ql)?:\/\//.test(database)) throw new ConfigError(`memory option database must be a postgres:// URL`, { details: { option: 'database' } });
+      store = new PgStore({
+        ...storeOptions,
+        metrics,
+        url: database,
+        poolSize: poolSize ?? (ingest.consumers ?? 3) + 3,
+        ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
+      });
+      backend = 'postgres';
+      description = `PostgreSQL ${redactUrl(database)}`;
+      const u = new URL(database);
+      identity = `pg:${u.hostname}:${u.port}${u.pathname}`;
+    } else {
+      const folder = resolve(dataDir ?? join(config.dataDir, 'memory'));
+      store = new PgliteStore({ ...storeOptions, metrics, dataDir: folder });
+      backend = 'pglite';
+      description = `PGlite ${folder}`;
+      identity = `pglite:${hostname()}:${folder}`;
+    }
+    identity += `:${resolved.schema}.${resolved.table}`;
+    const consumers = ingest.consumers ?? (backend === 'pglite' ? 1 : 3);
+    const queueName = `_memory-${createHash('sha1').update(identity).digest('hex').slice(0, 12)}`;
+    const queue = openQueue(transport, config.cluster, system);
+    const maxPayload = transport instanceof NatsTransport ? transport.maxPayload : transport instanceof InProcTransport ? transport.bus.maxPayload : 1024 * 1024;
+    const batchBytes = ingest.batchBytes ?? Math.max(64 * 1024, Math.min(maxPayload, 8 * 1024 * 1024) - 64 * 1024);
+    let service: MemoryService;
+    try {
+      service = new MemoryService({
+        store,
+        backend,
+        queue: await queue,
+        queueName,
+        transport,
+        cluster: config.cluster,
+        nodeId: config.nodeId,
+        clock: system.clock,
+        logger,
+        metrics,
+        ...(embedder !== undefined && { embedder }),
+        ...(breaker !== undefined && { breaker }),
+        ...(cache !== undefined && { cache }),
+        ingest: { ...ingest, consumers, batchBytes },
+        limits: { maxContentBytes: resolved.maxContentBytes, maxMetadataBytes: resolved.maxMetadataBytes },
+      });
+    } catch (err) {
+      if (given === undefined) await store.close().catch(() => undefined);
+      throw err;
+    }
+    const node = new NodeMemory(deps, service, description, given === undefined, requestTimeoutMs);
+    await deps.spawn(memoryMachine, { id: node.actorId, input: { service }, kind: 'memory' });
+    if (transport.connected) {
+      node.sub = transport.subscribe(memorySubject(config.cluster), (m) => node.onRequest(m), { queue: MEMORY_QUEUE_GROUP });
+    }
+    void service.start();
+    return node;
+  }
+
+  /** A request on `hive.<cluster>.memory`: through the local memory actor, answered JSON for JSON, binary for binary. */
+  private onRequest(m: TransportMessage): void {
+    const { system } = this.deps;
+    let inbound: ReturnType<ActorSystem['parseInbound']>;
+    try {
+      inbound = system.parseInbound(m);
+    } catch (err) {
+      const target = system.replyTargetOf(m);
+      if (target !== undefined) system.respond(target, undefined, err);
+      return;
+    }
+    if (!inbound.isAsk) {
+      try {
+        system.tell(this.actorId, inbound.event);
+      } catch (err) {
+        this.deps.logger.warn({ err }, 'memory request dropped');
+      }
+      return;
+    }
+    system.ask(this.actorId, inbound.event, this.requestTimeoutMs).then(
+      (answer) => system.respond(inbound, answer, undefined),
+      (err: unknown) => system.respond(inbound, undefined, err),
+    );
+  }
+
+  /** Status for `hive status`. */
+  status(): Record<string, unknown> {
+    return { actor: this.actorId, store: this.description, ...this.service.status() };
+  }
+
+  /** Stops serving, lets batches being committed finish, stops the actor and closes the store (when it made it). */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.sub?.unsubscribe();
+      this.sub = undefined;
+      await this.service.stop();
+      await this.deps.system.stopActor(this.actorId);
+      if (this.ownsStore) await this.service.store.close().catch((err: unknown) => this.deps.logger.warn({ err }, 'closing the memory store failed'));
+    })();
+    return this.stopping;
+  }
+}
+
+async function openQueue(transport: Transport, cluster: string, system: ActorSystem): Promise<WorkQueue> {
+  if (transport instanceof NatsTransport) return JetStreamWorkQueue.open(transport, cluster);
+  const key = transport instanceof InProcTransport ? transport.bus : transport;
+  let byCluster = memoryQueues.get(key);
+  if (byCluster === undefined) memoryQueues.set(key, (byCluster = new Map<string, MemoryWorkQueue>()));
+  let q = byCluster.get(cluster);
+  if (q === undefined) byCluster.set(cluster, (q = new MemoryWorkQueue(system.clock)));
+  return q;
+}
+
+/** A search from code: text or vector, in a namespace. */
+export interface MemorySearch {
+  namespace: string;
+  text?: string;
+  vector?: Float32Array | number[];
+  /** Hits wanted (default 10). */
+  k?: number;
+  /** Only documents whose metadata contains this object. */
+  filter?: Record<string, unknown>;
+  /** HNSW candidate list size for this query. */
+  efSearch?: number;
+  /** Ms to wait for the answer (default 60,000). */
+  timeoutMs?: number;
+}
+
+/** Options of {@link Memory.ingest}. */
+export interface MemoryIngestCall {
+  /** Namespace of documents that do not name one (default `default`). */
+  namespace?: string;
+  /** false: resolve once the documents are durably queued. Default true: once committed. */
+  wait?: boolean;
+  /** Ms to wait (default 600,000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Semantic memory from code (`hive.memory`, and `ctx.memory` in pool agents): the node's own memory actor
+ * when the node has memory, else the cluster's (`hive.<cluster>.memory` over NATS).
+ *
+ * ```ts
+ * await hive.memory.ingest([{ id: 'a', namespace: 'docs', content: 'pgvector stores embeddings' }]);
+ * const hits = await hive.memory.search({ namespace: 'docs', text: 'where are embeddings stored?', k: 5 });
+ * ```
+ */
+export class Memory {
+  /** @internal */
+  constructor(
+    private readonly system: ActorSystem,
+    private readonly local: () => string | undefined,
+  ) {}
+
+  /** True when this node has its own memory (otherwise calls go to the cluster's). */
+  get isLocal(): boolean {
+    return this.local() !== undefined;
+  }
+
+  /**
+   * Stores documents `{ id?, namespace?, content, metadata?, embedding? }` (embedding the content of those
+   * without one). Resolves with inserted / duplicates / rejected (each rejection names the document's index
+   * and the field), or with `wait: false` once they are durably queued.
+   */
+  ingest(docs: readonly unknown[], options?: MemoryIngestCall & { wait?: true }): Promise<IngestedAnswer>;
+  ingest(docs: readonly unknown[], options: MemoryIngestCall & { wait: false }): Promise<QueuedAnswer>;
+  ingest(docs: readonly unknown[], options: MemoryIngestCall = {}): Promise<IngestedAnswer | QueuedAnswer> {
+    const event: HiveEvent = { type: 'memory.ingest', docs: docs };
+    if (options.namespace !== undefined) event['namespace'] = options.namespace;
+    if (options.wait !== undefined) event['wait'] = options.wait;
+    return this.request(event, options.timeoutMs ?? 600_000) as unknown as Promise<IngestedAnswer | QueuedAnswer>;
+  }
+
+  /** The k nearest documents to a text or vector in a namespace, best first (score: cosine similarity). */
+  async search(query: MemorySearch): Promise<SearchHit[]> {
+    const { timeoutMs = 60_000, ...q } = query;
+    const answer = (await this.request({ type: 'memory.search', ...q }, timeoutMs)) as unknown as { hits: SearchHit[] };
+    return answer.hits;
+  }
+
+  /** Deletes the given ids of a namespace, or the whole namespace; resolves with the number deleted. */
+  async delete(namespace: string, ids?: readonly string[]): Promise<number> {
+    const event: HiveEvent = { type: 'memory.delete', namespace };
+    if (ids !== undefined) event['ids'] = [...ids];
+    return ((await this.request(event, 60_000)) as unknown as { deleted: number }).deleted;
+  }
+
+  /** Document counts (per namespace), table and index bytes, cache hit rate, queue depth, breaker state. */
+  async stats(namespace?: string): Promise<StatsAnswer> {
+    const event: HiveEvent = { type: 'memory.stats' };
+    if (namespace !== undefined) event['namespace'] = namespace;
+    return (await this.request(event, 60_000)) as unknown as StatsAnswer;
+  }
+
+  private async request(event: HiveEvent, timeoutMs: number): Promise<HiveEvent> {
+    const id = this.local();
+    if (id !== undefined) return this.system.ask(id, event, timeoutMs);
+    const { transport, config, codec } = this.system;
+    if (!transport.connected) {
+      throw new NoSuchActorError('this node has no memory (start it with memory: true) and is not connected to a cluster', { details: { subject: memorySubject(config.cluster) } });
+    }
+    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: '0', d: this.system.clock.now() + timeoutMs };
+    let bytes: Uint8Array;
+    try {
+      bytes = await transport.request(memorySubject(config.cluster), codec.encode(env), timeoutMs);
+    } catch (err) {
+      const e = toHiveError(err);
+      if (e.code === 'NO_SUCH_ACTOR') {
+        throw new NoSuchActorError(`no node of cluster "${config.cluster}" serves memory (start one with \`hive start\`, or Hive.start({ memory: true }))`, {
+          cause: err,
+          details: { subject: memorySubject(config.cluster) },
+        });
+      }
+      throw e;
+    }
+    const reply = parseEnvelope(codec.decode(bytes));
+    if (reply.k !== 'r') throw new BadFrameError(`expected a reply frame from memory, got kind "${reply.k}"`);
+    if (reply.err !== undefined) throw errorFromReply(reply.err);
+    if (reply.ok === undefined) throw new BadFrameError('memory reply has neither ok nor err');
+    return reply.ok;
+  }
+}
