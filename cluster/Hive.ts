@@ -269,7 +269,21 @@ export class Hive {
    * @example const ref = await hive.spawn(machine, { id: 'echo-1', input: {}, supervision: { from: 'snapshot' } });
    */
   async spawn<TLogic extends AnyActorLogic>(logic: TLogic, options: HiveSpawnOptions = {}): Promise<ActorRef> {
-    return this.supervision.supervise(logic, options);
+    const ref = this.supervision.supervise(logic, options);
+    // resolve once the server has the actor's subscription, so other nodes can reach it right away
+    if (options.localOnly !== true && this.transport.connected) await this.flushSoon();
+    return ref;
+  }
+
+  private flushing: Promise<void> | undefined;
+
+  /** One transport flush shared by everything that asks for one in the same turn. */
+  private flushSoon(): Promise<void> {
+    this.flushing ??= Promise.resolve()
+      .then(() => this.transport.flush())
+      .catch(() => undefined)
+      .finally(() => (this.flushing = undefined));
+    return this.flushing;
   }
 
   /**

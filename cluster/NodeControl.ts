@@ -4,7 +4,8 @@ import type { HiveEvent } from '../protocols/envelope.js';
 import { InvalidArgumentError, NoSuchActorError, toErrorReply } from '../protocols/errors.js';
 import { decodeJson, encodeJson } from '../protocols/frame.js';
 import { sysSubject } from '../protocols/subjects.js';
-import type { ActorInfo, ActorSystem } from '../runtime/ActorSystem.js';
+import type { AnyActorLogic } from 'xstate';
+import type { ActorInfo, ActorSystem, SpawnOptions } from '../runtime/ActorSystem.js';
 import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
 import type { VirtualActors } from './VirtualActors.js';
 
@@ -45,7 +46,14 @@ export class NodeControl {
   private readonly extras = new Map<string, () => unknown>();
 
   constructor(
-    private readonly deps: { system: ActorSystem; transport: Transport; virtual: VirtualActors; startedAt: number },
+    private readonly deps: {
+      system: ActorSystem;
+      transport: Transport;
+      virtual: VirtualActors;
+      startedAt: number;
+      /** Spawns under the node's root supervisor (default: unsupervised, straight on the actor system). */
+      spawn?: (logic: AnyActorLogic, options: SpawnOptions) => unknown;
+    },
   ) {}
 
   /** Adds a named section to this node's status answer. */
@@ -98,7 +106,9 @@ export class NodeControl {
         details: { kind: req.kind },
       });
     }
-    this.deps.system.spawn(logic, req.input === undefined ? { id: req.id, kind: req.kind } : { id: req.id, kind: req.kind, input: req.input });
+    const options: SpawnOptions = req.input === undefined ? { id: req.id, kind: req.kind } : { id: req.id, kind: req.kind, input: req.input };
+    if (this.deps.spawn !== undefined) this.deps.spawn(logic, options);
+    else this.deps.system.spawn(logic, options);
     return { type: 'hive.spawned', id: req.id, kind: req.kind, node: this.deps.system.config.nodeId };
   }
 
