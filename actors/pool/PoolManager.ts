@@ -16,6 +16,7 @@ import type { Transport, TransportSubscription } from '../../runtime/Transport.j
 import type { Delivery, WorkConsumer, WorkQueue } from '../../runtime/WorkQueue.js';
 import { agentMachine, loadFromAnswer, type AgentInput } from '../agent/agentMachine.js';
 import { createStrategy, type Strategy } from '../balancer/createStrategy.js';
+import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
 import { retryDelay, type ResolvedPoolOptions } from './poolOptions.js';
 import type { DeadTask, TaskOutcome, TaskRecord } from './TaskRecord.js';
@@ -53,6 +54,8 @@ export interface PoolStats {
   utilization: number;
   /** The last scaling decisions (from the node that decides: the first live host). */
   decisions: ScaleDecision[];
+  /** State of the breaker around the agent handler on this node (`off` when disabled). */
+  breaker: 'closed' | 'open' | 'half-open' | 'off';
 }
 
 interface LocalAgent {
@@ -77,6 +80,9 @@ export interface PoolManagerDeps {
 
 const MAX_RESULT_BYTES = 8 * 1024 * 1024;
 
+/** Errors that say nothing about the handler's health (a bad task, a busy or gone agent). */
+const notHandlerFailures = new Set(['INVALID_ARGUMENT', 'INVALID_EVENT', 'OVERLOADED', 'NO_SUCH_ACTOR', 'ACTOR_STOPPED', 'UNAVAILABLE']);
+
 /** One pool on one node. */
 export class PoolManager {
   readonly name: string;
@@ -95,6 +101,8 @@ export class PoolManager {
   private readonly idle = new Set<() => void>();
   private readonly autoscaler: Autoscaler | undefined;
   private scaleTimer: TimerHandle | undefined;
+  private readonly breaker: CircuitBreaker | undefined;
+  private breakerTimer: TimerHandle | undefined;
 
   constructor(private readonly deps: PoolManagerDeps) {
     this.name = deps.name;
@@ -102,6 +110,22 @@ export class PoolManager {
     this.target = deps.options.min;
     this.strategy = createStrategy(deps.options.strategy);
     if (deps.options.autoscale !== false) this.autoscaler = new Autoscaler(deps.options.autoscale, deps.options.min, deps.options.max);
+    if (deps.options.breaker !== false) {
+      this.breaker = new CircuitBreaker(
+        `pool-${this.name}`,
+        // the handler's own failures trip it; a caller's bad task or a busy agent does not
+        { isFailure: (err) => !(err instanceof HiveError && notHandlerFailures.has(err.code)), ...deps.options.breaker },
+        { clock: deps.system.clock, metrics: deps.system.metrics },
+      );
+      this.breaker.onStateChange((c) => {
+        this.system.logger.warn({ pool: this.name, from: c.from, to: c.to, reason: c.reason }, 'pool breaker changed state');
+        if (this.breakerTimer !== undefined) this.system.clock.clearTimeout(this.breakerTimer);
+        // while open the pool takes no tasks; when the cool-down ends it takes one, the probe
+        if (c.to === 'open' && c.retryAt !== undefined) {
+          this.breakerTimer = this.system.clock.setTimeout(() => this.consumer?.wake(), Math.max(0, c.retryAt - this.system.clock.now()));
+        } else this.consumer?.wake();
+      });
+    }
   }
 
   private get system(): ActorSystem {
@@ -130,7 +154,7 @@ export class PoolManager {
     );
     this.unwatch = this.deps.peers.onChange(() => this.rebalance());
     this.rebalance();
-    this.consumer = this.deps.queue.consume(this.queueName, (d) => void this.handle(d), () => this.capacity());
+    this.consumer = this.deps.queue.consume(this.queueName, (d) => void this.handle(d), () => this.takeCapacity());
     this.refreshDepth();
     if (this.autoscaler !== undefined && this.o.autoscale !== false) this.scaleTimer = this.system.clock.setTimeout(this.scale, this.o.autoscale.intervalMs);
   }
@@ -153,6 +177,17 @@ export class PoolManager {
   };
 
   // ------------------------------------------------------------------ agents
+
+  /** Tasks this node takes at once: its agents' slots, none while the breaker is open, one probe after its cool-down. */
+  private takeCapacity(): number {
+    const b = this.breaker;
+    if (b !== undefined && b.state !== 'closed') {
+      if (b.state === 'half-open') return Math.min(1, this.capacity());
+      const at = b.retryAt;
+      return at !== undefined && this.system.clock.now() >= at ? Math.min(1, this.capacity()) : 0;
+    }
+    return this.capacity();
+  }
 
   /** Slots on this node's agents. */
   capacity(): number {
@@ -299,16 +334,23 @@ export class PoolManager {
     }
     const started = this.system.clock.now();
     try {
-      const answer = await this.system.ask(
-        agentId,
-        { type: 'agent.task', task: { id: rec.id, task: rec.task, deadline: rec.deadline, attempt: d.deliveryCount } },
-        Math.max(1, rec.deadline - started),
-      );
+      const ask = () =>
+        this.system.ask(
+          agentId,
+          { type: 'agent.task', task: { id: rec.id, task: rec.task, deadline: rec.deadline, attempt: d.deliveryCount } },
+          Math.max(1, rec.deadline - started),
+        );
+      const answer = this.breaker === undefined ? await ask() : await this.breaker.call(ask);
       this.report(agent, answer, started);
       await this.finish(d, rec, { ok: true, result: (answer as { result?: unknown }).result, agent: agentId });
     } catch (err) {
       this.report(agent, undefined, started);
       const e = toHiveError(err);
+      if (e.code === 'CIRCUIT_OPEN') {
+        // not the task's fault: put it back until the breaker lets tasks through again
+        d.nak(typeof e.details?.['retryInMs'] === 'number' ? e.details['retryInMs'] : this.o.retryBaseMs);
+        return;
+      }
       if (e.code === 'TIMEOUT' || this.system.clock.now() >= rec.deadline) {
         await this.finish(d, rec, { ok: false, error: e.code === 'TIMEOUT' ? e : new TimeoutError(`task ${rec.id} passed its deadline`, { cause: e }), agent: agentId });
       } else if (d.deliveryCount < this.o.maxDeliver) {
@@ -403,6 +445,7 @@ export class PoolManager {
       utilization: capacity === 0 ? 0 : busy / capacity,
       ...this.stats,
       decisions: this.autoscaler === undefined ? [] : this.autoscaler.history().slice(-5),
+      breaker: this.breaker === undefined ? 'off' : this.breaker.state,
     };
   }
 
@@ -412,6 +455,7 @@ export class PoolManager {
     this.running = false;
     if (this.depthTimer !== undefined) this.system.clock.clearTimeout(this.depthTimer);
     if (this.scaleTimer !== undefined) this.system.clock.clearTimeout(this.scaleTimer);
+    if (this.breakerTimer !== undefined) this.system.clock.clearTimeout(this.breakerTimer);
     for (const s of this.subs) s.unsubscribe();
     this.unwatch?.();
     await this.consumer?.stop();
@@ -429,5 +473,6 @@ export class PoolManager {
       this.agents.delete(id);
       await this.system.stopActor(id);
     }
+    this.breaker?.dispose();
   }
 }

@@ -3,6 +3,7 @@
 import type { AnyActorLogic } from 'xstate';
 import { ConfigError } from '../../protocols/errors.js';
 import type { AgentHandler } from '../agent/agentMachine.js';
+import type { BreakerOptions } from '../breaker/breakerOptions.js';
 import { resolveAutoscaleOptions, type AutoscaleOptions } from './Autoscaler.js';
 
 /** Balancer strategies a pool can use. */
@@ -37,10 +38,16 @@ export interface PoolOptions<TTask = unknown, TResult = unknown> {
   ackWaitMs?: number;
   /** Size the pool from utilization and queue depth within min/max (default on when max > min); false turns it off. */
   autoscale?: false | Partial<AutoscaleOptions>;
+  /**
+   * A circuit breaker around the agent's handler (default on, with the breaker's defaults): when tasks keep
+   * failing the pool stops taking tasks for a cool-down, then lets one probe task through. false turns it off.
+   */
+  breaker?: false | BreakerOptions;
 }
 
 /** A pool's options with every default filled in. */
-export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'agent' | 'autoscale'>> & Pick<PoolOptions, 'agent'> & { autoscale: AutoscaleOptions | false };
+export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'agent' | 'autoscale' | 'breaker'>> &
+  Pick<PoolOptions, 'agent'> & { autoscale: AutoscaleOptions | false; breaker: BreakerOptions | false };
 
 /** The defaults every pool option falls back to. */
 export const defaultPoolOptions = Object.freeze({
@@ -69,7 +76,7 @@ function int(option: string, value: unknown, min: number, max: number): number {
   return value;
 }
 
-const known = new Set(['agent', 'min', 'max', 'concurrency', 'strategy', 'maxDeliver', 'retryBaseMs', 'retryMaxMs', 'taskTimeoutMs', 'ackWaitMs', 'autoscale']);
+const known = new Set(['agent', 'min', 'max', 'concurrency', 'strategy', 'maxDeliver', 'retryBaseMs', 'retryMaxMs', 'taskTimeoutMs', 'ackWaitMs', 'autoscale', 'breaker']);
 
 /** Fills in defaults and validates; throws {@link ConfigError} naming the first bad option. */
 export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
@@ -98,6 +105,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     taskTimeoutMs: int('taskTimeoutMs', merged.taskTimeoutMs, 1, 86_400_000),
     ackWaitMs: int('ackWaitMs', merged.ackWaitMs, 300, 3_600_000),
     autoscale: autoscaleOf(options.autoscale, min, max),
+    breaker: breakerOf(options.breaker),
   };
 }
 
@@ -112,6 +120,13 @@ function autoscaleOf(value: PoolOptions['autoscale'], min: number, max: number):
   if (value === undefined) return max > min ? resolveAutoscaleOptions() : false;
   if (typeof value !== 'object' || value === null) fail('autoscale', 'must be false or an object of autoscale options', value);
   return resolveAutoscaleOptions(value);
+}
+
+function breakerOf(value: PoolOptions['breaker']): BreakerOptions | false {
+  if (value === false) return false;
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null) fail('breaker', 'must be false or an object of circuit breaker options', value);
+  return value;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -106,6 +106,8 @@ interface PoolRow {
   deadLettered: number;
   nodes: string[];
   decisions: Array<{ at: number; from: number; to: number; reason: string }>;
+  /** Breaker state per node. */
+  breakers: Record<string, string>;
 }
 
 /** Adds up each pool's counters over the nodes hosting it. */
@@ -114,7 +116,7 @@ export function aggregatePools(nodes: NodeStatus[]): PoolRow[] {
   for (const n of nodes) {
     const pools = (n.extra?.['pools'] ?? []) as Array<Omit<PoolRow, 'nodes'> & { node: string }>;
     for (const p of pools) {
-      const r = rows.get(p.pool) ?? { pool: p.pool, size: 0, target: p.target, busy: 0, capacity: 0, queued: 0, done: 0, failed: 0, retried: 0, deadLettered: 0, nodes: [], decisions: [] };
+      const r = rows.get(p.pool) ?? { pool: p.pool, size: 0, target: p.target, busy: 0, capacity: 0, queued: 0, done: 0, failed: 0, retried: 0, deadLettered: 0, nodes: [], decisions: [], breakers: {} };
       r.size += p.size;
       r.busy += p.busy;
       r.capacity += p.capacity;
@@ -126,6 +128,7 @@ export function aggregatePools(nodes: NodeStatus[]): PoolRow[] {
       r.target = Math.max(r.target, p.target);
       r.nodes.push(n.node);
       r.decisions.push(...(p.decisions ?? []));
+      r.breakers[n.node] = (p as { breaker?: string }).breaker ?? 'off';
       rows.set(p.pool, r);
     }
   }
@@ -146,7 +149,7 @@ export async function runPools(raw: Record<string, unknown>, io: CliIO): Promise
   }
   io.out(
     table(
-      ['POOL', 'SIZE', 'TARGET', 'BUSY', 'UTIL', 'QUEUED', 'DONE', 'FAILED', 'RETRIED', 'DEAD', 'NODES'],
+      ['POOL', 'SIZE', 'TARGET', 'BUSY', 'UTIL', 'QUEUED', 'DONE', 'FAILED', 'RETRIED', 'DEAD', 'BREAKER', 'NODES'],
       rows.map((r) => [
         r.pool,
         String(r.size),
@@ -158,6 +161,7 @@ export async function runPools(raw: Record<string, unknown>, io: CliIO): Promise
         String(r.failed),
         String(r.retried),
         String(r.deadLettered),
+        breakerSummary(r.breakers),
         r.nodes.join(','),
       ]),
     ),
@@ -168,4 +172,13 @@ export async function runPools(raw: Record<string, unknown>, io: CliIO): Promise
     io.out(table(['POOL', 'WHEN', 'SIZE', 'WHY'], decisions.slice(-10).map((d) => [d.pool, new Date(d.at).toISOString().slice(11, 19), `${d.from} -> ${d.to}`, d.reason])));
   }
   return 0;
+}
+
+/** One breaker state when every node agrees, else `node:state` pairs. */
+function breakerSummary(states: Record<string, string>): string {
+  const distinct = new Set(Object.values(states));
+  if (distinct.size <= 1) return [...distinct][0] ?? '-';
+  return Object.entries(states)
+    .map(([node, state]) => `${node}:${state}`)
+    .join(',');
 }

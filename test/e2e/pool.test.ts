@@ -84,7 +84,8 @@ describe.skipIf(!natsBinaryAvailable())('pools across processes - end to end', (
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toMatchObject({ n: 7 });
     const p = await cli(['pools', '--nats', server.url, '--cluster', cluster]);
-    expect(p.stdout).toMatch(/POOL\s+SIZE\s+TARGET\s+BUSY/);
+    expect(p.stdout).toMatch(/POOL\s+SIZE\s+TARGET\s+BUSY.*BREAKER/);
+    expect(p.stdout).toMatch(/\sclosed\s/);
     expect(p.stdout).toMatch(/^work\s+4\s+4\s/m);
     const unknown = await cli(['submit', 'nope', '{}', '--wait', '--nats', server.url, '--cluster', cluster]);
     expect(unknown.code).toBe(1);

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Hive } from '../../../../cluster/Hive.js';
 import { HiveError } from '../../../../protocols/errors.js';
 import { InProcBus, InProcTransport } from '../../../../runtime/InProcTransport.js';
+import { SimulatedClock } from '../../../../runtime/Clock.js';
 import { silentLogger } from '../../../../runtime/logger.js';
 import { decodeJson } from '../../../../protocols/frame.js';
 import type { DeadTask } from '../../../../actors/pool/TaskRecord.js';
@@ -137,6 +138,44 @@ describe('pool', () => {
     await expect(c.submit('nope', {})).rejects.toMatchObject({ code: 'NO_SUCH_ACTOR' });
   });
 
+  it('opens its breaker when the handler keeps failing, takes no tasks while open, and closes after a good probe', async () => {
+    const clock = new SimulatedClock(1_000_000);
+    const hive = await Hive.start({ cluster: 'brk', env: false, logger: silentLogger(), clock, transport: new InProcTransport(new InProcBus(), clock) });
+    nodes.push(hive);
+    let healthy = false;
+    let calls = 0;
+    const pool = await hive.pool('fragile', {
+      agent: async () => {
+        calls += 1;
+        if (!healthy) throw new Error('downstream is down');
+        return 'ok';
+      },
+      maxDeliver: 1,
+      autoscale: false,
+      breaker: { consecutiveFailures: 3, coolDownMs: 1000, probesToClose: 1 },
+    });
+    const settle = async () => {
+      for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    };
+    const failures = Array.from({ length: 3 }, () => pool.submit({}, { timeoutMs: 600_000 }).catch((e: HiveError) => e.code));
+    await settle();
+    expect(await Promise.all(failures)).toEqual(['INTERNAL', 'INTERNAL', 'INTERNAL']);
+    expect(pool.status().breaker).toBe('open');
+    // while open, new tasks wait in the queue: the handler is not called
+    const waiting = pool.submit({}, { timeoutMs: 600_000 });
+    await settle();
+    clock.advance(500);
+    await settle();
+    expect(calls).toBe(3);
+    // the downstream recovers; after the cool-down one probe goes through and closes the breaker
+    healthy = true;
+    clock.advance(600);
+    await settle();
+    expect(await waiting).toBe('ok');
+    expect(pool.status().breaker).toBe('closed');
+    expect(await pool.submit({})).toBe('ok');
+  });
+
   it('refuses invalid pool options with an error naming the option', async () => {
     const hive = await node();
     const cases: Array<[Record<string, unknown>, string]> = [
@@ -149,6 +188,8 @@ describe('pool', () => {
       [{ agent: async () => 1, retryBaseMs: 100, retryMaxMs: 10 }, 'pool.retryMaxMs'],
       [{ agent: async () => 1, taskTimeoutMs: 0 }, 'pool.taskTimeoutMs'],
       [{ agent: async () => 1, mni: 1 }, 'pool.mni'],
+      [{ agent: async () => 1, breaker: 'on' }, 'pool.breaker'],
+      [{ agent: async () => 1, autoscale: 3 }, 'pool.autoscale'],
     ];
     for (const [options, option] of cases) {
       await expect(hive.pool('p', options as never)).rejects.toMatchObject({ code: 'INVALID_CONFIG', details: { option } });
