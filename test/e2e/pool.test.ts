@@ -83,6 +83,12 @@ describe.skipIf(!natsBinaryAvailable())('pools across processes - end to end', (
     const r = await cli(['submit', 'work', '{"n":7,"ms":1}', '--wait', '--nats', server.url, '--cluster', cluster]);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toMatchObject({ n: 7 });
+    // after p1's death the survivor takes over the whole pool (4 agents)
+    for (let i = 0; i < 40; i++) {
+      const j = JSON.parse((await cli(['pools', '--json', '--nats', server.url, '--cluster', cluster])).stdout) as { pools: Array<{ pool: string; size: number }> };
+      if (j.pools.find((x) => x.pool === 'work')?.size === 4) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const p = await cli(['pools', '--nats', server.url, '--cluster', cluster]);
     expect(p.stdout).toMatch(/POOL\s+SIZE\s+TARGET\s+BUSY.*BREAKER/);
     expect(p.stdout).toMatch(/\sclosed\s/);
