@@ -46,6 +46,9 @@ export class PgStore extends SqlMemoryStore {
     // Errors of idle clients (server restart) must not crash the process; the next checkout reconnects.
     this.pool.on('error', () => undefined);
     this.pool.on('connect', (client) => {
+      // A connection cut while checked out (server crash, restart) errors on the client itself; without a
+      // listener that error would end the process. The query in flight fails on its own and is retried.
+      client.on('error', () => undefined);
       // Queued before any query of this session: room for staging batches, and filtered searches that
       // keep scanning the index until k rows pass the filter.
       client.query("SET temp_buffers = '256MB'; SET hnsw.iterative_scan = relaxed_order").catch(() => undefined);

@@ -124,3 +124,55 @@ export async function startNatsServer(): Promise<OwnNatsServer> {
 export function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
+
+/** A PostgreSQL cluster this test owns (initdb in a temp folder, random port), to stop and start at will. */
+export interface ThrowawayPostgres {
+  readonly url: string;
+  /** Stops the server at once (connections are cut, as in a crash). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data. */
+  start(): Promise<void>;
+  /** Stops it and deletes its data. */
+  destroy(): Promise<void>;
+}
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+/** True when a throwaway PostgreSQL cluster can be made here (PostgreSQL binaries, pgvector, a postgres user). */
+export function throwawayPostgresAvailable(): boolean {
+  const initdb = spawnSync(`${PG_BIN}/initdb`, ['--version'], { encoding: 'utf8' });
+  const user = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  return report('throwaway PostgreSQL', initdb.status === 0 && user.status === 0, `no ${PG_BIN}/initdb or no postgres user`);
+}
+
+function asPostgres(cmd: string, args: string[]): { status: number | null; out: string } {
+  const asRoot = process.getuid?.() === 0;
+  const r = asRoot ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8' }) : spawnSync(cmd, args, { encoding: 'utf8' });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** initdb + start a PostgreSQL 15 cluster with trust auth on a free port; the pgvector extension is the machine's. */
+export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'hive-pg-'));
+  spawnSync('chown', ['postgres:postgres', dir]);
+  const init = asPostgres(`${PG_BIN}/initdb`, ['-D', dir, '-U', 'postgres', '-A', 'trust', '--no-sync']);
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.out}`);
+  const ctl = (action: string, extra: string[] = []) => asPostgres(`${PG_BIN}/pg_ctl`, ['-D', dir, '-w', '-t', '30', ...extra, action]);
+  const start = async () => {
+    const r = ctl('start', ['-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`]);
+    if (r.status !== 0) throw new Error(`pg_ctl start failed: ${r.out}`);
+  };
+  await start();
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start,
+    async stop() {
+      ctl('stop', ['-m', 'immediate']);
+    },
+    async destroy() {
+      ctl('stop', ['-m', 'immediate']);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
