@@ -4,7 +4,8 @@
 // subject `hive.<cluster>.memory` (queue group `hive-memory`). `Memory` is the handle code uses (`hive.memory`).
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { AnyActorLogic } from 'xstate';
 import type { Embedder } from '../actors/memory/Embedder.js';
 import { MemoryService, type MemoryIngestOptions } from '../actors/memory/MemoryService.js';
@@ -56,6 +57,14 @@ export interface MemoryOptions extends MemoryStoreOptions {
   connectTimeoutMs?: number;
   /** How long a request on `hive.<cluster>.memory` may take before it is answered TIMEOUT (default 120,000 ms). */
   requestTimeoutMs?: number;
+  /**
+   * Build the HNSW index once the store holds this many documents (default 10,000): below that, searches scan
+   * exactly and loads skip index maintenance (about 10x faster). false: never (then `deferIndex: false`
+   * creates it at open). A store the node makes defers its index unless `deferIndex` says otherwise.
+   */
+  indexAfterDocs?: number | false;
+  /** Quiet time after the last commit before that index build starts (default 1,000 ms). */
+  indexIdleMs?: number;
 }
 
 /** What {@link NodeMemory} needs from its node. */
@@ -66,6 +75,31 @@ export interface NodeMemoryDeps {
   metrics: MetricsRegistry;
   /** Spawns the memory actor (supervised by the node's root supervisor). */
   spawn: (logic: AnyActorLogic, options: { id: string; input: unknown; kind: string }) => Promise<ActorRef>;
+}
+
+/**
+ * Memory options from the environment, for `hive start`: HIVE_MEMORY_SCHEMA (the schema holding the
+ * documents table, default `hive`) and HIVE_MEMORY_ACK_WAIT_MS (how long a queued batch held by a node that
+ * died waits before another node takes it, default 10,000). Throws INVALID_CONFIG naming the variable.
+ */
+export function memoryOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): MemoryOptions {
+  const out: MemoryOptions = {};
+  const schema = env['HIVE_MEMORY_SCHEMA'];
+  if (schema !== undefined && schema !== '') out.schema = schema;
+  const ack = env['HIVE_MEMORY_ACK_WAIT_MS'];
+  if (ack !== undefined && ack !== '') {
+    const n = Number(ack);
+    if (!Number.isInteger(n) || n < 100) throw new ConfigError(`HIVE_MEMORY_ACK_WAIT_MS must be an integer number of ms >= 100, got ${JSON.stringify(ack)}`, { details: { option: 'ingest.ackWaitMs' } });
+    out.ingest = { ackWaitMs: n };
+  }
+  return out;
+}
+
+/** What a node's memory will use, for banners: `PostgreSQL <url>` (password hidden) or `PGlite <folder>`. */
+export function describeMemory(config: { database: string | undefined; dataDir: string }, options: MemoryOptions = {}): string {
+  const database = options.database ?? config.database;
+  if (options.store !== undefined) return 'a given store';
+  return database !== undefined ? `PostgreSQL ${redactUrl(database)}` : `PGlite ${resolve(options.dataDir ?? join(config.dataDir, 'memory'))}`;
 }
 
 /** In-process nodes on one bus share the ingestion queue of a cluster, as NATS nodes share JetStream. */
@@ -125,8 +159,11 @@ export class NodeMemory {
       poolSize,
       connectTimeoutMs,
       requestTimeoutMs = 120_000,
-      ...storeOptions
+      indexAfterDocs = 10_000,
+      indexIdleMs,
+      ...explicitStoreOptions
     } = options;
+    const storeOptions: MemoryStoreOptions = { deferIndex: indexAfterDocs !== false, ...explicitStoreOptions };
     const resolved = resolveStoreOptions(storeOptions);
     let store: MemoryStore;
     let backend: string;
@@ -152,6 +189,7 @@ export class NodeMemory {
       identity = `pg:${u.hostname}:${u.port}${u.pathname}`;
     } else {
       const folder = resolve(dataDir ?? join(config.dataDir, 'memory'));
+      mkdirSync(dirname(folder), { recursive: true }); // PGlite creates the folder itself, not its parents
       store = new PgliteStore({ ...storeOptions, metrics, dataDir: folder });
       backend = 'pglite';
       description = `PGlite ${folder}`;
@@ -180,6 +218,8 @@ export class NodeMemory {
         ...(breaker !== undefined && { breaker }),
         ...(cache !== undefined && { cache }),
         ingest: { ...ingest, consumers, batchBytes },
+        indexAfterDocs,
+        ...(indexIdleMs !== undefined && { indexIdleMs }),
         limits: { maxContentBytes: resolved.maxContentBytes, maxMetadataBytes: resolved.maxMetadataBytes },
       });
     } catch (err) {

@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { HiveError } from '../protocols/errors.js';
 import { runStart } from './commands/start.js';
 import { runAsk, runPools, runSend, runSpawn, runStatus, runSubmit } from './commands/client.js';
+import { runIngest, runSearch } from './commands/memory.js';
 
 /** Exit codes: 0 ok, 1 the operation failed, 2 usage error. */
 export const EXIT_USAGE = 2;
@@ -82,6 +83,22 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .option('--json', 'print JSON for scripts')
     .addOption(new Option('--wait <ms>', 'how long to collect node answers').argParser(intArg('--wait')).default(500))
     .action(async (opts: Record<string, unknown>) => setExit(await runPools(opts, io)));
+
+  clusterOptions(program.command('ingest').description('store the documents of a JSONL file in the cluster memory').argument('<file>', 'JSONL: one {"content":...,"id"?,"namespace"?,"metadata"?,"embedding"?} per line'))
+    .addOption(new Option('--namespace <ns>', 'namespace of lines that do not name one').default('default'))
+    .addOption(new Option('--batch <n>', 'documents per request').argParser(intArg('--batch')).default(1000))
+    .option('--no-wait', 'return once the documents are durably queued, not once stored')
+    .option('--json', 'print the summary as JSON')
+    .addOption(new Option('--timeout <ms>', 'how long to wait for each batch').argParser(intArg('--timeout')).default(600_000))
+    .action(async (file: string, opts: Record<string, unknown>) => setExit(await runIngest(file, opts, io)));
+
+  clusterOptions(program.command('search').description('search the cluster memory by text').argument('<text>', 'what to look for'))
+    .addOption(new Option('-k <n>', 'number of results').argParser(intArg('-k')).default(10))
+    .addOption(new Option('--namespace <ns>', 'namespace to search').default('default'))
+    .option('--filter <json>', 'only documents whose metadata contains this JSON object')
+    .option('--json', 'print JSON for scripts')
+    .addOption(new Option('--timeout <ms>', 'how long to wait').argParser(intArg('--timeout')).default(60_000))
+    .action(async (text: string, opts: Record<string, unknown>) => setExit(await runSearch(text, opts, io)));
 
   return program;
 }

@@ -88,6 +88,16 @@ export interface MemoryServiceOptions {
   ingest?: MemoryIngestOptions;
   /** Content and metadata limits for validation before queueing (default the store's defaults). */
   limits?: { maxContentBytes?: number; maxMetadataBytes?: number };
+  /**
+   * Build the HNSW index (`store.ensureIndex()`) once the store holds this many documents (default 10,000)
+   * and ingestion has been idle for `indexIdleMs`. Until then searches scan exactly (exact results, fast at
+   * that size) and loads run about ten times faster than into an indexed table (a large ingest loads first,
+   * then the index is built once, which is much faster than growing it row by row). false: never from here
+   * (the store's `deferIndex` decides).
+   */
+  indexAfterDocs?: number | false;
+  /** Quiet time after the last commit before the index is built (default 1,000 ms). */
+  indexIdleMs?: number;
 }
 
 /** The store's state as the service sees it. */
@@ -146,6 +156,11 @@ export class MemoryService {
   private readonly waiters = new Map<string, Waiter>();
   private subs: TransportSubscription[] = [];
   private stopped = false;
+  /** Documents the store holds, about (counted at open, then by commits), for building the index. */
+  private storedDocs = 0;
+  private indexState: 'unknown' | 'pending' | 'building' | 'built' | 'off';
+  private lastCommitAt = 0;
+  private indexTimer: TimerHandle | undefined;
   private readonly counters: {
     requests: ReturnType<MetricsRegistry['counter']> | undefined;
     seconds: ReturnType<MetricsRegistry['histogram']> | undefined;
@@ -181,6 +196,7 @@ export class MemoryService {
     this.maxRequestDocs = positive('ingest.maxRequestDocs', ing.maxRequestDocs ?? 100_000);
     this.maxWaitMs = positive('ingest.maxWaitMs', ing.maxWaitMs ?? 600_000);
     this.retryBaseMs = positive('ingest.retryBaseMs', ing.retryBaseMs ?? 250);
+    this.indexState = options.indexAfterDocs === false ? 'off' : 'unknown';
     if (options.breaker !== false) {
       const b = { isFailure: isDatabaseFailure, ...DEFAULT_BREAKER, ...(options.breaker ?? {}) };
       this.breaker = new CircuitBreaker(`memory-${options.nodeId}`.slice(0, 128), b, { clock: this.clock, ...(options.metrics !== undefined && { metrics: options.metrics }) });
@@ -244,6 +260,11 @@ export class MemoryService {
         await this.store.init();
         this.setState('ready');
         this.logger.info({ backend: this.backend, ms: Math.round(performance.now() - started) }, 'memory store ready');
+        if (this.indexState !== 'off') {
+          this.storedDocs = (await this.store.stats().catch(() => undefined))?.documents ?? 0;
+          this.indexState = 'pending';
+          this.maybeIndex();
+        }
       } catch (err) {
         this.setState('unavailable');
         this.logger.warn({ err, backend: this.backend }, 'memory store could not open; retrying on use');
@@ -521,6 +542,7 @@ export class MemoryService {
       breaker: this.breaker?.state ?? 'none',
       cache: this.cache?.stats(),
       committing: this.inFlight.size,
+      index: this.indexState,
       waiting: this.waiters.size,
     };
   }
@@ -549,7 +571,12 @@ export class MemoryService {
       const r = await this.guard(() => this.store.ingest(msg.docs));
       d.ack();
       this.counters.batches?.inc({ result: 'committed' });
-      if (r.inserted > 0) this.invalidate(msg.namespaces);
+      this.lastCommitAt = this.clock.now();
+      if (r.inserted > 0) {
+        this.invalidate(msg.namespaces);
+        this.storedDocs += r.inserted;
+        this.maybeIndex();
+      }
       this.notify(msg.origin, { batch: msg.batch, inserted: r.inserted, duplicates: r.duplicates, rejected: r.rejected });
     } catch (err) {
       const e = toHiveError(err);
@@ -576,6 +603,36 @@ export class MemoryService {
     } finally {
       if (keepAlive !== undefined) this.clock.clearTimeout(keepAlive);
     }
+  }
+
+  /** Builds the HNSW index in the background once the store holds `indexAfterDocs` documents and ingestion is idle. */
+  private maybeIndex(): void {
+    const threshold = this.o.indexAfterDocs ?? 10_000;
+    if (this.indexState !== 'pending' || threshold === false || this.storedDocs < threshold || this.stopped || this.indexTimer !== undefined) return;
+    const idleMs = this.o.indexIdleMs ?? 1000;
+    const quietFor = this.clock.now() - this.lastCommitAt;
+    if (this.lastCommitAt > 0 && (quietFor < idleMs || this.inFlight.size > 0)) {
+      this.indexTimer = this.clock.setTimeout(() => {
+        this.indexTimer = undefined;
+        this.maybeIndex();
+      }, Math.max(10, idleMs - Math.max(0, quietFor)));
+      return;
+    }
+    this.indexState = 'building';
+    const started = performance.now();
+    this.logger.info({ documents: this.storedDocs }, 'building the HNSW index of memory');
+    const build = this.guard(() => this.store.ensureIndex()).then(
+      () => {
+        this.indexState = 'built';
+        this.logger.info({ ms: Math.round(performance.now() - started) }, 'memory HNSW index ready');
+      },
+      (err: unknown) => {
+        this.indexState = 'pending'; // tried again after the next commit
+        this.logger.warn({ err }, 'building the memory HNSW index failed');
+      },
+    );
+    this.inFlight.add(build);
+    void build.finally(() => this.inFlight.delete(build));
   }
 
   private notify(origin: string | undefined, notice: BatchNotice): void {
@@ -647,6 +704,7 @@ export class MemoryService {
       this.waiters.delete(batch);
       w.resolve({ batch, inserted: 0, duplicates: 0, rejected: [], error: stopping });
     }
+    if (this.indexTimer !== undefined) this.clock.clearTimeout(this.indexTimer);
     this.breaker?.dispose();
   }
 }

@@ -9,6 +9,8 @@ import type { CliIO } from '../cli.js';
 import { Hive } from '../Hive.js';
 import { findConfigFile, loadSetupModule } from '../loadModules.js';
 import { LOCAL_NATS_URL, startChildNats, tcpOpen, type ChildNats } from '../localNats.js';
+import { describeMemory, memoryOptionsFromEnv } from '../NodeMemory.js';
+import { memorySubject } from '../../actors/memory/memoryProtocol.js';
 
 /** Options of `hive start` as commander parses them. */
 export interface StartOptions {
@@ -75,6 +77,13 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
   }
 
   const c = hive.cluster;
+  let memoryOptions: ReturnType<typeof memoryOptionsFromEnv>;
+  try {
+    memoryOptions = memoryOptionsFromEnv(process.env);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
   const lines = [
     `hive node ${hive.nodeId} started`,
     `  cluster    ${c}`,
@@ -84,9 +93,26 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     `  kinds      ${hive.virtual.registeredKinds().join(', ')}`,
     `  send to    ${actorSubject(c, '<actor-id>')}   (virtual: ${virtualSubject(c, '<kind>', '<key>')})`,
     `  try        hive spawn echo --id e1${c === 'hive' ? '' : ` --cluster ${c}`} && hive ask e1 '{"type":"ping"}'${c === 'hive' ? '' : ` --cluster ${c}`}`,
+    `  memory     ${describeMemory(hive.config, memoryOptions)} (opening in the background)`,
+    `  memory at  ${memorySubject(c)}   (hive ingest <file.jsonl>, hive search "<text>")`,
     '',
   ];
   io.out(lines.join('\n'));
+  // Memory starts after the banner: the first open of a new PGlite folder takes seconds. Requests that arrive
+  // meanwhile are answered once it is open.
+  try {
+    const memory = await hive.startMemory(memoryOptions);
+    const opened = Date.now();
+    const off = memory.service.onState((state) => {
+      if (state === 'ready') {
+        off();
+        io.out(`memory ready (${memory.description}, ${((Date.now() - opened) / 1000).toFixed(1)} s)\n`);
+      }
+    });
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
 
   return new Promise<number>((resolveExit) => {
     let stopping = false;

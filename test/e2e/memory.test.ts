@@ -16,6 +16,13 @@ const bin = join(root, 'bin', 'hive.js');
 const hasNats = natsBinaryAvailable();
 const hasPg = hasNats && (await pgvectorAvailable());
 
+/** The environment minus HIVE_DATABASE_URL: "nothing configured" means PGlite, whatever the runner has set. */
+function withoutDatabase(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  delete copy['HIVE_DATABASE_URL'];
+  return copy;
+}
+
 interface Run {
   code: number | null;
   stdout: string;
@@ -25,7 +32,7 @@ interface Run {
 /** Runs a `hive` command to completion. */
 function hive(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((done) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, HIVE_DATABASE_URL: '', ...env } });
+    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: withoutDatabase({ ...process.env, ...env }) });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -46,11 +53,11 @@ const started: NodeProc[] = [];
 async function startNode(args: string[], id: string, env: Record<string, string> = {}): Promise<NodeProc> {
   const proc = spawn(process.execPath, [bin, 'start', '--node-id', id, '--log-level', 'warn', ...args], {
     cwd: root,
-    env: { ...process.env, HIVE_DATABASE_URL: '', HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500', ...env },
+    env: withoutDatabase({ ...process.env, HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500', ...env }),
   });
   let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => proc.on('close', (code) => r(code)));
   const node: NodeProc = { proc, out: () => out, exited };
   started.push(node);
@@ -147,7 +154,7 @@ describe.skipIf(!hasNats)('memory - end to end', () => {
     const admin = hasPg ? new pg.Pool({ connectionString: PG_URL, max: 2 }) : undefined;
     const count = async (): Promise<{ all: number; distinct: number }> => {
       const r = await admin!.query<{ all: number; distinct: number }>(`SELECT count(*)::int AS all, count(DISTINCT id)::int AS distinct FROM "${schema}".memory_documents WHERE namespace = 'crash'`);
-      return r.rows[0]!;
+      return r.rows[0];
     };
 
     afterAll(async () => {
@@ -206,7 +213,7 @@ describe.skipIf(!hasNats)('memory - end to end', () => {
       const ids = await admin!.query<{ missing: number }>(
         `SELECT count(*)::int AS missing FROM generate_series(0, ${total - 1}) g WHERE NOT EXISTS (SELECT 1 FROM "${schema}".memory_documents d WHERE d.namespace = 'crash' AND d.id = 'c-' || g)`,
       );
-      expect(ids.rows[0]!.missing).toBe(0);
+      expect(ids.rows[0].missing).toBe(0);
     }, 180_000);
   });
 });

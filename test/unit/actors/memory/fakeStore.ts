@@ -17,7 +17,7 @@ export class FakeStore implements MemoryStore {
   failIngest = 0;
   /** Resolves init; replace to make the first open slow. */
   opened: Promise<void> = Promise.resolve();
-  calls = { init: 0, ingest: 0, search: 0 };
+  calls = { init: 0, ingest: 0, search: 0, ensureIndex: 0 };
   closed = false;
 
   constructor(readonly dims = 8) {}
@@ -96,7 +96,9 @@ export class FakeStore implements MemoryStore {
     return { documents: namespaces.reduce((s, n) => s + n.documents, 0), namespaces, tableBytes: 0, indexBytes: 0 };
   }
 
-  async ensureIndex(): Promise<void> {}
+  async ensureIndex(): Promise<void> {
+    this.calls.ensureIndex++;
+  }
 
   async close(): Promise<void> {
     this.closed = true;

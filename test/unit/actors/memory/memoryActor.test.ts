@@ -200,6 +200,18 @@ describe('memory actor', () => {
     expect(store.docs.size).toBe(1);
   });
 
+  it('memory - builds the HNSW index once the store holds indexAfterDocs documents', async () => {
+    const store = new FakeStore();
+    const hive = await node(store, { indexAfterDocs: 20, indexIdleMs: 20 });
+    await hive.memory.ingest(Array.from({ length: 15 }, (_, i) => ({ id: `i${i}`, namespace: 'ix', content: `doc ${i}` })));
+    expect(store.calls.ensureIndex).toBe(0);
+    await hive.memory.ingest(Array.from({ length: 10 }, (_, i) => ({ id: `j${i}`, namespace: 'ix', content: `doc ${i}` })));
+    await vi.waitFor(() => expect(store.calls.ensureIndex).toBe(1));
+    await hive.memory.ingest([{ id: 'k', namespace: 'ix', content: 'one more' }]);
+    expect(store.calls.ensureIndex).toBe(1);
+    expect(hive.status().extra?.['memory']).toMatchObject({ index: 'built' });
+  });
+
   it('memory - the cluster subject answers a raw JSON request with JSON, and the actor id is memory-<node>', async () => {
     const store = new FakeStore();
     const hive = await node(store);
