@@ -1,10 +1,17 @@
 // ActorCell: one spawned xstate actor on this node with its bounded mailbox (a FIFO the node's scheduler
-// drains) and its status. Kept small: a node may hold 100,000 of these.
-import type { AnyActorLogic, AnyActorRef } from 'xstate';
+// drains) and its status. Kept small: a node may hold 100,000 of these. The cell is also the xstate observer
+// of its actor (its `error` and `complete` methods), so spawning allocates no closures per actor.
+import type { AnyActorRef } from 'xstate';
 import type { TransportSubscription } from './Transport.js';
 
 /** Lifecycle of an actor cell. */
 export type CellStatus = 'running' | 'failed' | 'stopped';
+
+/** What a cell reports its actor's failure and completion to (the actor system). */
+export interface CellOwner {
+  onActorError(cell: ActorCell, err: unknown): void;
+  onActorComplete(cell: ActorCell): void;
+}
 
 /** @internal */
 export class ActorCell {
@@ -25,12 +32,22 @@ export class ActorCell {
   constructor(
     readonly id: string,
     readonly kind: string,
-    readonly logic: AnyActorLogic,
     readonly actor: AnyActorRef,
     readonly capacity: number,
     /** Whether an unchanged snapshot after an event means "not handled" (true for state machines). */
     readonly detectsUnhandled: boolean,
+    private readonly owner: CellOwner,
   ) {}
+
+  /** xstate observer: the actor failed. */
+  error(err: unknown): void {
+    this.owner.onActorError(this, err);
+  }
+
+  /** xstate observer: the actor completed (it reached a final state, or it was stopped). */
+  complete(): void {
+    this.owner.onActorComplete(this);
+  }
 
   /** Events waiting. */
   get depth(): number {

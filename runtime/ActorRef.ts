@@ -29,8 +29,8 @@ export class ActorRef {
    * Sends an event and waits for the actor's reply (the machine answers with `reply(event, answer)`).
    * Rejects with a typed error: `TIMEOUT`, `NO_SUCH_ACTOR`, `OVERLOADED`, `ACTOR_FAILED`, `INVALID_EVENT`, ...
    */
-  ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options: AskOptions = {}): Promise<TReply> {
-    return this.system.ask(this.id, event, options.timeoutMs) as Promise<TReply>;
+  ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options?: AskOptions): Promise<TReply> {
+    return this.system.ask(this.id, event, options?.timeoutMs) as Promise<TReply>;
   }
 
   /** Stops the actor when it lives on this node. */

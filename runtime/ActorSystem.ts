@@ -1,6 +1,10 @@
 // ActorSystem: one node's actors. Spawns xstate v5 actors with ids, delivers tells and asks through bounded
 // mailboxes drained by one scheduler, answers asks (locally without encoding, remotely through the frame
 // codec over the Transport), records dead letters, and reports actor lifecycle events to supervisors.
+// The hot paths (bench/local-ask.ts, bench/ask.ts) allocate little: one object per pending local ask, ask
+// timeouts batched per millisecond (./Timeouts.ts), a cheap latency histogram, and no xstate `can()` call for
+// an ask the actor answered while handling it. The scheduler yields to I/O after TURN_BUDGET messages per
+// event-loop turn, also when the work arrives through promise continuations.
 import { createActor, type AnyActorLogic, type Snapshot } from 'xstate';
 import type { AskEnvelope, HiveEvent, ReplyEnvelope, TellEnvelope } from '../protocols/envelope.js';
 import { ENVELOPE_VERSION, parseEnvelope, validateEvent } from '../protocols/envelope.js';
@@ -21,15 +25,16 @@ import {
 } from '../protocols/errors.js';
 import { FrameCodec, decodeJson, encodeJson, isBinaryFrame } from '../protocols/frame.js';
 import { actorSubject, assertToken } from '../protocols/subjects.js';
-import { ActorCell } from './ActorCell.js';
+import { ActorCell, type CellOwner } from './ActorCell.js';
 import { ActorRef } from './ActorRef.js';
 import { systemClock, type Clock, type TimerHandle } from './Clock.js';
 import type { HiveConfig } from './config.js';
 import { DeadLetters, type DeadLetterReason } from './DeadLetters.js';
 import { RandomIds, type IdSource } from './ids.js';
 import { silentLogger, type Logger } from './logger.js';
-import { MetricsRegistry } from './metrics.js';
+import { MetricsRegistry, type LatencyRecorder } from './metrics.js';
 import { isAsk, registerReplier, takeReplier, type Replier } from './reply.js';
+import { Timeouts, type Expiring, type TimeoutBatch } from './Timeouts.js';
 import type { Transport, TransportMessage } from './Transport.js';
 
 /** Options of {@link ActorSystem.spawn}. */
@@ -74,28 +79,56 @@ export interface ActorSystemDeps {
   metrics?: MetricsRegistry;
 }
 
-/** Messages handled per scheduler turn before yielding to I/O. */
+/**
+ * Messages handled per event-loop turn before yielding to I/O and timers. Counted over every drain of the turn,
+ * including drains started from promise continuations: a closed loop of local asks runs entirely in microtasks
+ * and would otherwise never let the event loop move on (no I/O, no timers, no ask timeouts).
+ */
 const TURN_BUDGET = 4096;
 /** Messages one actor handles before the next actor gets its turn. */
 const CELL_BATCH = 64;
 
-/** An ask waiting for its answer. A class (not closures) to keep each ask cheap. */
-class PendingAsk implements Replier {
-  timer: TimerHandle | undefined = undefined;
+/**
+ * A local ask waiting for its answer: the replier registered for the delivered event and the entry in its
+ * timeout batch, in one object (no closures per ask).
+ */
+class PendingAsk implements Replier, Expiring {
+  settled = false;
+  batch: TimeoutBatch | undefined = undefined;
+  resolve: (e: HiveEvent) => void = noop;
+  reject: (e: unknown) => void = noop;
   constructor(
-    private readonly clock: Clock,
-    private readonly resolve: (e: HiveEvent) => void,
-    private readonly reject: (e: unknown) => void,
+    private readonly hist: LatencyRecorder,
+    private readonly started: number,
+    /** The event object delivered to the actor (the reply registry's key). */
+    private readonly delivered: HiveEvent,
+    private readonly id: string,
+    private readonly timeoutMs: number,
   ) {}
   ok(answer: HiveEvent): void {
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    if (this.settled) return;
+    this.settle();
+    this.hist.observe((performance.now() - this.started) / 1000);
     this.resolve(answer);
   }
   fail(err: unknown): void {
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    if (this.settled) return;
+    this.settle();
     this.reject(err);
   }
+  expire(): void {
+    // Still registered means still unanswered: the asker gets TIMEOUT, and a later reply finds no one.
+    if (takeReplier(this.delivered) === undefined) return;
+    const type = this.delivered.type;
+    this.reject(new TimeoutError(`ask to actor "${this.id}" (${type}) timed out after ${this.timeoutMs} ms`, { details: { id: this.id, type } }));
+  }
+  private settle(): void {
+    this.settled = true;
+    this.batch?.release(this);
+  }
 }
+
+function noop(): void {}
 
 /** Where the answer to a remote ask goes. */
 export interface ReplyTarget {
@@ -156,12 +189,18 @@ export class ActorSystem {
   private readonly actorPrefix: string;
   private runQueue: ActorCell[] = [];
   private drainScheduled = false;
+  /** Messages handled in this event-loop turn (see TURN_BUDGET), and whether the turn's reset is scheduled. */
+  private turnUsed = 0;
+  private turnResetScheduled = false;
   private stopped = false;
   private readonly lifecycle = new Set<(e: ActorLifecycleEvent) => void>();
   private nextCid = 0;
   private delivered = 0;
-  private readonly askLocal;
-  private readonly askRemote;
+  private readonly askLocal: LatencyRecorder;
+  private readonly askRemote: LatencyRecorder;
+  private readonly timeouts: Timeouts;
+  /** Gets the xstate error/complete notifications of every cell (one object for all actors). */
+  private readonly cellOwner: CellOwner;
 
   constructor(deps: ActorSystemDeps) {
     this.config = deps.config;
@@ -177,9 +216,14 @@ export class ActorSystem {
     });
     this.deadLetters = new DeadLetters(this.metrics);
     this.actorPrefix = actorSubject(deps.config.cluster, '');
-    const askHist = this.metrics.histogram('hive_ask_duration_seconds', 'Ask round-trip time as the asker sees it', ['target']);
+    const askHist = this.metrics.latencyHistogram('hive_ask_duration_seconds', 'Ask round-trip time as the asker sees it', ['target']);
     this.askLocal = askHist.labels('local');
     this.askRemote = askHist.labels('remote');
+    this.timeouts = new Timeouts(this.clock);
+    this.cellOwner = {
+      onActorError: (cell, err) => this.onActorError(cell, err),
+      onActorComplete: (cell) => this.onActorComplete(cell),
+    };
     this.registerMetrics();
   }
 
@@ -234,8 +278,9 @@ export class ActorSystem {
     if (this.clock !== systemClock) actorOptions['clock'] = this.clock;
     const actor = createActor(logic as AnyActorLogic, actorOptions as never);
     const isMachine = typeof (logic as { getStateNodeById?: unknown }).getStateNodeById === 'function';
-    const cell = new ActorCell(id, kind, logic, actor, options.mailboxCapacity ?? this.config.mailboxCapacity, isMachine);
-    actor.subscribe({ error: (err: unknown) => this.onActorError(cell, err), complete: () => this.onActorComplete(cell) });
+    const cell = new ActorCell(id, kind, actor, options.mailboxCapacity ?? this.config.mailboxCapacity, isMachine, this.cellOwner);
+    // The cell is the observer (its error/complete methods): no closures per actor.
+    actor.subscribe(cell);
     this.cells.set(id, cell);
     actor.start();
     if (cell.status !== 'running') {
@@ -346,28 +391,18 @@ export class ActorSystem {
     }
     // A fresh object per ask: the reply registry is keyed by the event object.
     const delivered = { ...event };
-    const started = performance.now();
-    const hist = this.askLocal;
-    return new Promise<HiveEvent>((resolve, reject) => {
-      const pending = new PendingAsk(
-        this.clock,
-        (answer) => {
-          hist.observe((performance.now() - started) / 1000);
-          resolve(answer);
-        },
-        reject,
-      );
-      pending.timer = this.clock.setTimeout(() => {
-        if (takeReplier(delivered) !== undefined) {
-          reject(new TimeoutError(`ask to actor "${cell.id}" (${event.type}) timed out after ${timeoutMs} ms`, { details: { id: cell.id, type: event.type } }));
-        }
-      }, timeoutMs);
-      registerReplier(delivered, pending);
-      if (!this.enqueue(cell, delivered)) {
-        takeReplier(delivered);
-        pending.fail(new OverloadedError(`mailbox of actor "${cell.id}" is full (${cell.capacity} messages)`, { details: { id: cell.id } }));
-      }
+    const pending = new PendingAsk(this.askLocal, performance.now(), delivered, cell.id, timeoutMs);
+    const promise = new Promise<HiveEvent>((resolve, reject) => {
+      pending.resolve = resolve;
+      pending.reject = reject;
     });
+    this.timeouts.schedule(pending, timeoutMs);
+    registerReplier(delivered, pending);
+    if (!this.enqueue(cell, delivered)) {
+      takeReplier(delivered);
+      pending.fail(new OverloadedError(`mailbox of actor "${cell.id}" is full (${cell.capacity} messages)`, { details: { id: cell.id } }));
+    }
+    return promise;
   }
 
   private async askOverTransport(id: string, event: HiveEvent, timeoutMs: number): Promise<HiveEvent> {
@@ -400,14 +435,27 @@ export class ActorSystem {
       this.runQueue.push(cell);
       if (!this.drainScheduled) {
         this.drainScheduled = true;
-        queueMicrotask(this.drain);
+        // Within this turn's budget: drain right after the current job; past it: after I/O and timers.
+        if (this.turnUsed < TURN_BUDGET) queueMicrotask(this.drain);
+        else setImmediate(this.drain);
       }
     }
     return true;
   }
 
+  /** A new event-loop turn: the scheduler's budget is full again. */
+  private readonly newTurn = (): void => {
+    this.turnResetScheduled = false;
+    this.turnUsed = 0;
+  };
+
   private readonly drain = (): void => {
-    let budget = TURN_BUDGET;
+    if (!this.turnResetScheduled) {
+      this.turnResetScheduled = true;
+      setImmediate(this.newTurn);
+    }
+    let budget = TURN_BUDGET - this.turnUsed;
+    const startBudget = budget;
     while (this.runQueue.length > 0 && budget > 0) {
       const queue = this.runQueue;
       this.runQueue = [];
@@ -427,6 +475,8 @@ export class ActorSystem {
       // cells not reached this turn keep their place at the front
       if (i < queue.length) this.runQueue = queue.slice(i).concat(this.runQueue);
     }
+    this.turnUsed += startBudget - budget;
+    // Out of budget: go on after I/O (the turn reset, scheduled earlier, runs first).
     if (this.runQueue.length > 0) setImmediate(this.drain);
     else this.drainScheduled = false;
   };
@@ -434,13 +484,18 @@ export class ActorSystem {
   private process(cell: ActorCell, event: object): void {
     const actor = cell.actor;
     const before: unknown = cell.detectsUnhandled ? actor.getSnapshot() : undefined;
+    const asked = isAsk(event);
     cell.current = event;
     actor.send(event);
     cell.current = undefined;
     cell.handled++;
     this.delivered++;
     if (cell.status !== 'running') return;
-    if (isAsk(event)) this.remember(cell, event);
+    if (asked) {
+      // Answered while the actor handled it: the machine handled the event, no need to ask xstate.
+      if (!isAsk(event)) return;
+      this.remember(cell, event);
+    }
     if (before === undefined) return;
     // An unchanged snapshot is either a targetless transition (actions only) or no transition at all;
     // only the second means the machine does not handle this event in its current state.
@@ -626,6 +681,7 @@ export class ActorSystem {
     if (this.stopped) return;
     this.stopped = true;
     for (const id of [...this.cells.keys()]) await this.stopActor(id);
+    this.timeouts.dispose();
   }
 }
 

@@ -1,17 +1,30 @@
 // The in-process Transport: NATS semantics (subjects, wildcards, queue groups, request/reply over one
 // shared inbox, "no responders") in memory, for unit tests and single-process use. Payloads are copied
 // on delivery, as the wire would, and the actor system encodes them with the same frame codec as over NATS.
+// A subscription is one small object that is also its handle (no closures: a node subscribes every actor's
+// subject, maybe 100,000 of them), and request timeouts are batched (./Timeouts.ts).
 import { NoSuchActorError, TimeoutError, TooLargeError, UnavailableError, toHiveError } from '../protocols/errors.js';
-import { systemClock, type Clock, type TimerHandle } from './Clock.js';
+import { systemClock, type Clock } from './Clock.js';
 import { RandomIds, type IdSource } from './ids.js';
+import { Timeouts, type Expiring, type TimeoutBatch } from './Timeouts.js';
 import type { SubscribeOptions, Transport, TransportMessage, TransportStatus, TransportSubscription } from './Transport.js';
 
-interface BusSub {
-  readonly subject: string;
-  readonly tokens: string[] | undefined; // set for wildcard subscriptions
-  readonly queue: string | undefined;
-  readonly handler: (msg: TransportMessage) => void;
-  active: boolean;
+/** One subscription on the bus; also the handle its subscriber gets back. */
+class BusSub implements TransportSubscription {
+  active = true;
+  constructor(
+    readonly subject: string,
+    /** Set for wildcard subscriptions. */
+    readonly tokens: string[] | undefined,
+    readonly queue: string | undefined,
+    readonly handler: (msg: TransportMessage) => void,
+    private readonly owner: InProcTransport,
+  ) {}
+
+  unsubscribe(): void {
+    if (!this.active) return;
+    this.owner.drop(this);
+  }
 }
 
 /** The status message "no responders" travels as, on the bus. */
@@ -19,15 +32,32 @@ interface BusMessage extends TransportMessage {
   readonly noResponders?: true;
 }
 
-interface PendingRequest {
-  resolve: (data: Uint8Array) => void;
-  reject: (err: Error) => void;
-  timer: TimerHandle;
-  subject: string;
+/** A request waiting for its reply on the shared inbox. */
+class PendingRequest implements Expiring {
+  settled = false;
+  batch: TimeoutBatch | undefined = undefined;
+  constructor(
+    private readonly pending: Map<string, PendingRequest>,
+    private readonly cid: string,
+    readonly subject: string,
+    private readonly timeoutMs: number,
+    readonly resolve: (data: Uint8Array) => void,
+    readonly reject: (err: Error) => void,
+  ) {}
+
+  /** Takes the request out of the pending map and out of its timeout batch. */
+  settle(): void {
+    this.settled = true;
+    this.pending.delete(this.cid);
+    this.batch?.release(this);
+  }
+
+  expire(): void {
+    if (this.pending.delete(this.cid)) this.reject(new TimeoutError(`request to ${this.subject} timed out after ${this.timeoutMs} ms`));
+  }
 }
 
-function matches(tokens: string[], subject: string): boolean {
-  const parts = subject.split('.');
+function matches(tokens: string[], parts: string[]): boolean {
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i];
     if (t === '>') return parts.length > i;
@@ -45,7 +75,8 @@ export class InProcBus {
     return (InProcBus.sharedBus ??= new InProcBus());
   }
 
-  private readonly exact = new Map<string, BusSub[]>();
+  /** Exact subjects: the one subscription, or a list when there are several. */
+  private readonly exact = new Map<string, BusSub | BusSub[]>();
   private readonly wild = new Set<BusSub>();
   private queueCursor = 0;
 
@@ -55,9 +86,10 @@ export class InProcBus {
   add(sub: BusSub): void {
     if (sub.tokens) this.wild.add(sub);
     else {
-      const list = this.exact.get(sub.subject);
-      if (list) list.push(sub);
-      else this.exact.set(sub.subject, [sub]);
+      const entry = this.exact.get(sub.subject);
+      if (entry === undefined) this.exact.set(sub.subject, sub);
+      else if (Array.isArray(entry)) entry.push(sub);
+      else this.exact.set(sub.subject, [entry, sub]);
     }
   }
 
@@ -68,32 +100,48 @@ export class InProcBus {
       this.wild.delete(sub);
       return;
     }
-    const list = this.exact.get(sub.subject);
-    if (!list) return;
-    const i = list.indexOf(sub);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.exact.delete(sub.subject);
+    const entry = this.exact.get(sub.subject);
+    if (entry === undefined) return;
+    if (!Array.isArray(entry)) {
+      if (entry === sub) this.exact.delete(sub.subject);
+      return;
+    }
+    const i = entry.indexOf(sub);
+    if (i >= 0) entry.splice(i, 1);
+    if (entry.length === 1) this.exact.set(sub.subject, entry[0]);
+    else if (entry.length === 0) this.exact.delete(sub.subject);
   }
 
   /** The subscriptions a message on `subject` goes to (one member per queue group). */
   route(subject: string): BusSub[] {
     const out: BusSub[] = [];
     let groups: Map<string, BusSub[]> | undefined;
-    const consider = (s: BusSub) => {
-      if (s.queue === undefined) out.push(s);
-      else {
-        groups ??= new Map();
-        const g = groups.get(s.queue);
-        if (g) g.push(s);
-        else groups.set(s.queue, [s]);
-      }
-    };
-    const list = this.exact.get(subject);
-    if (list) for (const s of list) consider(s);
-    for (const s of this.wild) if (matches(s.tokens!, subject)) consider(s);
+    const entry = this.exact.get(subject);
+    if (entry !== undefined) {
+      if (!Array.isArray(entry)) groups = consider(entry, out, groups);
+      else for (const s of entry) groups = consider(s, out, groups);
+    }
+    if (this.wild.size > 0) {
+      // split once per message, not once per wildcard subscription
+      const parts = subject.split('.');
+      for (const s of this.wild) if (matches(s.tokens!, parts)) groups = consider(s, out, groups);
+    }
     if (groups) for (const g of groups.values()) out.push(g[this.queueCursor++ % g.length]);
     return out;
   }
+}
+
+/** Adds `s` to a message's targets, or to its queue group's candidates; returns the (possibly new) groups. */
+function consider(s: BusSub, out: BusSub[], groups: Map<string, BusSub[]> | undefined): Map<string, BusSub[]> | undefined {
+  if (s.queue === undefined) {
+    out.push(s);
+    return groups;
+  }
+  groups ??= new Map();
+  const g = groups.get(s.queue);
+  if (g) g.push(s);
+  else groups.set(s.queue, [s]);
+  return groups;
 }
 
 /** The in-process {@link Transport}. */
@@ -105,16 +153,18 @@ export class InProcTransport implements Transport {
   private readonly statusListeners = new Set<(s: TransportStatus) => void>();
   private readonly inbox: string;
   private readonly pending = new Map<string, PendingRequest>();
+  private readonly timeouts: Timeouts;
   private inboxSub: TransportSubscription | undefined;
   private nextCid = 0;
 
   constructor(
     /** The bus this transport is on. */
     readonly bus: InProcBus = InProcBus.shared(),
-    private readonly clock: Clock = systemClock,
+    clock: Clock = systemClock,
     ids: IdSource = new RandomIds(),
   ) {
     this.inbox = `_INBOX.${ids.next()}`;
+    this.timeouts = new Timeouts(clock);
   }
 
   get connected(): boolean {
@@ -124,16 +174,16 @@ export class InProcTransport implements Transport {
   subscribe(subject: string, handler: (msg: TransportMessage) => void, options: SubscribeOptions = {}): TransportSubscription {
     if (this.closed) throw new UnavailableError('in-process transport is closed');
     const wildcard = subject.includes('*') || subject.includes('>');
-    const sub: BusSub = { subject, tokens: wildcard ? subject.split('.') : undefined, queue: options.queue, handler, active: true };
+    const sub = new BusSub(subject, wildcard ? subject.split('.') : undefined, options.queue, handler, this);
     this.bus.add(sub);
     this.subs.add(sub);
-    return {
-      unsubscribe: () => {
-        if (!sub.active) return;
-        this.bus.remove(sub);
-        this.subs.delete(sub);
-      },
-    };
+    return sub;
+  }
+
+  /** @internal Removes one of this transport's subscriptions (BusSub.unsubscribe). */
+  drop(sub: BusSub): void {
+    this.bus.remove(sub);
+    this.subs.delete(sub);
   }
 
   publish(subject: string, data: Uint8Array, reply?: string): void {
@@ -164,8 +214,7 @@ export class InProcTransport implements Transport {
     const cid = msg.subject.slice(this.inbox.length + 1);
     const p = this.pending.get(cid);
     if (!p) return;
-    this.pending.delete(cid);
-    this.clock.clearTimeout(p.timer);
+    p.settle();
     if ((msg as BusMessage).noResponders) p.reject(new NoSuchActorError(`no one answers on ${p.subject}`, { details: { subject: p.subject } }));
     else p.resolve(msg.data);
   };
@@ -175,15 +224,13 @@ export class InProcTransport implements Transport {
     this.inboxSub ??= this.subscribe(`${this.inbox}.*`, this.onInbox);
     const cid = (this.nextCid++).toString(36);
     return new Promise<Uint8Array>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        if (this.pending.delete(cid)) reject(new TimeoutError(`request to ${subject} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(cid, { resolve, reject, timer, subject });
+      const p = new PendingRequest(this.pending, cid, subject, timeoutMs, resolve, reject);
+      this.timeouts.schedule(p, timeoutMs);
+      this.pending.set(cid, p);
       try {
         this.publish(subject, data, `${this.inbox}.${cid}`);
       } catch (err) {
-        this.pending.delete(cid);
-        this.clock.clearTimeout(timer);
+        p.settle();
         reject(toHiveError(err));
       }
     });
@@ -203,11 +250,11 @@ export class InProcTransport implements Transport {
     this.closed = true;
     for (const s of this.subs) this.bus.remove(s);
     this.subs.clear();
-    for (const [cid, p] of this.pending) {
-      this.pending.delete(cid);
-      this.clock.clearTimeout(p.timer);
+    for (const p of [...this.pending.values()]) {
+      p.settle();
       p.reject(new UnavailableError('in-process transport closed while waiting for a reply'));
     }
+    this.timeouts.dispose();
     for (const l of this.statusListeners) l('closed');
   }
 }
