@@ -23,6 +23,7 @@ import { VirtualActors, type VirtualRef } from './VirtualActors.js';
 import { SupervisionSignals, type SupervisionEvent } from '../actors/supervisor/signals.js';
 import { Supervisor, type NamedSupervisorOptions, type RootSupervisorOptions, type SupervisedSpawnOptions } from '../actors/supervisor/Supervisor.js';
 import { NodePools } from './NodePools.js';
+import { NodeBreakers } from './NodeBreakers.js';
 import { Memory, NodeMemory, type MemoryOptions } from './NodeMemory.js';
 import type { Pool, SubmitOptions } from '../actors/pool/Pool.js';
 import type { PoolOptions } from '../actors/pool/poolOptions.js';
@@ -128,6 +129,8 @@ export class Hive {
   readonly supervision: Supervisor;
   /** The pools this node hosts. */
   readonly pools: NodePools;
+  /** A circuit breaker per destination node around remote asks. */
+  readonly nodeBreakers: NodeBreakers;
   /**
    * Semantic memory: this node's memory actor when it has memory, else the cluster's (`hive.<cluster>.memory`).
    * @example await hive.memory.ingest([{ namespace: 'docs', content: 'hello' }]); await hive.memory.search({ namespace: 'docs', text: 'hi' });
@@ -184,6 +187,12 @@ export class Hive {
     this.memory = new Memory(this.system, () => this.nodeMemory?.actorId);
     this.pools = new NodePools({ system: this.system, transport, membership: this.membership, memory: () => this.memory });
     this.control.addStatusSection('pools', () => this.pools.status());
+    this.nodeBreakers = new NodeBreakers({ clock, metrics: this.metrics });
+    this.system.remoteGuard = this.nodeBreakers;
+    this.membership.subscribe((e) => {
+      if (e.type === 'leave' || e.type === 'fail') this.nodeBreakers.forgetNode(e.node);
+    });
+    this.control.addStatusSection('breakers', () => this.nodeBreakers.states());
     this.membership.start();
     this.control.start();
   }
@@ -367,6 +376,7 @@ export class Hive {
       await this.nodeMemory?.stop();
       await this.virtual.stop();
       this.membership.stop();
+      this.nodeBreakers.dispose();
       await this.system.stop();
       await this.transport.close();
       this.logger.debug('node stopped');

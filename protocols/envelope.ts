@@ -39,6 +39,8 @@ export interface ReplyEnvelope {
   c?: string;
   ok?: HiveEvent;
   err?: ErrorReply;
+  /** The node that answered (lets the asker guard each destination node with its own breaker). */
+  n?: string;
 }
 
 /** Any envelope. */

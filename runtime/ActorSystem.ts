@@ -69,6 +69,15 @@ export interface ActorInfo {
   handled: number;
 }
 
+/**
+ * Guards remote asks (the cluster layer puts a circuit breaker per destination node here): `call` may fail
+ * fast instead of sending; `answered` tells which node answered for an actor.
+ */
+export interface RemoteGuard {
+  call<T>(id: string, send: () => Promise<T>): Promise<T>;
+  answered(id: string, node: string): void;
+}
+
 /** What an actor system needs from its node. */
 export interface ActorSystemDeps {
   config: HiveConfig;
@@ -146,8 +155,8 @@ export interface Inbound extends ReplyTarget {
   isAsk: boolean;
 }
 
-function replyEnvelope(cid: string | undefined, ok: HiveEvent | undefined, err: unknown): ReplyEnvelope {
-  const env: ReplyEnvelope = { v: ENVELOPE_VERSION, k: 'r' };
+function replyEnvelope(cid: string | undefined, ok: HiveEvent | undefined, err: unknown, node: string): ReplyEnvelope {
+  const env: ReplyEnvelope = { v: ENVELOPE_VERSION, k: 'r', n: node };
   if (cid !== undefined) env.c = cid;
   if (ok !== undefined) env.ok = ok;
   else env.err = toErrorReply(err);
@@ -184,6 +193,8 @@ export class ActorSystem {
   readonly metrics: MetricsRegistry;
   readonly codec: FrameCodec;
   readonly deadLetters: DeadLetters;
+  /** Guards remote asks (set by the cluster layer). */
+  remoteGuard: RemoteGuard | undefined = undefined;
 
   private readonly cells = new Map<string, ActorCell>();
   private readonly actorPrefix: string;
@@ -411,7 +422,9 @@ export class ActorSystem {
     const started = performance.now();
     let bytes: Uint8Array;
     try {
-      bytes = await this.transport.request(this.actorPrefix + id, this.codec.encode(env), timeoutMs);
+      const data = this.codec.encode(env);
+      const guard = this.remoteGuard;
+      bytes = guard === undefined ? await this.transport.request(this.actorPrefix + id, data, timeoutMs) : await guard.call(id, () => this.transport.request(this.actorPrefix + id, data, timeoutMs));
     } catch (err) {
       const e = toHiveError(err);
       if (e.code === 'NO_SUCH_ACTOR') throw new NoSuchActorError(`no actor "${id}" in cluster "${this.config.cluster}"`, { details: { id }, cause: err });
@@ -421,6 +434,7 @@ export class ActorSystem {
     const reply = parseEnvelope(this.codec.decode(bytes));
     if (reply.k !== 'r') throw new BadFrameError(`expected a reply frame from actor "${id}", got kind "${reply.k}"`);
     this.askRemote.observe((performance.now() - started) / 1000);
+    if (reply.n !== undefined) this.remoteGuard?.answered(id, reply.n);
     if (reply.err !== undefined) throw errorFromReply(reply.err);
     if (reply.ok === undefined) throw new BadFrameError(`reply from actor "${id}" has neither ok nor err`);
     return reply.ok;
@@ -662,10 +676,10 @@ export class ActorSystem {
     if (replyTo === undefined) return;
     let data: Uint8Array;
     try {
-      data = binary ? this.codec.encode(replyEnvelope(cid, ok, err)) : encodeJson(ok !== undefined ? ok : toErrorReply(err));
+      data = binary ? this.codec.encode(replyEnvelope(cid, ok, err, this.config.nodeId)) : encodeJson(ok !== undefined ? ok : toErrorReply(err));
     } catch (encodeErr) {
       // the answer itself could not be encoded (too large, unserialisable): tell the asker why
-      data = binary ? this.codec.encode(replyEnvelope(cid, undefined, encodeErr)) : encodeJson(toErrorReply(encodeErr));
+      data = binary ? this.codec.encode(replyEnvelope(cid, undefined, encodeErr, this.config.nodeId)) : encodeJson(toErrorReply(encodeErr));
     }
     try {
       this.transport.publish(replyTo, data);
