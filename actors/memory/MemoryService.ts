@@ -25,7 +25,8 @@ import type { BreakerOptions } from '../breaker/breakerOptions.js';
 import { validateDocument, type EmbeddingStorage, type Rejection, type ValidDocument, type ValidationLimits } from './Document.js';
 import type { Embedder } from './Embedder.js';
 import { HashingEmbedder } from './HashingEmbedder.js';
-import { decodeIngestMessage, encodeIngestMessage, estimateDocBytes } from './ingestMessage.js';
+import { decodeQueueMessage, encodeCopyMessage, encodeIngestMessage, estimateDocBytes } from './ingestMessage.js';
+import { CopyEncoder } from './CopyEncoder.js';
 import {
   DEFAULT_NAMESPACE,
   memoryDoneSubject,
@@ -42,7 +43,7 @@ import {
   type ResultsAnswer,
   type StatsAnswer,
 } from './memoryProtocol.js';
-import type { MemoryStore, SearchHit, SearchQuery } from './MemoryStore.js';
+import type { IngestResult, MemoryStore, SearchHit, SearchQuery } from './MemoryStore.js';
 import { QueryCache, type QueryCacheOptions, type QueryKey } from './QueryCache.js';
 
 /** How documents go through the durable queue. */
@@ -98,6 +99,21 @@ export interface MemoryServiceOptions {
   indexAfterDocs?: number | false;
   /** Quiet time after the last commit before the index is built (default 1,000 ms). */
   indexIdleMs?: number;
+  /** Worker threads encoding batches to COPY streams before queueing (default: available parallelism - 1, at least 1; 0 inline). */
+  encoderWorkers?: number;
+}
+
+/**
+ * A store that loads batches already encoded as binary COPY streams (`SqlMemoryStore`: PostgreSQL and PGlite).
+ * With one, documents are encoded once, on worker threads, before they are queued, and the consumer streams
+ * the queued bytes to the database as they are.
+ */
+export interface EncodedLoader {
+  loadEncoded(copy: Uint8Array, count: number, direct?: boolean): Promise<IngestResult>;
+}
+
+function encodedLoader(store: MemoryStore): EncodedLoader | undefined {
+  return typeof (store as Partial<EncodedLoader>).loadEncoded === 'function' ? (store as unknown as EncodedLoader) : undefined;
 }
 
 /** The store's state as the service sees it. */
@@ -153,6 +169,8 @@ export class MemoryService {
   private queueReady: Promise<void> | undefined;
   private consumer: WorkConsumer | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly loader: EncodedLoader | undefined;
+  private encoder: CopyEncoder | undefined;
   private readonly waiters = new Map<string, Waiter>();
   private subs: TransportSubscription[] = [];
   private stopped = false;
@@ -197,6 +215,7 @@ export class MemoryService {
     this.maxWaitMs = positive('ingest.maxWaitMs', ing.maxWaitMs ?? 600_000);
     this.retryBaseMs = positive('ingest.retryBaseMs', ing.retryBaseMs ?? 250);
     this.indexState = options.indexAfterDocs === false ? 'off' : 'unknown';
+    this.loader = encodedLoader(options.store);
     if (options.breaker !== false) {
       const b = { isFailure: isDatabaseFailure, ...DEFAULT_BREAKER, ...(options.breaker ?? {}) };
       this.breaker = new CircuitBreaker(`memory-${options.nodeId}`.slice(0, 128), b, { clock: this.clock, ...(options.metrics !== undefined && { metrics: options.metrics }) });
@@ -354,63 +373,99 @@ export class MemoryService {
 
   /**
    * Validates documents (embedding the content of those without an embedding), queues the valid ones durably
-   * in batches, and with `wait` (the default) resolves once every batch has committed.
+   * in batches, and with `wait` (the default) resolves once every batch has committed. Large requests are
+   * validated a chunk at a time, each chunk's batches encoded and queued while the next is validated, so the
+   * first batches commit while the rest is still being prepared.
    */
   async ingest(docs: readonly unknown[], options: { namespace?: string; wait?: boolean } = {}): Promise<IngestedAnswer | QueuedAnswer> {
     await this.waitOpen();
     await this.ensureQueue();
     await this.precheck();
-    const valid: ValidDocument[] = [];
-    const rejected: Rejection[] = [];
-    const indexOf: number[] = [];
-    await this.validate(docs, options.namespace ?? DEFAULT_NAMESPACE, valid, rejected, indexOf);
+    const namespace = options.namespace ?? DEFAULT_NAMESPACE;
     const wait = options.wait !== false;
+    const origin = wait ? this.o.nodeId : undefined;
     const requestId = randomBytes(9).toString('base64url');
-    const batches = this.cut(valid);
+    const rejected: Rejection[] = [];
+    /** Per queued batch: its id, and each document's index in `docs` (to map the consumer's rejections back). */
+    const batches: Array<{ id: string; indexOf: number[] }> = [];
     const waits: Promise<BatchNotice>[] = [];
     const timers: TimerHandle[] = [];
-    const batchIds = batches.map((_, i) => `${requestId}-${i}`);
-    if (wait) {
-      for (const id of batchIds) {
-        waits.push(
-          new Promise<BatchNotice>((resolve) => {
-            this.waiters.set(id, { resolve });
-            timers.push(
-              this.clock.setTimeout(() => {
-                if (!this.waiters.delete(id)) return;
-                resolve({ batch: id, inserted: 0, duplicates: 0, rejected: [], error: new TimeoutError(`documents were queued but not committed within ${this.maxWaitMs} ms; they stay queued`, { details: { batch: id, queued: true } }).toReply() });
-              }, this.maxWaitMs),
-            );
-          }),
-        );
+    const publishing: Promise<void>[] = [];
+    let queued = 0;
+    let failed: unknown;
+    const chunk = Math.max(this.batchDocs, 2000);
+    for (let start = 0; start < docs.length && failed === undefined; start += chunk) {
+      const valid: ValidDocument[] = [];
+      const indexOf: number[] = [];
+      const chunkRejected: Rejection[] = [];
+      await this.validate(docs.slice(start, start + chunk), namespace, valid, chunkRejected, indexOf);
+      for (const r of chunkRejected) rejected.push({ ...r, index: r.index + start });
+      let pos = 0;
+      for (const batch of this.cut(valid)) {
+        const id = `${requestId}-${batches.length}`;
+        batches.push({ id, indexOf: indexOf.slice(pos, pos + batch.length).map((i) => i + start) });
+        pos += batch.length;
+        queued += batch.length;
+        if (wait) waits.push(this.waitFor(id, timers));
+        const p = this.queueMessage(id, origin, batch)
+          .then((data) => this.o.queue.publish(this.o.queueName, data, id))
+          .catch((err: unknown) => {
+            failed ??= err;
+          });
+        publishing.push(p);
       }
+      // Let the queue and the database make progress (commits of earlier batches) before the next chunk.
+      if (start + chunk < docs.length) await new Promise<void>((r) => setImmediate(r));
     }
-    const origin = wait ? this.o.nodeId : undefined;
-    try {
-      await Promise.all(
-        batches.map((batch, i) => this.o.queue.publish(this.o.queueName, encodeIngestMessage(batchIds[i], origin, batch, this.limits.dims, this.store.storage), batchIds[i])),
-      );
-    } catch (err) {
-      for (const id of batchIds) this.waiters.delete(id);
+    await Promise.all(publishing);
+    if (failed !== undefined) {
+      for (const b of batches) this.waiters.delete(b.id);
       for (const t of timers) this.clock.clearTimeout(t);
-      throw new UnavailableError(`could not queue documents for ingestion: ${(err as Error).message}`, { cause: err });
+      throw new UnavailableError(`could not queue documents for ingestion: ${(failed as Error).message}`, { cause: failed });
     }
-    if (!wait) return { type: 'memory.queued', queued: valid.length, batches: batches.length, rejected } satisfies QueuedAnswer;
+    if (!wait) return { type: 'memory.queued', queued, batches: batches.length, rejected } satisfies QueuedAnswer;
     const notices = await Promise.all(waits);
     for (const t of timers) this.clock.clearTimeout(t);
     let inserted = 0;
     let duplicates = 0;
-    let base = 0;
     for (let i = 0; i < notices.length; i++) {
       const n = notices[i];
       if (n.error !== undefined) throw errorFromReply(n.error);
       inserted += n.inserted;
       duplicates += n.duplicates;
-      for (const r of n.rejected) rejected.push({ ...r, index: indexOf[base + r.index] ?? r.index });
-      base += batches[i].length;
+      for (const r of n.rejected) rejected.push({ ...r, index: batches[i].indexOf[r.index] ?? r.index });
     }
     rejected.sort((a, b) => a.index - b.index);
     return { type: 'memory.ingested', inserted, duplicates, rejected } satisfies IngestedAnswer;
+  }
+
+  /** Registers a waiter for a batch's commit notice (answered TIMEOUT after maxWaitMs). */
+  private waitFor(id: string, timers: TimerHandle[]): Promise<BatchNotice> {
+    return new Promise<BatchNotice>((resolve) => {
+      this.waiters.set(id, { resolve });
+      timers.push(
+        this.clock.setTimeout(() => {
+          if (!this.waiters.delete(id)) return;
+          resolve({
+            batch: id,
+            inserted: 0,
+            duplicates: 0,
+            rejected: [],
+            error: new TimeoutError(`documents were queued but not committed within ${this.maxWaitMs} ms; they stay queued`, { details: { batch: id, queued: true } }).toReply(),
+          });
+        }, this.maxWaitMs),
+      );
+    });
+  }
+
+  /** One queue message: the batch encoded as a COPY stream (on a worker thread) for SQL stores, else the documents. */
+  private async queueMessage(batch: string, origin: string | undefined, docs: ValidDocument[]): Promise<Uint8Array> {
+    const { dims, storage } = this.store;
+    if (this.loader === undefined) return encodeIngestMessage(batch, origin, docs, dims, storage);
+    this.encoder ??= new CopyEncoder({ dims, storage, workers: this.o.encoderWorkers, inlineBelow: 64 });
+    const copy = await this.encoder.encode(docs);
+    const namespaces = [...new Set(docs.map((v) => v.doc.namespace))];
+    return encodeCopyMessage(batch, origin, copy, docs.length, namespaces, dims, storage);
   }
 
   /** Refuses at once, with nothing queued, when the database is known to be down. */
@@ -551,14 +606,25 @@ export class MemoryService {
 
   /** Commits one queue message: ack after the commit, nak with a delay on database trouble, dead-letter garbage. */
   private async commit(d: Delivery): Promise<void> {
-    let msg: ReturnType<typeof decodeIngestMessage>;
+    let msg: ReturnType<typeof decodeQueueMessage>;
     try {
-      msg = decodeIngestMessage(d.data);
+      msg = decodeQueueMessage(d.data);
     } catch (err) {
       this.logger.error({ err }, 'dropping a malformed memory ingestion message to the dead-letter queue');
       await this.o.queue.deadLetter(this.o.queueName, d.data).catch(() => undefined);
       d.term();
       this.counters.batches?.inc({ result: 'dead' });
+      return;
+    }
+    if (msg.kind === 'copy' && (msg.dims !== this.store.dims || msg.storage !== this.store.storage || this.loader === undefined)) {
+      const err = new HiveError('INVALID_CONFIG', `batch encoded for ${msg.storage}(${msg.dims}), but this node's store keeps ${this.store.storage}(${this.store.dims}): give every node of the cluster the same memory options`, {
+        details: { option: 'dims', batch: msg.batch },
+      });
+      this.logger.error({ err }, 'memory batch for another store configuration: moved to the dead-letter queue');
+      await this.o.queue.deadLetter(this.o.queueName, d.data).catch(() => undefined);
+      d.term();
+      this.counters.batches?.inc({ result: 'dead' });
+      this.notify(msg.origin, { batch: msg.batch, inserted: 0, duplicates: 0, rejected: [], error: err.toReply() });
       return;
     }
     let keepAlive: TimerHandle | undefined;
@@ -568,7 +634,8 @@ export class MemoryService {
     };
     keepAlive = this.clock.setTimeout(beat, Math.max(100, this.ackWaitMs / 3));
     try {
-      const r = await this.guard(() => this.store.ingest(msg.docs));
+      const loader = this.loader;
+      const r = await this.guard(() => (msg.kind === 'copy' ? loader!.loadEncoded(msg.copy, msg.count, d.deliveryCount === 1) : this.store.ingest(msg.docs)));
       d.ack();
       this.counters.batches?.inc({ result: 'committed' });
       this.lastCommitAt = this.clock.now();
@@ -586,7 +653,7 @@ export class MemoryService {
         d.nak(Math.max(10, delay));
         this.counters.batches?.inc({ result: 'retried' });
         if (d.deliveryCount === 1) this.logger.warn({ err: e, batch: msg.batch, retryInMs: delay }, 'memory batch not committed: it stays queued and is retried');
-        const queued = new HiveError(e.code, `${e.message} (the ${msg.docs.length} documents stay queued and are stored when the database is back)`, {
+        const queued = new HiveError(e.code, `${e.message} (the ${msg.kind === 'copy' ? msg.count : msg.docs.length} documents stay queued and are stored when the database is back)`, {
           retryable: e.retryable,
           details: { ...(e.details ?? {}), queued: true, batch: msg.batch },
         });
@@ -705,6 +772,8 @@ export class MemoryService {
       w.resolve({ batch, inserted: 0, duplicates: 0, rejected: [], error: stopping });
     }
     if (this.indexTimer !== undefined) this.clock.clearTimeout(this.indexTimer);
+    await this.encoder?.close();
+    this.encoder = undefined;
     this.breaker?.dispose();
   }
 }

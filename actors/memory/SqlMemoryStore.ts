@@ -276,6 +276,29 @@ export abstract class SqlMemoryStore implements MemoryStore {
     return inserted;
   }
 
+  /**
+   * Loads one batch that is already a binary COPY stream of the documents columns (validated documents sorted
+   * by namespace and id, encoded by a `CopyEncoder` for this store's dims and storage), in one transaction,
+   * skipping stored (namespace, id): what the durable ingestion queue commits. With `direct` (default: the
+   * `directCopy` option) it tries a straight COPY first and falls back to staging on a stored key.
+   * @param count the documents in the stream (the rest of `count - inserted` were duplicates)
+   */
+  async loadEncoded(copy: Uint8Array, count: number, direct = this.options.directCopy): Promise<IngestResult> {
+    await this.ready();
+    const started = performance.now();
+    let loaded: { inserted: number; direct: boolean };
+    try {
+      loaded = await this.loadBatch(Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength), direct && this.lastBatchClean);
+    } catch (err) {
+      throw toDatabaseError(err, 'ingest');
+    }
+    this.lastBatchClean = loaded.inserted === count;
+    this.metrics.batchDone(performance.now() - started, this.batcher.size);
+    const result: IngestResult = { inserted: loaded.inserted, duplicates: count - loaded.inserted, rejected: [] };
+    this.metrics.ingested(result.inserted, result.duplicates, 0);
+    return result;
+  }
+
   async search(query: SearchQuery): Promise<SearchHit[]> {
     const q = checkSearchQuery(query, { dims: this.dims, storage: this.storage, maxK: this.options.maxK, efSearch: this.options.hnsw.efSearch });
     await this.ready();

@@ -1,12 +1,17 @@
 // The durable ingestion queue's message: one batch of already validated documents (ids and creation times
-// fixed before queueing, so a redelivery stores exactly the same rows), packed with msgpack, embeddings as
-// one flat typed array: half precision when the store keeps halfvec (lossless for it), float32 otherwise.
+// fixed before queueing, so a redelivery stores exactly the same rows), packed with msgpack. Version 2 (SQL
+// stores) carries the batch already encoded as the binary COPY stream the consumer loads as is; version 1
+// (any other store) carries the documents, embeddings as one flat typed array: half precision when the store
+// keeps halfvec (lossless for it), float32 otherwise.
 import { Packr } from 'msgpackr';
 import { decodeF16, encodeF16 } from '../../protocols/embeddings.js';
 import type { EmbeddingStorage, ValidDocument } from './Document.js';
 
-/** Message format version. */
+/** Message format version of a batch of documents. */
 export const INGEST_MESSAGE_VERSION = 1;
+
+/** Message format version of a batch encoded as a binary COPY stream. */
+export const COPY_MESSAGE_VERSION = 2;
 
 // Typed arrays travel as msgpack extensions (moreTypes); plain maps, no records.
 const packr = new Packr({ useRecords: false, moreTypes: true });
@@ -39,6 +44,42 @@ export interface IngestMessage {
   docs: Array<{ id: string; namespace: string; content: string; metadata: Record<string, unknown>; embedding: Float32Array; createdAt: number }>;
   /** Distinct namespaces written. */
   namespaces: string[];
+}
+
+/** A batch taken off the queue as a binary COPY stream, ready for `SqlMemoryStore.loadEncoded`. */
+export interface CopyMessage {
+  batch: string;
+  origin: string | undefined;
+  copy: Uint8Array;
+  /** Documents in the stream. */
+  count: number;
+  /** Distinct namespaces written. */
+  namespaces: string[];
+  /** Dimension and storage it was encoded for (must match the consumer's store). */
+  dims: number;
+  storage: EmbeddingStorage;
+}
+
+// A COPY message is framed by hand, so the (large) COPY stream is copied once into the message and read back
+// without a copy: "HM", version 2, a big-endian uint32 header length, the msgpack header, then the stream.
+// (A version 1 message is a msgpack map, whose first byte is never "H".)
+const COPY_MAGIC_0 = 0x48;
+const COPY_MAGIC_1 = 0x4d;
+const COPY_PREFIX = 7;
+
+/** Packs a batch already encoded as a binary COPY stream. */
+export function encodeCopyMessage(batch: string, origin: string | undefined, copy: Uint8Array, count: number, namespaces: readonly string[], dims: number, storage: EmbeddingStorage): Uint8Array {
+  const header: Record<string, unknown> = { b: batch, n: count, ns: [...namespaces], d: dims, s: storage === 'halfvec' ? 'h' : 'f' };
+  if (origin !== undefined) header['o'] = origin;
+  const h = packr.pack(header);
+  const out = new Uint8Array(COPY_PREFIX + h.length + copy.length);
+  out[0] = COPY_MAGIC_0;
+  out[1] = COPY_MAGIC_1;
+  out[2] = COPY_MESSAGE_VERSION;
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(3, h.length);
+  out.set(h, COPY_PREFIX);
+  out.set(copy, COPY_PREFIX + h.length);
+  return out;
 }
 
 /** Bytes a document adds to a message, about (for cutting batches under the transport's payload limit). */
@@ -81,7 +122,24 @@ export function encodeIngestMessage(batch: string, origin: string | undefined, d
   return packr.pack(packed);
 }
 
-/** Unpacks a queue message; throws a plain Error when it is not one (the caller dead-letters it). */
+/** Unpacks a queue message of either version (the COPY stream is a view, not a copy); throws a plain Error when it is not one. */
+export function decodeQueueMessage(data: Uint8Array): ({ kind: 'docs' } & IngestMessage) | ({ kind: 'copy' } & CopyMessage) {
+  if (data.length >= COPY_PREFIX && data[0] === COPY_MAGIC_0 && data[1] === COPY_MAGIC_1) {
+    if (data[2] !== COPY_MESSAGE_VERSION) throw new Error(`unsupported memory COPY message version ${data[2]}`);
+    const hlen = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(3);
+    if (COPY_PREFIX + hlen > data.length) throw new Error('memory COPY message is truncated');
+    const p = packr.unpack(data.subarray(COPY_PREFIX, COPY_PREFIX + hlen)) as Record<string, unknown> | undefined;
+    const { b, o, n, ns, d, s } = p ?? {};
+    if (typeof b !== 'string' || typeof n !== 'number' || !Array.isArray(ns) || typeof d !== 'number' || (s !== 'h' && s !== 'f')) {
+      throw new Error('memory COPY message is missing fields');
+    }
+    const copy = data.subarray(COPY_PREFIX + hlen);
+    return { kind: 'copy', batch: b, origin: typeof o === 'string' ? o : undefined, copy, count: n, namespaces: ns as string[], dims: d, storage: s === 'h' ? 'halfvec' : 'vector' };
+  }
+  return { kind: 'docs', ...decodeIngestMessage(data) };
+}
+
+/** Unpacks a version 1 queue message; throws a plain Error when it is not one (the caller dead-letters it). */
 export function decodeIngestMessage(data: Uint8Array): IngestMessage {
   const p = packr.unpack(data) as Partial<Packed> | undefined;
   if (typeof p !== 'object' || p === null || p.v !== INGEST_MESSAGE_VERSION || typeof p.b !== 'string') {
