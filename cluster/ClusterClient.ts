@@ -26,23 +26,35 @@ export class ClusterClient {
     return new ClusterClient(cluster, transport);
   }
 
-  /** Every live node's status, collected for `waitMs`. */
-  async status(waitMs = 500): Promise<NodeStatus[]> {
+  /**
+   * Every live node's status: collected until `quietMs` pass without a new answer after the first one, or
+   * `waitMs` in all (nodes answer at once; the quiet period only covers stragglers on a busy machine).
+   */
+  async status(waitMs = 2000, quietMs = 200): Promise<NodeStatus[]> {
     const inbox = `_INBOX.hive_cli_${process.pid}_${Date.now().toString(36)}`;
     const answers: NodeStatus[] = [];
+    let settle: (() => void) | undefined;
+    let quiet: ReturnType<typeof setTimeout> | undefined;
+    const done = new Promise<void>((r) => (settle = r));
     const sub = this.transport.subscribe(inbox, (m) => {
       try {
         const s = decodeJson(m.data, MAX_REPLY) as NodeStatus;
-        if (s?.type === 'hive.node.status') answers.push(s);
+        if (s?.type !== 'hive.node.status') return;
+        answers.push(s);
+        if (quiet !== undefined) clearTimeout(quiet);
+        quiet = setTimeout(() => settle?.(), quietMs);
       } catch {
         // not a status answer
       }
     });
+    const cap = setTimeout(() => settle?.(), waitMs);
     try {
       await this.transport.flush();
       this.transport.publish(sysSubject(this.cluster, 'status'), encodeJson({ type: 'hive.status' }), inbox);
-      await new Promise((r) => setTimeout(r, waitMs));
+      await done;
     } finally {
+      clearTimeout(cap);
+      if (quiet !== undefined) clearTimeout(quiet);
       sub.unsubscribe();
     }
     return answers.sort((a, b) => a.node.localeCompare(b.node));
@@ -54,7 +66,7 @@ export class ClusterClient {
     assertToken(id, 'actor id');
     let target = node;
     if (target === undefined) {
-      const nodes = (await this.status(300)).filter((n) => n.kinds.includes(kind));
+      const nodes = (await this.status(Math.min(timeoutMs, 5000))).filter((n) => n.kinds.includes(kind));
       if (nodes.length === 0) throw new NoSuchActorError(`no live node of cluster "${this.cluster}" has registered kind "${kind}"`, { details: { kind } });
       nodes.sort((a, b) => a.actorCount - b.actorCount);
       target = nodes[0].node;

@@ -318,8 +318,10 @@ export class Hive {
    * Registers `kind` on this node: `hive spawn <kind>` and other nodes can spawn it here, and
    * `hive.actor(kind, key)` can activate it here. Kinds are subject tokens without `--`.
    */
-  register(kind: string, logic: AnyActorLogic): void {
+  register(kind: string, logic: AnyActorLogic): Promise<void> {
     this.virtual.register(kind, logic);
+    // resolves once the server has the kind's subscription (callers may ignore it)
+    return this.transport.connected ? this.flushSoon() : Promise.resolve();
   }
 
   /**

@@ -50,11 +50,12 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .addOption(new Option('--database <url>', 'PostgreSQL URL for memory (default: embedded PGlite under --data-dir)').env('HIVE_DATABASE_URL'))
     .addOption(new Option('--load <module...>', 'a module exporting a default setup function (hive) => void (repeatable; .js .mjs .ts)'))
     .addOption(new Option('--no-config', 'do not load hive.config.{ts,js,mjs} from the working folder'))
+    .addOption(new Option('--no-memory', 'run without semantic memory (no embedded database)'))
     .action(async (opts: Record<string, unknown>) => setExit(await runStart(opts, io)));
 
   clusterOptions(program.command('status').description('list live nodes and their actors'))
     .option('--json', 'print JSON for scripts')
-    .addOption(new Option('--wait <ms>', 'how long to collect node answers').argParser(intArg('--wait')).default(500))
+    .addOption(new Option('--wait <ms>', 'longest wait for node answers (it stops once they stop coming)').argParser(intArg('--wait')).default(2000))
     .action(async (opts: Record<string, unknown>) => setExit(await runStatus(opts, io)));
 
   clusterOptions(program.command('spawn').description('spawn an actor of a registered kind').argument('<kind>', 'kind name (built in: echo, counter)'))
@@ -81,7 +82,7 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
 
   clusterOptions(program.command('pools').description('pools: size, busy, queued, done, failed, dead-lettered'))
     .option('--json', 'print JSON for scripts')
-    .addOption(new Option('--wait <ms>', 'how long to collect node answers').argParser(intArg('--wait')).default(500))
+    .addOption(new Option('--wait <ms>', 'longest wait for node answers (it stops once they stop coming)').argParser(intArg('--wait')).default(2000))
     .action(async (opts: Record<string, unknown>) => setExit(await runPools(opts, io)));
 
   clusterOptions(program.command('ingest').description('store the documents of a JSONL file in the cluster memory').argument('<file>', 'JSONL: one {"content":...,"id"?,"namespace"?,"metadata"?,"embedding"?} per line'))

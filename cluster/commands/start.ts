@@ -22,6 +22,8 @@ export interface StartOptions {
   database?: string;
   load?: string[];
   config?: boolean;
+  /** false with --no-memory: the node runs without semantic memory. */
+  memory?: boolean;
 }
 
 /** Runs a node until SIGINT/SIGTERM; resolves to the exit code. */
@@ -63,8 +65,8 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     await child?.stop();
   };
   try {
-    hive.register('echo', echoMachine);
-    hive.register('counter', counterMachine);
+    await hive.register('echo', echoMachine);
+    await hive.register('counter', counterMachine);
     const modules = [...(opts.load ?? [])];
     if (opts.config !== false) {
       const found = findConfigFile(process.cwd());
@@ -93,27 +95,41 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     `  kinds      ${hive.virtual.registeredKinds().join(', ')}`,
     `  send to    ${actorSubject(c, '<actor-id>')}   (virtual: ${virtualSubject(c, '<kind>', '<key>')})`,
     `  try        hive spawn echo --id e1${c === 'hive' ? '' : ` --cluster ${c}`} && hive ask e1 '{"type":"ping"}'${c === 'hive' ? '' : ` --cluster ${c}`}`,
-    `  memory     ${describeMemory(hive.config, memoryOptions)} (opening in the background)`,
-    `  memory at  ${memorySubject(c)}   (hive ingest <file.jsonl>, hive search "<text>")`,
+    ...(opts.memory === false
+      ? ['  memory     off (--no-memory)']
+      : [`  memory     ${describeMemory(hive.config, memoryOptions)} (opening in the background)`, `  memory at  ${memorySubject(c)}   (hive ingest <file.jsonl>, hive search "<text>")`]),
     '',
   ];
   io.out(lines.join('\n'));
-  // Memory starts after the banner: the first open of a new PGlite folder takes seconds. Requests that arrive
-  // meanwhile are answered once it is open.
-  try {
-    const memory = await hive.startMemory(memoryOptions);
-    const opened = Date.now();
-    const off = memory.service.onState((state) => {
-      if (state === 'ready') {
-        off();
-        io.out(`memory ready (${memory.description}, ${((Date.now() - opened) / 1000).toFixed(1)} s)\n`);
-      }
-    });
-  } catch (err) {
-    await stopAll();
-    throw err;
+  const exit = waitForSignals(signals, io, hive, stopAll);
+  // Memory starts after the banner (and after the signal handlers: a node must stop cleanly even while it
+  // opens): the first open of a new PGlite folder takes seconds. Requests that arrive meanwhile are answered
+  // once it is open.
+  if (opts.memory !== false) {
+    try {
+      await startMemory(hive, memoryOptions, io);
+    } catch (err) {
+      await stopAll();
+      throw err;
+    }
   }
+  return exit;
+}
 
+/** Opens memory in the background and says so when it is ready. */
+async function startMemory(hive: Hive, memoryOptions: ReturnType<typeof memoryOptionsFromEnv>, io: CliIO): Promise<void> {
+  const memory = await hive.startMemory(memoryOptions);
+  const opened = Date.now();
+  const off = memory.service.onState((state) => {
+    if (state === 'ready') {
+      off();
+      io.out(`memory ready (${memory.description}, ${((Date.now() - opened) / 1000).toFixed(1)} s)\n`);
+    }
+  });
+}
+
+/** Stops the node on SIGINT/SIGTERM (a second signal exits at once); resolves to the exit code. */
+function waitForSignals(signals: NodeJS.Signals[], io: CliIO, hive: Hive, stopAll: () => Promise<void>): Promise<number> {
   return new Promise<number>((resolveExit) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {

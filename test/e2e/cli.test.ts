@@ -39,7 +39,7 @@ interface NodeProc {
 const started: NodeProc[] = [];
 
 async function startNode(args: string[], id: string): Promise<NodeProc> {
-  const proc = spawn(process.execPath, [bin, 'start', '--node-id', id, '--log-level', 'warn', ...args], {
+  const proc = spawn(process.execPath, [bin, 'start', '--node-id', id, '--log-level', 'warn', '--no-memory', ...args], {
     cwd: root,
     env: { ...process.env, HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500' },
   });
@@ -146,7 +146,7 @@ describe.skipIf(!natsBinaryAvailable())('hive CLI - end to end', () => {
   });
 
   it('cli - a setup module that fails stops the node with its error and a non-zero exit', async () => {
-    const r = await hive(['start', ...common, '--node-id', 'broken', '--data-dir', join(dataDir, 'b'), '--load', join(fixtures, 'broken.mjs')]);
+    const r = await hive(['start', ...common, '--no-memory', '--node-id', 'broken', '--data-dir', join(dataDir, 'b'), '--load', join(fixtures, 'broken.mjs')]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('broken setup: missing API key');
   });

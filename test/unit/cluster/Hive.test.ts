@@ -47,7 +47,7 @@ describe('hive api', () => {
   it('reaches a registered kind as a virtual actor, activated once, with its state', async () => {
     const hive = await Hive.start({ cluster: 'vdemo', env: false, logger: silentLogger() });
     open.push(hive);
-    hive.register('notes', machine);
+    await hive.register('notes', machine);
     hive.actor('notes', 'k1').tell({ type: 'note', text: 'a' });
     expect(await hive.actor('notes', 'k1').ask({ type: 'ping' })).toEqual({ type: 'pong', notes: ['a'] });
     expect(hive.system.has('notes--k1')).toBe(true);
