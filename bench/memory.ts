@@ -1,6 +1,6 @@
 // Memory benchmark: ingestion through the memory actor vs naive one-row INSERT vs `psql \copy` binary, HNSW build, search latency and recall@10 through the actor, halfvec vs vector sizes.
 // Run: npm run bench -- memory [--docs=100000] [--naive=5000] [--dims=384] [--queries=500] [--recall=200]
-//        [--url=postgres://...] [--nats=nats://...|none] [--pglite]
+//        [--rounds=2] [--m=16] [--efc=128] [--url=postgres://...] [--nats=nats://...|none] [--pglite]
 // On real PostgreSQL with pgvector (default: HIVE_BENCH_DATABASE or postgres://postgres@127.0.0.1:5432/test),
 // in one run and one unique schema (dropped afterwards): (a) Hive ingestion through the memory actor (the
 // durable queue on JetStream when NATS answers, as `hive start` runs it), (b) naive single-row INSERT of the
@@ -10,7 +10,7 @@
 // Writes bench/results/memory.json (`--pglite`: PGlite in a temporary folder, 20,000 docs by default, its own
 // `COPY FROM '/dev/blob'` as the limit, bench/results/memory-pglite.json).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -38,6 +38,10 @@ interface Config {
   /** Documents per ingest ask, and asks in flight. */
   askDocs: number;
   inFlight: number;
+  /** Rounds of the ingestion comparison (each method once per round, interleaved; best round counts). */
+  rounds: number;
+  m: number;
+  efConstruction: number;
 }
 
 function config(argv: readonly string[]): Config {
@@ -55,6 +59,9 @@ function config(argv: readonly string[]): Config {
     pglite,
     askDocs: numberArg(a, 'ask-docs', 10_000),
     inFlight: numberArg(a, 'in-flight', 4),
+    rounds: numberArg(a, 'rounds', 2),
+    m: numberArg(a, 'm', 16),
+    efConstruction: numberArg(a, 'efc', 128),
   };
 }
 
@@ -118,64 +125,77 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
     pglite = await PgliteStore.open(join(tmp, 'pglite'));
     const db = pglite;
     sql = { query: async <R>(t: string, p?: unknown[]) => (await db.query<R>(t, p)).rows, close: async () => undefined };
-    store = new PgliteStore({ pglite: db, schema, dims: c.dims, deferIndex: true });
+    store = new PgliteStore({ pglite: db, schema, dims: c.dims, deferIndex: true, hnsw: { m: c.m, efConstruction: c.efConstruction } });
   } else {
     const admin = new pg.Client({ connectionString: c.url });
     await admin.connect();
     sql = { query: async <R>(t: string, p?: unknown[]) => (await admin.query(t, p)).rows as R[], close: () => admin.end() };
-    store = new PgStore({ url: c.url, schema, dims: c.dims, deferIndex: true, poolSize: 8 });
+    store = new PgStore({ url: c.url, schema, dims: c.dims, deferIndex: true, poolSize: 10, hnsw: { m: c.m, efConstruction: c.efConstruction } });
   }
   const natsUp = c.nats !== undefined && (await tcpOpen(new URL(c.nats).hostname, Number(new URL(c.nats).port || 4222)));
-  const hive = await Hive.start({
-    cluster: `bench_mem_${process.pid}`,
-    env: false,
-    logLevel: 'warn',
-    nats: natsUp ? c.nats! : false,
-    memory: { store, indexAfterDocs: false, cache: false, ...(c.pglite ? {} : { ingest: { consumers: 3 } }) },
-  });
+  // The node as `hive start` runs it: the durable queue on JetStream. A second, in-process node (its queue in
+  // memory: durable only while the process lives) shows what the queue's round trip through NATS costs.
+  const memory = { store, indexAfterDocs: false as const, cache: false as const, ...(c.pglite ? {} : { ingest: { consumers: 3 } }) };
+  const hive = await Hive.start({ cluster: `bench_mem_${process.pid}`, env: false, logLevel: 'warn', nats: natsUp ? c.nats! : false, memory });
+  const local = natsUp ? await Hive.start({ cluster: `bench_mem_local_${process.pid}`, env: false, logLevel: 'warn', nats: false, memory }) : undefined;
   const transport = natsUp ? 'nats (JetStream durable queue)' : 'in-process (in-memory queue)';
-  console.log(`node: ${transport}`);
+  console.log(`node: ${transport}${local ? ', and an in-process node for comparison' : ''}`);
   const results: Record<string, unknown> = {};
   try {
     await hive.memory.stats(); // opened and migrated
     // Warm-up (not counted): worker threads, sessions, JIT.
     await hive.memory.ingest(makeDocuments(2000, c.dims, 'warmup', 7));
+    await local?.memory.ingest(makeDocuments(2000, c.dims, 'warmup-local', 8));
 
     // (c) the limit: a binary COPY file of the same rows, written with protocols/copy.ts.
     const valid = docs.map((d, i) => validateDocument(d, { dims: c.dims, maxContentBytes: 1 << 20 }, i)).filter((r): r is ValidDocument => r.ok);
     const copyFile = join(tmp, 'docs.copy');
     writeFileSync(copyFile, encodeDocumentBatch(toDocumentBatch(valid, c.dims, 'halfvec')));
     await sql.query(`CREATE TABLE "${schema}".copy_limit (LIKE ${table} INCLUDING ALL)`);
-    let limitMs: number;
-    let limitName: string;
-    if (c.pglite) {
-      limitName = "PGlite COPY FROM '/dev/blob' (FORMAT binary), one stream";
-      const { readFileSync } = await import('node:fs');
+    const limitName = c.pglite ? "PGlite COPY FROM '/dev/blob' (FORMAT binary), one stream" : 'psql \\copy (FORMAT binary) from a file';
+    const limitOnce = async (): Promise<number> => {
+      await sql.query(`TRUNCATE "${schema}".copy_limit`);
+      if (!c.pglite) return psqlCopy(c.url, `"${schema}".copy_limit`, copyFile);
       const bytes = readFileSync(copyFile);
       const blob = new Blob([new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
       const t = performance.now();
       await pglite!.query(`COPY "${schema}".copy_limit (${DOCUMENT_COLUMNS.join(', ')}) FROM '/dev/blob' WITH (FORMAT binary)`, [], { blob });
-      limitMs = performance.now() - t;
-    } else {
-      limitName = 'psql \\copy (FORMAT binary) from a file';
-      limitMs = await psqlCopy(c.url, `"${schema}".copy_limit`, copyFile);
+      return performance.now() - t;
+    };
+    // (a) Hive: asks of `askDocs` documents to the memory actor, `inFlight` at once, each answered once committed.
+    const hiveOnce = async (node: Hive, namespace: string): Promise<number> => {
+      const t0 = performance.now();
+      let inserted = 0;
+      const inflight = new Set<Promise<void>>();
+      for (let i = 0; i < docs.length; i += c.askDocs) {
+        const p = node.memory.ingest(docs.slice(i, i + c.askDocs), { namespace }).then((r) => void (inserted += r.inserted));
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+        if (inflight.size >= c.inFlight) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+      const ms = performance.now() - t0;
+      if (inserted !== docs.length) throw new Error(`hive ingested ${inserted} of ${docs.length}`);
+      return ms;
+    };
+    // The documents carry namespace 'bench'; each round but the last loads another namespace (deleted later).
+    for (const d of docs) delete (d as { namespace?: string }).namespace;
+    const limitRuns: number[] = [];
+    const hiveRuns: number[] = [];
+    const localRuns: number[] = [];
+    for (let r = 1; r <= c.rounds; r++) {
+      const last = r === c.rounds;
+      limitRuns.push(await limitOnce());
+      hiveRuns.push(await hiveOnce(hive, last ? 'bench' : `round${r}`));
+      if (local) localRuns.push(await hiveOnce(local, `local${r}`));
+      console.log(
+        `round ${r}: (c) ${round(limitRuns.at(-1)!, 0)} ms, (a) Hive ${round(hiveRuns.at(-1)!, 0)} ms${local ? `, (a') in-process node ${round(localRuns.at(-1)!, 0)} ms` : ''}`,
+      );
     }
-    console.log(`(c) ${limitName}: ${round(limitMs, 0)} ms`);
-
-    // (a) Hive: through the memory actor, the durable queue and the COPY pipeline.
-    const t0 = performance.now();
-    let inserted = 0;
-    const inflight = new Set<Promise<void>>();
-    for (let i = 0; i < docs.length; i += c.askDocs) {
-      const p = hive.memory.ingest(docs.slice(i, i + c.askDocs)).then((r) => void (inserted += r.inserted));
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
-      if (inflight.size >= c.inFlight) await Promise.race(inflight);
-    }
-    await Promise.all(inflight);
-    const hiveMs = performance.now() - t0;
-    if (inserted !== docs.length) throw new Error(`hive ingested ${inserted} of ${docs.length}`);
-    console.log(`(a) Hive memory actor: ${round(hiveMs, 0)} ms`);
+    await sql.query(`DELETE FROM ${table} WHERE namespace NOT IN ('bench', 'warmup')`);
+    await sql.query(`VACUUM FULL ${table}`);
+    const limitMs = Math.min(...limitRuns);
+    const hiveMs = Math.min(...hiveRuns);
 
     // (b) naive: one INSERT per row, autocommit, text vector, same table shape.
     await sql.query(`CREATE TABLE "${schema}".naive (LIKE ${table} INCLUDING ALL)`);
@@ -183,7 +203,7 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
     const t1 = performance.now();
     for (const d of naiveDocs) {
       await sql.query(`INSERT INTO "${schema}".naive (namespace, id, content, metadata, embedding, created_at) VALUES ($1, $2, $3, $4, $5::halfvec(${c.dims}), now())`, [
-        d.namespace,
+        'bench',
         d.id,
         d.content,
         JSON.stringify(d.metadata),
@@ -191,48 +211,54 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
       ]);
     }
     const naiveMs = performance.now() - t1;
-    console.log(`(b) naive INSERT: ${naiveDocs.length} rows in ${round(naiveMs, 0)} ms`);
 
     const hiveRate = docsPerSec(docs.length, hiveMs);
     const naiveRate = docsPerSec(naiveDocs.length, naiveMs);
     const limitRate = docsPerSec(valid.length, limitMs);
-    printTable(
-      ['ingestion', 'docs', 'ms', 'docs/s', 'vs naive'],
-      [
-        ['(a) Hive, memory actor', docs.length, round(hiveMs, 0), Math.round(hiveRate), round(hiveRate / naiveRate, 1)],
-        ['(b) naive one-row INSERT', naiveDocs.length, round(naiveMs, 0), Math.round(naiveRate), 1],
-        [`(c) ${limitName}`, valid.length, round(limitMs, 0), Math.round(limitRate), round(limitRate / naiveRate, 1)],
-      ],
-    );
+    const localRate = localRuns.length ? docsPerSec(docs.length, Math.min(...localRuns)) : undefined;
+    const rows: Array<Array<string | number>> = [['(a) Hive, memory actor, ' + transport, docs.length, round(hiveMs, 0), Math.round(hiveRate), round(hiveRate / naiveRate, 1), round(hiveRate / limitRate, 2)]];
+    if (localRate !== undefined) rows.push(["(a') Hive, memory actor, in-process node", docs.length, round(Math.min(...localRuns), 0), Math.round(localRate), round(localRate / naiveRate, 1), round(localRate / limitRate, 2)]);
+    rows.push(['(b) naive one-row INSERT', naiveDocs.length, round(naiveMs, 0), Math.round(naiveRate), 1, round(naiveRate / limitRate, 3)]);
+    rows.push([`(c) ${limitName}`, valid.length, round(limitMs, 0), Math.round(limitRate), round(limitRate / naiveRate, 1), 1]);
+    console.log(`best of ${c.rounds} round(s):`);
+    printTable(['ingestion', 'docs', 'ms', 'docs/s', 'vs naive', 'vs (c)'], rows);
     results['ingest'] = {
-      hive: { docs: docs.length, ms: round(hiveMs, 1), docs_per_s: Math.round(hiveRate), transport },
+      hive: { docs: docs.length, ms: round(hiveMs, 1), docs_per_s: Math.round(hiveRate), transport, rounds_ms: hiveRuns.map((x) => round(x, 0)) },
+      ...(localRate !== undefined && { hive_in_process: { docs: docs.length, ms: round(Math.min(...localRuns), 1), docs_per_s: Math.round(localRate), rounds_ms: localRuns.map((x) => round(x, 0)) } }),
       naive: { docs: naiveDocs.length, ms: round(naiveMs, 1), docs_per_s: Math.round(naiveRate) },
-      limit: { what: limitName, docs: valid.length, ms: round(limitMs, 1), docs_per_s: Math.round(limitRate) },
+      limit: { what: limitName, docs: valid.length, ms: round(limitMs, 1), docs_per_s: Math.round(limitRate), rounds_ms: limitRuns.map((x) => round(x, 0)) },
     };
     results['ratios'] = {
       ingest_vs_naive: round(hiveRate / naiveRate, 2),
       [c.pglite ? 'ingest_vs_pglite_copy' : 'ingest_vs_psql_copy']: round(hiveRate / limitRate, 3),
+      ...(localRate !== undefined && { [c.pglite ? 'ingest_in_process_vs_pglite_copy' : 'ingest_in_process_vs_psql_copy']: round(localRate / limitRate, 3) }),
     };
 
     // HNSW build over what the actor loaded.
     const t2 = performance.now();
     await store.ensureIndex();
     const buildMs = performance.now() - t2;
-    console.log(`HNSW build (m 16, ef_construction 64): ${round(buildMs / 1000, 1)} s`);
-    results['hnsw'] = { m: 16, ef_construction: 64, build_ms: Math.round(buildMs) };
+    console.log(`HNSW build (m ${c.m}, ef_construction ${c.efConstruction}): ${round(buildMs / 1000, 1)} s`);
+    results['hnsw'] = { m: c.m, ef_construction: c.efConstruction, build_ms: Math.round(buildMs) };
 
     // Search through the memory actor: latency at 1 in flight, recall@10 against exact top-10.
     console.log(`ground truth: exact top-10 of ${Math.min(c.recall, queries.length)} queries over ${docs.length.toLocaleString('en-US')} vectors`);
     const truth = queries.slice(0, c.recall).map((q) => exactTop(q, vectors, ids, 10));
     const search: Record<string, unknown> = {};
+    // Each query goes through the actor and, right after, straight to the store (the same SQL without the
+    // actor, the mailbox and the service): both see the same machine load.
     for (const ef of [40, 100]) {
       for (let i = 0; i < 50; i++) await hive.memory.search({ namespace: 'bench', vector: queries[i % queries.length], k: 10, efSearch: ef });
       const lat: number[] = [];
+      const raw: number[] = [];
       let hitsFound = 0;
       for (let i = 0; i < queries.length; i++) {
         const t = performance.now();
         const hits = await hive.memory.search({ namespace: 'bench', vector: queries[i], k: 10, efSearch: ef });
         lat.push(performance.now() - t);
+        const t2 = performance.now();
+        await store.search({ namespace: 'bench', vector: queries[i], k: 10, efSearch: ef });
+        raw.push(performance.now() - t2);
         if (i < truth.length) {
           const want = new Set(truth[i]);
           hitsFound += hits.filter((h) => want.has(h.id)).length;
@@ -244,27 +270,31 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
         p99_ms: round(percentile(lat, 99)),
         recall10: round(hitsFound / (truth.length * 10), 4),
         queries: lat.length,
+        store_direct: { p50_ms: round(percentile(raw, 50)), p95_ms: round(percentile(raw, 95)), p99_ms: round(percentile(raw, 99)) },
       };
     }
     printTable(
-      ['search (actor, k 10)', 'p50 ms', 'p95 ms', 'p99 ms', 'recall@10'],
-      [40, 100].map((ef) => {
-        const s = search[`ef${ef}`] as { p50_ms: number; p95_ms: number; p99_ms: number; recall10: number };
-        return [`ef_search ${ef}`, s.p50_ms, s.p95_ms, s.p99_ms, s.recall10];
+      ['search (k 10)', 'p50 ms', 'p95 ms', 'p99 ms', 'recall@10'],
+      [40, 100].flatMap((ef) => {
+        const s = search[`ef${ef}`] as { p50_ms: number; p95_ms: number; p99_ms: number; recall10: number; store_direct: { p50_ms: number; p95_ms: number; p99_ms: number } };
+        return [
+          [`ef_search ${ef}, memory actor`, s.p50_ms, s.p95_ms, s.p99_ms, s.recall10],
+          [`ef_search ${ef}, store directly`, s.store_direct.p50_ms, s.store_direct.p95_ms, s.store_direct.p99_ms, '-'],
+        ];
       }),
     );
     const ef100 = search['ef100'] as { p95_ms: number; recall10: number };
     results['search'] = { ...search, p95_ms_ef100: ef100.p95_ms, recall10_ef100: ef100.recall10 };
 
     // halfvec vs vector: the same rows (the store's table, warm-up rows included) with the same indexes
-    // (primary key, metadata GIN, HNSW m 16 / ef_construction 64).
+    // (primary key, metadata GIN, HNSW with the same m and ef_construction).
     await sql.query(`CREATE TABLE "${schema}".as_vector (LIKE ${table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
     await sql.query(`ALTER TABLE "${schema}".as_vector ALTER COLUMN embedding TYPE vector(${c.dims})`);
     await sql.query(`INSERT INTO "${schema}".as_vector SELECT namespace, id, content, metadata, embedding::vector(${c.dims}), created_at FROM ${table}`);
     await sql.query(`ALTER TABLE "${schema}".as_vector ADD PRIMARY KEY (namespace, id)`);
     await sql.query(`CREATE INDEX ON "${schema}".as_vector USING gin (metadata jsonb_path_ops)`);
     if (!c.pglite) await sql.query(`SET maintenance_work_mem = '1GB'`);
-    await sql.query(`CREATE INDEX ON "${schema}".as_vector USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`);
+    await sql.query(`CREATE INDEX ON "${schema}".as_vector USING hnsw (embedding vector_cosine_ops) WITH (m = ${c.m}, ef_construction = ${c.efConstruction})`);
     const sizeOf = async (t: string) =>
       (await sql.query<{ t: number; i: number }>(`SELECT pg_table_size('${t}'::regclass)::float8 AS t, pg_indexes_size('${t}'::regclass)::float8 AS i`))[0];
     const h = await sizeOf(table);
@@ -293,7 +323,7 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
       recall10_ef100: ef100.recall10 >= targets.recall10_ef100,
     };
     const out = writeResults(c.pglite ? 'memory-pglite' : 'memory', {
-      config: { docs: c.docs, dims: c.dims, naive_docs: c.naive, queries: c.queries, recall_queries: truth.length, backend: c.pglite ? 'pglite' : 'postgres', storage: 'halfvec', transport, ask_docs: c.askDocs, asks_in_flight: c.inFlight },
+      config: { docs: c.docs, dims: c.dims, naive_docs: c.naive, queries: c.queries, recall_queries: truth.length, backend: c.pglite ? 'pglite' : 'postgres', storage: 'halfvec', transport, ask_docs: c.askDocs, asks_in_flight: c.inFlight, rounds: c.rounds, hnsw: { m: c.m, ef_construction: c.efConstruction } },
       ...results,
       seed_report: { ingest_docs_per_s: 1000, search_p95_ms: 150 },
     });
@@ -301,6 +331,7 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
     return results;
   } finally {
     await hive.stop();
+    await local?.stop();
     await store.close();
     await sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
     await sql.close();

@@ -176,7 +176,8 @@ export class MemoryService {
   private stopped = false;
   /** Documents the store holds, about (counted at open, then by commits), for building the index. */
   private storedDocs = 0;
-  private indexState: 'unknown' | 'pending' | 'building' | 'built' | 'off';
+  private indexState: 'unknown' | 'counting' | 'pending' | 'building' | 'built' | 'off';
+  private openAttempted = false;
   private lastCommitAt = 0;
   private indexTimer: TimerHandle | undefined;
   private readonly counters: {
@@ -254,6 +255,7 @@ export class MemoryService {
   private setState(s: MemoryState): void {
     if (s === this.currentState) return;
     this.currentState = s;
+    if (s === 'ready' && this.indexState === 'unknown') void this.countForIndex();
     for (const l of this.stateListeners) {
       try {
         l(s);
@@ -279,20 +281,29 @@ export class MemoryService {
         await this.store.init();
         this.setState('ready');
         this.logger.info({ backend: this.backend, ms: Math.round(performance.now() - started) }, 'memory store ready');
-        if (this.indexState !== 'off') {
-          this.storedDocs = (await this.store.stats().catch(() => undefined))?.documents ?? 0;
-          this.indexState = 'pending';
-          this.maybeIndex();
-        }
       } catch (err) {
         this.setState('unavailable');
         this.logger.warn({ err, backend: this.backend }, 'memory store could not open; retrying on use');
       }
       if (this.stopped) return;
+      this.openAttempted = true;
       await this.ensureQueue().catch((err: unknown) => this.logger.warn({ err }, 'memory ingestion queue unavailable; retrying on use'));
-      this.startConsumer();
     })();
     return this.opening;
+  }
+
+  /** Once the store answers: counts its documents, for building the index when there are enough. */
+  private async countForIndex(): Promise<void> {
+    if (this.indexState !== 'unknown') return;
+    this.indexState = 'counting';
+    const stats = await this.store.stats().catch(() => undefined);
+    if (stats === undefined) {
+      this.indexState = 'unknown';
+      return;
+    }
+    this.storedDocs += stats.documents;
+    this.indexState = 'pending';
+    this.maybeIndex();
   }
 
   private ensureQueue(): Promise<void> {
@@ -300,7 +311,9 @@ export class MemoryService {
       this.queueReady = undefined;
       throw new UnavailableError(`memory ingestion queue unavailable: ${(err as Error).message}`, { cause: err });
     });
-    return this.queueReady;
+    return this.queueReady.then(() => {
+      if (this.openAttempted) this.startConsumer();
+    });
   }
 
   private startConsumer(): void {
