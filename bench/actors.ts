@@ -209,8 +209,13 @@ export async function run(args: string[]): Promise<void> {
   printTable(
     ['ratio', 'measured', 'target', 'met'],
     [
-      ['heap per actor vs bare xstate', ratios.heap_per_actor_vs_xstate, `<= ${TARGETS.heap_per_actor_vs_xstate}${nats === undefined ? '' : ' (in-process target)'}`, met.heap_per_actor_vs_xstate ? 'yes' : 'NO'],
-      ['RSS per actor vs bare xstate', ratios.rss_per_actor_vs_xstate, `<= ${TARGETS.rss_per_actor_vs_xstate}${nats === undefined ? ' (NATS target)' : ''}`, met.rss_per_actor_vs_xstate ? 'yes' : 'NO'],
+      // The heap target is the in-process one (actors.json); the RSS target is the NATS one (actors-nats.json).
+      nats === undefined
+        ? ['heap per actor vs bare xstate', ratios.heap_per_actor_vs_xstate, `<= ${TARGETS.heap_per_actor_vs_xstate}`, met.heap_per_actor_vs_xstate ? 'yes' : 'NO']
+        : ['heap per actor vs bare xstate', ratios.heap_per_actor_vs_xstate, '- (target is for in-process)', '-'],
+      nats === undefined
+        ? ['RSS per actor vs bare xstate', ratios.rss_per_actor_vs_xstate, '- (target is for --nats)', '-']
+        : ['RSS per actor vs bare xstate', ratios.rss_per_actor_vs_xstate, `<= ${TARGETS.rss_per_actor_vs_xstate}`, met.rss_per_actor_vs_xstate ? 'yes' : 'NO'],
     ],
   );
   if (verification !== undefined) {

@@ -5,6 +5,7 @@
 //   --warmup    un-measured time before each row (default 1500 ms)
 //   --rounds    rounds; the systems alternate within a round and the median round counts (default 1)
 //   --bytes     application payload size: the JSON text of the event { type: 'echo', data: 'xx…' } (default 200)
+//   --only      measure only these rows (comma list of hive, raw, transport, moleculer; for profiling)
 //
 // Two node processes per system: this one asks, a child answers (bench/support/askServer.ts, started with
 // `node --import tsx`, one child per system so each answers alone in a clean process; all on one nats-server
@@ -178,6 +179,9 @@ export async function run(args: string[]): Promise<void> {
   const warmupMs = numberArg(opts, 'warmup', 1500);
   const rounds = Math.max(1, Math.round(numberArg(opts, 'rounds', 1)));
   const bytes = Math.round(numberArg(opts, 'bytes', 200));
+  const only = opts.get('only')?.split(',');
+  const rows = ROWS.filter((r) => only === undefined || only.includes(r.name));
+  if (rows.length === 0) throw new Error(`--only takes a comma list of ${ROWS.map((r) => r.name).join(', ')}`);
   const cluster = `bench_ask_${process.pid}`;
   const event = payloadEvent(bytes);
   const eventJson = new TextEncoder().encode(JSON.stringify(event));
@@ -200,42 +204,48 @@ export async function run(args: string[]): Promise<void> {
   const results = new Map<string, Measured[]>();
   let hiveFrameBytes = 0;
   try {
-    for (const mode of ['hive', 'raw', 'moleculer'] as const) servers.set(mode, await startServer(mode, url, cluster));
+    for (const mode of new Set(rows.map((r) => r.server))) servers.set(mode, await startServer(mode, url, cluster));
 
-    hive = await Hive.start({ nats: url, cluster, env: false, logger: silentLogger() });
-    const echo = hive.ref(ECHO_ID);
-    hiveFrameBytes = hive.system.codec.encode({ v: ENVELOPE_VERSION, k: 'a', e: event, c: 'zz', d: Date.now() }).length;
-    rawConn = await connect({ servers: url, name: `bench-ask-raw-client-${process.pid}` });
-    const raw = new RawRequester(rawConn);
-    transport = await NatsTransport.connect({ servers: [url], name: `bench-ask-transport-client-${process.pid}` });
-    const t = transport;
-    broker = new ServiceBroker({ nodeID: `bench-ask-client-${process.pid}`, namespace: cluster, transporter: { type: 'NATS', options: { url } }, logger: false });
-    await broker.start();
-    await broker.waitForServices('echo', 30_000);
-    const b = broker;
+    // The requesting side of each selected system, each on its own connection; each answers correctly first.
     const subject = rawSubject(cluster);
-
-    const senders: Record<RowName, () => Promise<unknown>> = {
-      hive: () => echo.ask(event),
-      raw: () => raw.request(subject, eventJson),
-      transport: () => t.request(subject, eventJson, 5000),
-      moleculer: () => b.call('echo.echo', event),
-    };
-
-    // Correctness first: every system answers with the payload it was sent.
-    if (!sameEvent(await echo.ask(event), event)) throw new Error('Hive echo answered something else');
-    if (new TextDecoder().decode(await raw.request(subject, eventJson)) !== JSON.stringify(event)) throw new Error('raw responder answered something else');
-    if (new TextDecoder().decode(await t.request(subject, eventJson, 5000)) !== JSON.stringify(event)) throw new Error('raw responder answered NatsTransport with something else');
-    if (!sameEvent(await b.call('echo.echo', event), event)) throw new Error('Moleculer echo answered something else');
+    const senders: Partial<Record<RowName, () => Promise<unknown>>> = {};
+    const wanted = (name: RowName): boolean => rows.some((r) => r.name === name);
+    if (wanted('hive')) {
+      hive = await Hive.start({ nats: url, cluster, env: false, logger: silentLogger() });
+      const echo = hive.ref(ECHO_ID);
+      hiveFrameBytes = hive.system.codec.encode({ v: ENVELOPE_VERSION, k: 'a', e: event, c: 'zz', d: Date.now() }).length;
+      if (!sameEvent(await echo.ask(event), event)) throw new Error('Hive echo answered something else');
+      senders.hive = () => echo.ask(event);
+    }
+    if (wanted('raw')) {
+      rawConn = await connect({ servers: url, name: `bench-ask-raw-client-${process.pid}` });
+      const raw = new RawRequester(rawConn);
+      if (new TextDecoder().decode(await raw.request(subject, eventJson)) !== JSON.stringify(event)) throw new Error('raw responder answered something else');
+      senders.raw = () => raw.request(subject, eventJson);
+    }
+    if (wanted('transport')) {
+      transport = await NatsTransport.connect({ servers: [url], name: `bench-ask-transport-client-${process.pid}` });
+      const t = transport;
+      if (new TextDecoder().decode(await t.request(subject, eventJson, 5000)) !== JSON.stringify(event)) throw new Error('raw responder answered NatsTransport with something else');
+      senders.transport = () => t.request(subject, eventJson, 5000);
+    }
+    if (wanted('moleculer')) {
+      broker = new ServiceBroker({ nodeID: `bench-ask-client-${process.pid}`, namespace: cluster, transporter: { type: 'NATS', options: { url } }, logger: false });
+      await broker.start();
+      await broker.waitForServices('echo', 30_000);
+      const b = broker;
+      if (!sameEvent(await b.call('echo.echo', event), event)) throw new Error('Moleculer echo answered something else');
+      senders.moleculer = () => b.call('echo.echo', event);
+    }
 
     for (let r = 0; r < rounds; r++) {
-      for (const row of ROWS) {
+      for (const row of rows) {
         for (const inflight of LEVELS) {
           const server = servers.get(row.server)!;
           let s0 = NaN;
           let s1 = NaN;
           const hooks: WindowHooks = { open: () => (s0 = processCpuMicros(server.pid)), close: () => (s1 = processCpuMicros(server.pid)) };
-          const res = await closedLoop(senders[row.name], { inflight, warmupMs, durationMs, hooks });
+          const res = await closedLoop(senders[row.name]!, { inflight, warmupMs, durationMs, hooks });
           const m: Measured = { ...res, serverCpuUsPerOp: (s1 - s0) / res.requests };
           const key = `${row.name}/${inflight}`;
           results.set(key, [...(results.get(key) ?? []), m]);
@@ -255,16 +265,18 @@ export async function run(args: string[]): Promise<void> {
     process.off('exit', killAll);
   }
 
+  const missing: Measured = { inflight: 0, requests: 0, seconds: NaN, perSec: NaN, cpuUsPerOp: NaN, p50Us: NaN, p90Us: NaN, p99Us: NaN, serverCpuUsPerOp: NaN };
   /** The median round of one row (by requests/s), so its latency and CPU figures stay together. */
   const pick = (name: RowName, inflight: number): Measured => {
     const all = results.get(`${name}/${inflight}`) ?? [];
+    if (all.length === 0) return missing;
     const mid = median(all.map((x) => x.perSec));
     return all.reduce((best, x) => (Math.abs(x.perSec - mid) < Math.abs(best.perSec - mid) ? x : best), all[0]);
   };
 
   console.log('');
   const table: Array<Array<string | number>> = [];
-  for (const row of ROWS) {
+  for (const row of rows) {
     for (const inflight of LEVELS) {
       const m = pick(row.name, inflight);
       table.push([row.label, inflight, m.perSec, m.p50Us, m.p99Us, m.cpuUsPerOp, m.serverCpuUsPerOp]);
@@ -308,7 +320,7 @@ export async function run(args: string[]): Promise<void> {
   );
 
   const rowsOut: Record<string, unknown> = {};
-  for (const row of ROWS) {
+  for (const row of rows) {
     for (const inflight of LEVELS) {
       const all = results.get(`${row.name}/${inflight}`) ?? [];
       const m = pick(row.name, inflight);
