@@ -63,7 +63,7 @@ export interface MemoryOptions extends MemoryStoreOptions {
    * creates it at open). A store the node makes defers its index unless `deferIndex` says otherwise.
    */
   indexAfterDocs?: number | false;
-  /** Quiet time after the last commit before that index build starts (default 1,000 ms). */
+  /** Quiet time after the last commit before that index build starts (default 1.5 x the ingestion ack wait, at least 1 s). */
   indexIdleMs?: number;
 }
 

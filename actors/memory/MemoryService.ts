@@ -97,7 +97,7 @@ export interface MemoryServiceOptions {
    * (the store's `deferIndex` decides).
    */
   indexAfterDocs?: number | false;
-  /** Quiet time after the last commit before the index is built (default 1,000 ms). */
+  /** Quiet time after the last commit (and after the store opened) before the index is built (default 1.5 x ackWaitMs, at least 1 s). */
   indexIdleMs?: number;
   /** Worker threads encoding batches to COPY streams before queueing (default: available parallelism - 1, at least 1; 0 inline). */
   encoderWorkers?: number;
@@ -179,6 +179,8 @@ export class MemoryService {
   private indexState: 'unknown' | 'counting' | 'pending' | 'building' | 'built' | 'off';
   private openAttempted = false;
   private lastCommitAt = 0;
+  /** When the store first answered (the index build waits for a quiet period from there too). */
+  private openedAt = 0;
   private indexTimer: TimerHandle | undefined;
   private readonly counters: {
     requests: ReturnType<MetricsRegistry['counter']> | undefined;
@@ -255,6 +257,7 @@ export class MemoryService {
   private setState(s: MemoryState): void {
     if (s === this.currentState) return;
     this.currentState = s;
+    if (s === 'ready' && this.openedAt === 0) this.openedAt = this.clock.now();
     if (s === 'ready' && this.indexState === 'unknown') void this.countForIndex();
     for (const l of this.stateListeners) {
       try {
@@ -685,20 +688,38 @@ export class MemoryService {
     }
   }
 
-  /** Builds the HNSW index in the background once the store holds `indexAfterDocs` documents and ingestion is idle. */
+  /**
+   * Builds the HNSW index in the background once the store holds `indexAfterDocs` documents and ingestion has
+   * been quiet for the idle time (counted from the store's open too, so batches a crashed node left behind are
+   * redelivered and committed first) with nothing waiting in the queue.
+   */
   private maybeIndex(): void {
     const threshold = this.o.indexAfterDocs ?? 10_000;
     if (this.indexState !== 'pending' || threshold === false || this.storedDocs < threshold || this.stopped || this.indexTimer !== undefined) return;
-    const idleMs = this.o.indexIdleMs ?? 1000;
-    const quietFor = this.clock.now() - this.lastCommitAt;
-    if (this.lastCommitAt > 0 && (quietFor < idleMs || this.inFlight.size > 0)) {
+    const idleMs = this.o.indexIdleMs ?? Math.max(1000, Math.round(this.ackWaitMs * 1.5));
+    const quietFor = this.clock.now() - Math.max(this.lastCommitAt, this.openedAt);
+    const later = (ms: number) => {
       this.indexTimer = this.clock.setTimeout(() => {
         this.indexTimer = undefined;
         this.maybeIndex();
-      }, Math.max(10, idleMs - Math.max(0, quietFor)));
-      return;
-    }
+      }, Math.max(10, ms));
+    };
+    if (quietFor < idleMs || this.inFlight.size > 0) return later(idleMs - Math.max(0, quietFor));
     this.indexState = 'building';
+    void this.o.queue.depth(this.o.queueName).then(
+      (depth) => {
+        if (depth > 0 || this.stopped) {
+          this.indexState = 'pending';
+          if (!this.stopped) later(idleMs);
+          return;
+        }
+        this.buildIndex();
+      },
+      () => this.buildIndex(),
+    );
+  }
+
+  private buildIndex(): void {
     const started = performance.now();
     this.logger.info({ documents: this.storedDocs }, 'building the HNSW index of memory');
     const build = this.guard(() => this.store.ensureIndex()).then(
