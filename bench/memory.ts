@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { PGliteInterface } from '@electric-sql/pglite';
 import pg from 'pg';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { DOCUMENT_COLUMNS, encodeDocumentBatch, toDocumentBatch } from '../actors/memory/documentBatch.js';
 import { validateDocument, type ValidDocument } from '../actors/memory/Document.js';
 import type { MemoryStore } from '../actors/memory/MemoryStore.js';
@@ -90,6 +92,17 @@ function exactTop(query: Float32Array, vectors: readonly Float32Array[], ids: re
     }
   }
   return best.map((b) => ids[b.i]);
+}
+
+/** Deletes the JetStream streams and KV buckets a benchmark cluster made on the NATS server. */
+async function dropClusterStreams(url: string, cluster: string): Promise<void> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const stream of [`HIVE_${cluster}_TASKS`, `HIVE_${cluster}_DLQ`, `KV_hive_${cluster}_placement`, `KV_hive_${cluster}_snapshots`]) await jsm.streams.delete(stream).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
 }
 
 function psqlCopy(url: string, table: string, file: string): Promise<number> {
@@ -337,6 +350,7 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
   } finally {
     await hive.stop();
     await local?.stop();
+    if (natsUp) await dropClusterStreams(c.nats!, `bench_mem_${process.pid}`).catch(() => undefined);
     await store.close();
     await sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
     await sql.close();

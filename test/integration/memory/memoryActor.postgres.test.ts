@@ -4,6 +4,7 @@
 // every node's cache is invalidated), and a database that is down answering a typed retryable error.
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hive } from '../../../cluster/Hive.js';
 import { HiveError } from '../../../protocols/errors.js';
@@ -14,8 +15,10 @@ import { clusteredVectors, documents, exactTopK } from './fixtures.js';
 const available = (await natsAvailable()) && (await pgvectorAvailable());
 const schema = uniqueName('hive_memactor').toLowerCase();
 const hives: Hive[] = [];
+const clusters = new Set<string>();
 
 async function node(cluster: string, options: { database?: string; nodeId?: string } = {}): Promise<Hive> {
+  clusters.add(cluster);
   const hive = await Hive.start({
     cluster,
     nats: NATS_URL,
@@ -30,6 +33,18 @@ async function node(cluster: string, options: { database?: string; nodeId?: stri
 
 afterAll(async () => {
   await Promise.all(hives.map((h) => h.stop()));
+  // The JetStream streams and KV buckets these clusters made on the shared server.
+  if (clusters.size > 0) {
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      const jsm = await jetstreamManager(nc);
+      for (const c of clusters) {
+        for (const stream of [`HIVE_${c}_TASKS`, `HIVE_${c}_DLQ`, `KV_hive_${c}_placement`, `KV_hive_${c}_snapshots`]) await jsm.streams.delete(stream).catch(() => undefined);
+      }
+    } finally {
+      await nc.close();
+    }
+  }
   if (!available) return;
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
