@@ -176,3 +176,18 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     },
   };
 }
+
+/** Deletes the JetStream streams (work queues, KV buckets) a test cluster made on a shared nats-server. */
+export async function deleteClusterStreams(url: string, cluster: string): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const names: string[] = [];
+    for await (const s of jsm.streams.list()) if (s.config.name.includes(cluster)) names.push(s.config.name);
+    for (const name of names) await jsm.streams.delete(name).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
+}

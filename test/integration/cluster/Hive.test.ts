@@ -9,12 +9,14 @@ import { echoMachine } from '../../../actors/echo.js';
 import { Hive } from '../../../cluster/Hive.js';
 import { HiveError } from '../../../protocols/errors.js';
 import { silentLogger } from '../../../runtime/logger.js';
-import { NATS_URL, natsAvailable, natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../../support/services.js';
+import { NATS_URL, deleteClusterStreams, natsAvailable, natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../../support/services.js';
 
 const hasNats = await natsAvailable();
 const nodes: Hive[] = [];
+const clusters: string[] = [];
 
 async function node(cluster: string, nodeId: string, nats = NATS_URL): Promise<Hive> {
+  if (nats === NATS_URL && !clusters.includes(cluster)) clusters.push(cluster);
   const hive = await Hive.start({ cluster, nodeId, nats, env: false, logger: silentLogger(), heartbeatMs: 100, failureAfterMs: 600 });
   nodes.push(hive);
   return hive;
@@ -41,6 +43,8 @@ async function until(check: () => boolean | Promise<boolean>, what: string, limi
 
 afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.stop()));
+  // the shared server keeps what each test cluster made in JetStream (KV buckets): remove it
+  for (const c of clusters.splice(0)) await deleteClusterStreams(NATS_URL, c);
 });
 
 describe.skipIf(!hasNats)('cluster over NATS - two nodes', () => {

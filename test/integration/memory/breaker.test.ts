@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hive } from '../../../cluster/Hive.js';
 import { HiveError } from '../../../protocols/errors.js';
 import { silentLogger } from '../../../runtime/logger.js';
-import { NATS_URL, natsAvailable, startThrowawayPostgres, throwawayPostgresAvailable, uniqueName, type ThrowawayPostgres } from '../../support/services.js';
+import { NATS_URL, deleteClusterStreams, natsAvailable, startThrowawayPostgres, throwawayPostgresAvailable, uniqueName, type ThrowawayPostgres } from '../../support/services.js';
 
 const ready = throwawayPostgresAvailable() && (await natsAvailable());
 
@@ -24,15 +24,17 @@ function docs(prefix: string, n: number) {
 describe.skipIf(!ready)('memory breaker - PostgreSQL stopped and restarted', () => {
   let pg: ThrowawayPostgres;
   let hive: Hive;
+  const cluster = uniqueName('membrk');
 
   beforeAll(async () => {
     pg = await startThrowawayPostgres();
-    hive = await Hive.start({ cluster: uniqueName('membrk'), nats: NATS_URL, env: false, logger: silentLogger(), database: pg.url, memory: { breaker: { consecutiveFailures: 2, coolDownMs: 300, maxCoolDownMs: 1000, probesToClose: 1 } } });
+    hive = await Hive.start({ cluster, nats: NATS_URL, env: false, logger: silentLogger(), database: pg.url, memory: { breaker: { consecutiveFailures: 2, coolDownMs: 300, maxCoolDownMs: 1000, probesToClose: 1 } } });
   }, 120_000);
 
   afterAll(async () => {
     await hive?.stop();
     await pg?.destroy();
+    await deleteClusterStreams(NATS_URL, cluster);
   });
 
   it('memory - fails fast while the database is down, recovers by itself, and loses nothing acknowledged', async () => {
