@@ -34,6 +34,21 @@ export async function startBenchNode(args: string[]): Promise<ChildProcess> {
   return child;
 }
 
+/** Deletes the JetStream streams and KV buckets a benchmark cluster made. */
+export async function deleteClusterStreams(url: string, cluster: string): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const names: string[] = [];
+    for await (const s of jsm.streams.list()) if (s.config.name.includes(cluster)) names.push(s.config.name);
+    for (const name of names) await jsm.streams.delete(name).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
+}
+
 /** Stops benchmark node processes. */
 export async function stopBenchNodes(children: ChildProcess[]): Promise<void> {
   await Promise.all(
@@ -128,6 +143,7 @@ export async function run(argv: string[]): Promise<void> {
   } finally {
     await client?.stop();
     await stopBenchNodes(children);
+    await deleteClusterStreams(url, cluster).catch(() => undefined);
     process.off('SIGINT', cleanup);
   }
 }

@@ -11,7 +11,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { Hive } from '../cluster/Hive.js';
 import { silentLogger } from '../runtime/logger.js';
-import { startBenchNode, stopBenchNodes } from './pool.js';
+import { deleteClusterStreams, startBenchNode, stopBenchNodes } from './pool.js';
 import { numberArg, parseArgs, printTable, round, writeResults } from './util.js';
 
 interface PoolRow {
@@ -107,5 +107,6 @@ export async function run(argv: string[]): Promise<void> {
   } finally {
     await client?.stop();
     await stopBenchNodes(children);
+    await deleteClusterStreams(url, cluster).catch(() => undefined);
   }
 }
