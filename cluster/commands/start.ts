@@ -86,6 +86,21 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     await stopAll();
     throw err;
   }
+  const exit = waitForSignals(signals, io, hive, stopAll);
+  // Memory is started before the banner so that its subject answers as soon as the node says it started; the
+  // store itself opens in the background (the first open of a new PGlite folder takes seconds) and requests
+  // that arrive meanwhile are answered once it is open. The signal handlers come first: a node must stop
+  // cleanly even while it opens.
+  if (opts.memory !== false) {
+    try {
+      await startMemory(hive, memoryOptions, io);
+    } catch (err) {
+      await stopAll();
+      throw err;
+    }
+  }
+  // everything this node serves is subscribed on the server before it says it started
+  if (hive.transport.connected) await hive.transport.flush().catch(() => undefined);
   const lines = [
     `hive node ${hive.nodeId} started`,
     `  cluster    ${c}`,
@@ -101,18 +116,6 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     '',
   ];
   io.out(lines.join('\n'));
-  const exit = waitForSignals(signals, io, hive, stopAll);
-  // Memory starts after the banner (and after the signal handlers: a node must stop cleanly even while it
-  // opens): the first open of a new PGlite folder takes seconds. Requests that arrive meanwhile are answered
-  // once it is open.
-  if (opts.memory !== false) {
-    try {
-      await startMemory(hive, memoryOptions, io);
-    } catch (err) {
-      await stopAll();
-      throw err;
-    }
-  }
   return exit;
 }
 
