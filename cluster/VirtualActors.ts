@@ -215,7 +215,9 @@ export class VirtualActors {
         }
         const alive = this.deps.membership === undefined || this.deps.membership.isLive(placement.node);
         if (alive) {
-          const delivered = await this.forward(actorSubject(this.cluster, id), msg, true);
+          // Through the owner node's own subject (live as long as the node is), not the actor's: an actor
+          // still activating there has no subscription yet, and taking it over then would activate it twice.
+          const delivered = await this.forward(sysSubject(this.cluster, 'node', placement.node, 'kind', kind, key), msg, true);
           if (delivered) return;
         }
         // its node is gone (or no longer hosts it): take it over, from its last persisted snapshot
