@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hive } from '../cluster/Hive.js';
 import { silentLogger } from '../runtime/logger.js';
+import { deleteClusterStreams } from '../test/support/services.js';
 import { numberArg, parseArgs, percentile, printTable, round, writeResults } from './util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -32,21 +33,6 @@ export async function startBenchNode(args: string[]): Promise<ChildProcess> {
     child.once('exit', (code) => reject(new Error(`bench node exited with ${code}`)));
   });
   return child;
-}
-
-/** Deletes the JetStream streams and KV buckets a benchmark cluster made. */
-export async function deleteClusterStreams(url: string, cluster: string): Promise<void> {
-  const { connect } = await import('@nats-io/transport-node');
-  const { jetstreamManager } = await import('@nats-io/jetstream');
-  const nc = await connect({ servers: url });
-  try {
-    const jsm = await jetstreamManager(nc);
-    const names: string[] = [];
-    for await (const s of jsm.streams.list()) if (s.config.name.includes(cluster)) names.push(s.config.name);
-    for (const name of names) await jsm.streams.delete(name).catch(() => undefined);
-  } finally {
-    await nc.close();
-  }
 }
 
 /** Stops benchmark node processes. */

@@ -11,7 +11,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { Hive } from '../cluster/Hive.js';
 import { silentLogger } from '../runtime/logger.js';
-import { deleteClusterStreams, startBenchNode, stopBenchNodes } from './pool.js';
+import { deleteClusterStreams } from '../test/support/services.js';
+import { startBenchNode, stopBenchNodes } from './pool.js';
 import { numberArg, parseArgs, printTable, round, writeResults } from './util.js';
 
 interface PoolRow {

@@ -10,6 +10,7 @@ import { Hive } from '../../../cluster/Hive.js';
 import { HiveError } from '../../../protocols/errors.js';
 import { silentLogger } from '../../../runtime/logger.js';
 import { NATS_URL, deleteClusterStreams, natsAvailable, natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../../support/services.js';
+import { codeOf } from '../../support/errors.js';
 
 const hasNats = await natsAvailable();
 const nodes: Hive[] = [];
@@ -20,16 +21,6 @@ async function node(cluster: string, nodeId: string, nats = NATS_URL): Promise<H
   const hive = await Hive.start({ cluster, nodeId, nats, env: false, logger: silentLogger(), heartbeatMs: 100, failureAfterMs: 600 });
   nodes.push(hive);
   return hive;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(HiveError);
-    return (err as HiveError).code;
-  }
-  throw new Error('expected an error');
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string, limitMs = 10_000): Promise<void> {

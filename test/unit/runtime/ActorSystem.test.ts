@@ -4,8 +4,9 @@ import { SimulatedClock } from '../../../runtime/Clock.js';
 import type { DeadLetter } from '../../../runtime/DeadLetters.js';
 import { InProcBus, InProcTransport } from '../../../runtime/InProcTransport.js';
 import { silentLogger } from '../../../runtime/logger.js';
-import { HiveError } from '../../../protocols/errors.js';
+import type { HiveError } from '../../../protocols/errors.js';
 import { echoMachine, fragileMachine, laterMachine } from '../../support/machines.js';
+import { codeOf } from '../../support/errors.js';
 
 const nodes: Hive[] = [];
 afterEach(async () => {
@@ -16,16 +17,6 @@ async function node(options: Parameters<typeof Hive.start>[0] = {}): Promise<Hiv
   const hive = await Hive.start({ cluster: 'unit', env: false, logger: silentLogger(), transport: new InProcTransport(new InProcBus()), ...options });
   nodes.push(hive);
   return hive;
-}
-
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    expect(err).toBeInstanceOf(HiveError);
-    return (err as HiveError).code;
-  }
-  throw new Error('expected an error');
 }
 
 describe('actor system', () => {

@@ -3,11 +3,12 @@ import { createActor } from 'xstate';
 import { Hive } from '../../../../cluster/Hive.js';
 import { balancerMachine } from '../../../../actors/balancer/balancerMachine.js';
 import { ConsistentHash } from '../../../../actors/balancer/ConsistentHash.js';
-import { HiveError } from '../../../../protocols/errors.js';
+import type { HiveError } from '../../../../protocols/errors.js';
 import { SimulatedClock } from '../../../../runtime/Clock.js';
 import { InProcBus, InProcTransport } from '../../../../runtime/InProcTransport.js';
 import { silentLogger } from '../../../../runtime/logger.js';
 import { MetricsRegistry } from '../../../../runtime/metrics.js';
+import { codeOf } from '../../../support/errors.js';
 
 const nodes: Hive[] = [];
 afterEach(async () => {
@@ -18,16 +19,6 @@ async function node(): Promise<Hive> {
   const hive = await Hive.start({ cluster: 'unit', env: false, logger: silentLogger(), transport: new InProcTransport(new InProcBus()) });
   nodes.push(hive);
   return hive;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(HiveError);
-    return (err as HiveError).code;
-  }
-  throw new Error('expected an error');
 }
 
 describe('balancerMachine', () => {

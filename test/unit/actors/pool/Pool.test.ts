@@ -2,12 +2,13 @@
 // abort signal, idempotent task ids, concurrency limits and option validation.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Hive } from '../../../../cluster/Hive.js';
-import { HiveError } from '../../../../protocols/errors.js';
+import type { HiveError } from '../../../../protocols/errors.js';
 import { InProcBus, InProcTransport } from '../../../../runtime/InProcTransport.js';
 import { SimulatedClock } from '../../../../runtime/Clock.js';
 import { silentLogger } from '../../../../runtime/logger.js';
 import { decodeJson } from '../../../../protocols/frame.js';
 import type { DeadTask } from '../../../../actors/pool/TaskRecord.js';
+import { codeOf } from '../../../support/errors.js';
 
 const nodes: Hive[] = [];
 afterEach(async () => {
@@ -18,16 +19,6 @@ async function node(bus = new InProcBus(), nodeId?: string): Promise<Hive> {
   const hive = await Hive.start({ cluster: 'pools', env: false, logger: silentLogger(), transport: new InProcTransport(bus), ...(nodeId !== undefined && { nodeId }) });
   nodes.push(hive);
   return hive;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(HiveError);
-    return (err as HiveError).code;
-  }
-  throw new Error('expected an error');
 }
 
 describe('pool', () => {
