@@ -6,6 +6,8 @@
 //   --rounds    rounds; the systems alternate within a round and the median round counts (default 1)
 //   --bytes     application payload size: the JSON text of the event { type: 'echo', data: 'xx…' } (default 200)
 //   --only      measure only these rows (comma list of hive, raw, transport, moleculer; for profiling)
+//   --server-node-flags  extra node flags for EVERY answering child, e.g. "--max-semi-space-size=32" (default
+//               none: the headline figures use Node's defaults). Such a run writes bench/results/ask-server-flags.json.
 //
 // Two node processes per system: this one asks, a child answers (bench/support/askServer.ts, started with
 // `node --import tsx`, one child per system so each answers alone in a clean process; all on one nats-server
@@ -71,8 +73,8 @@ function killAll(): void {
 }
 
 /** Starts an answering child and waits for its ready line. */
-async function startServer(mode: Mode, url: string, cluster: string): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SERVER, `--mode=${mode}`, `--url=${url}`, `--cluster=${cluster}`, `--id=${ECHO_ID}`, `--subject=${rawSubject(cluster)}`], {
+async function startServer(mode: Mode, url: string, cluster: string, nodeFlags: string[]): Promise<ChildProcess> {
+  const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', SERVER, `--mode=${mode}`, `--url=${url}`, `--cluster=${cluster}`, `--id=${ECHO_ID}`, `--subject=${rawSubject(cluster)}`], {
     cwd: join(here, '..'),
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -180,6 +182,8 @@ export async function run(args: string[]): Promise<void> {
   const rounds = Math.max(1, Math.round(numberArg(opts, 'rounds', 1)));
   const bytes = Math.round(numberArg(opts, 'bytes', 200));
   const only = opts.get('only')?.split(',');
+  const serverNodeFlags = (opts.get('server-node-flags') ?? '').split(' ').filter((f) => f !== '');
+  for (const f of serverNodeFlags) if (!f.startsWith('--')) throw new Error(`--server-node-flags takes node flags (--name[=value]), got ${JSON.stringify(f)}`);
   const rows = ROWS.filter((r) => only === undefined || only.includes(r.name));
   if (rows.length === 0) throw new Error(`--only takes a comma list of ${ROWS.map((r) => r.name).join(', ')}`);
   const cluster = `bench_ask_${process.pid}`;
@@ -194,7 +198,10 @@ export async function run(args: string[]): Promise<void> {
   process.once('SIGTERM', onSignal);
   process.once('exit', killAll);
 
-  console.log(`ask benchmark: ${url}, cluster ${cluster}, payload ${eventJson.length} B of JSON, in flight ${LEVELS.join(' and ')}, ${durationMs} ms per row after ${warmupMs} ms warm-up, ${rounds} round(s)\n`);
+  console.log(
+    `ask benchmark: ${url}, cluster ${cluster}, payload ${eventJson.length} B of JSON, in flight ${LEVELS.join(' and ')}, ${durationMs} ms per row after ${warmupMs} ms warm-up, ${rounds} round(s)` +
+      `${serverNodeFlags.length > 0 ? `, answering children run with ${serverNodeFlags.join(' ')}` : ''}\n`,
+  );
 
   const servers = new Map<Mode, ChildProcess>();
   let hive: Hive | undefined;
@@ -204,7 +211,7 @@ export async function run(args: string[]): Promise<void> {
   const results = new Map<string, Measured[]>();
   let hiveFrameBytes = 0;
   try {
-    for (const mode of new Set(rows.map((r) => r.server))) servers.set(mode, await startServer(mode, url, cluster));
+    for (const mode of new Set(rows.map((r) => r.server))) servers.set(mode, await startServer(mode, url, cluster, serverNodeFlags));
 
     // The requesting side of each selected system, each on its own connection; each answers correctly first.
     const subject = rawSubject(cluster);
@@ -338,9 +345,10 @@ export async function run(args: string[]): Promise<void> {
       };
     }
   }
-  const path = writeResults('ask', {
+  // The headline file keeps Node's defaults; a run with tuned children writes beside it.
+  const path = writeResults(serverNodeFlags.length > 0 ? 'ask-server-flags' : 'ask', {
     command: `npm run bench -- ask ${args.join(' ')}`.trim(),
-    settings: { url, durationMs, warmupMs, rounds, payloadJsonBytes: eventJson.length, hiveAskFrameBytes: hiveFrameBytes, levels: LEVELS },
+    settings: { url, durationMs, warmupMs, rounds, payloadJsonBytes: eventJson.length, hiveAskFrameBytes: hiveFrameBytes, levels: LEVELS, serverNodeFlags },
     ratios,
     p50_us_1,
     cpu_ratios_64,
