@@ -221,17 +221,7 @@ export function numberArg(args: Map<string, string>, key: string, fallback: numb
 // ---------------------------------------------------------------------------------------------
 // Deterministic fixtures
 
-/** A seeded PRNG (mulberry32): returns floats in [0, 1). Same seed, same sequence. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../test/support/rng.js';
 
 // About 600 English words, roughly in order of frequency (common function words first, then the
 // vocabulary of an agent system's prompts). Sampled with a Zipf law over this rank order.

@@ -2,17 +2,7 @@
 // cosine top-k to measure recall against, and documents built from them.
 import type { DocumentInput } from '../../../actors/memory/Document.js';
 
-/** A deterministic PRNG (mulberry32) returning numbers in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../support/rng.js';
 
 function normalize(v: Float32Array): Float32Array {
   let n = 0;
