@@ -1,60 +1,20 @@
 // The `hive` CLI as separate processes against a real nats-server: start nodes, spawn, ask, status,
 // raw JSON from a plain NATS client, kill -9 failover of a virtual actor, usage errors, clean shutdown.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runHive, startHiveNode, type HiveNode } from '../support/hiveProcess.js';
 import { natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../support/services.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const bin = join(root, 'bin', 'hive.js');
 const fixtures = join(import.meta.dirname, 'fixtures');
+const hive = (args: string[]) => runHive(args);
+const started: HiveNode[] = [];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function hive(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
-
-interface NodeProc {
-  id: string;
-  proc: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
-const started: NodeProc[] = [];
-
-async function startNode(args: string[], id: string): Promise<NodeProc> {
-  const proc = spawn(process.execPath, [bin, 'start', '--node-id', id, '--log-level', 'warn', '--no-memory', ...args], {
-    cwd: root,
-    env: { ...process.env, HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500' },
-  });
-  let out = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => proc.on('close', (code) => r(code)));
-  const node: NodeProc = { id, proc, out: () => out, exited };
+async function startNode(args: string[], id: string): Promise<HiveNode> {
+  const node = await startHiveNode(['--no-memory', ...args], id, process.env, 20_000);
   started.push(node);
-  const end = Date.now() + 20_000;
-  while (!out.includes(`hive node ${id} started`)) {
-    if (proc.exitCode !== null) throw new Error(`node ${id} exited: ${out}`);
-    if (Date.now() > end) throw new Error(`node ${id} did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return node;
 }
 

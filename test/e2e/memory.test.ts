@@ -2,17 +2,15 @@
 // `hive ingest` of a JSONL file (a malformed line and a bad document rejected with reasons, the rest stored)
 // and `hive search`, and a raw NATS JSON request; the same on PostgreSQL with --database; and a node killed
 // with -9 in the middle of a durable ingestion, restarted: every document is then stored exactly once.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runHive, startHiveNode, stopHiveNode, type HiveNode } from '../support/hiveProcess.js';
 import { natsBinaryAvailable, PG_URL, pgvectorAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../support/services.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const bin = join(root, 'bin', 'hive.js');
 const hasNats = natsBinaryAvailable();
 const hasPg = hasNats && (await pgvectorAvailable());
 
@@ -23,57 +21,20 @@ function withoutDatabase(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return copy;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a `hive` command to completion. */
-function hive(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: root, env: withoutDatabase({ ...process.env, ...env }) });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const hive = (args: string[], env: Record<string, string> = {}) => runHive(args, withoutDatabase({ ...process.env, ...env }));
 
-interface NodeProc {
-  proc: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
+type NodeProc = HiveNode;
 const started: NodeProc[] = [];
 
 /** Starts `hive start` and waits for its banner. */
 async function startNode(args: string[], id: string, env: Record<string, string> = {}): Promise<NodeProc> {
-  const proc = spawn(process.execPath, [bin, 'start', '--node-id', id, '--log-level', 'warn', ...args], {
-    cwd: root,
-    env: withoutDatabase({ ...process.env, HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500', ...env }),
-  });
-  let out = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => proc.on('close', (code) => r(code)));
-  const node: NodeProc = { proc, out: () => out, exited };
+  const node = await startHiveNode(args, id, withoutDatabase({ ...process.env, ...env }));
   started.push(node);
-  const end = Date.now() + 30_000;
-  while (!out.includes(`hive node ${id} started`)) {
-    if (proc.exitCode !== null) throw new Error(`node ${id} exited: ${out}`);
-    if (Date.now() > end) throw new Error(`node ${id} did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return node;
 }
 
-async function killNode(n: NodeProc, signal: NodeJS.Signals): Promise<void> {
-  if (n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill(signal);
-  await n.exited;
-}
+const killNode = stopHiveNode;
 
 const WORDS = 'agent memory vector search cluster node actor message pool balance supervisor breaker latency throughput document embedding index query'.split(' ');
 

@@ -1,49 +1,26 @@
 // Pools across node processes on a real nats-server: a node killed with -9 while its agents run tasks;
 // those tasks are redelivered to the surviving node and each completes exactly once in the results.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hive } from '../../cluster/Hive.js';
 import { silentLogger } from '../../runtime/logger.js';
+import { runHive, startHiveNode, type HiveNode } from '../support/hiveProcess.js';
 import { natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../support/services.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const bin = join(root, 'bin', 'hive.js');
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runHive(args);
 
 describe.skipIf(!natsBinaryAvailable())('pools across processes - end to end', () => {
   let server: OwnNatsServer;
   let dataDir: string;
   const cluster = uniqueName('pool');
-  const procs: Array<{ id: string; proc: ChildProcess; exited: Promise<number | null> }> = [];
+  const procs: HiveNode[] = [];
   let client: Hive;
 
   async function startNode(id: string): Promise<void> {
-    const proc = spawn(process.execPath, [bin, 'start', '--no-memory', '--nats', server.url, '--cluster', cluster, '--node-id', id, '--data-dir', join(dataDir, id), '--log-level', 'warn', '--load', join(import.meta.dirname, 'fixtures', 'pool.ts')], {
-      cwd: root,
-      env: { ...process.env, HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500' },
-    });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    procs.push({ id, proc, exited: new Promise((r) => proc.on('close', (c) => r(c))) });
-    const end = Date.now() + 20_000;
-    while (!out.includes(`hive node ${id} started`)) {
-      if (proc.exitCode !== null || Date.now() > end) throw new Error(`node ${id} did not start: ${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const args = ['--no-memory', '--nats', server.url, '--cluster', cluster, '--data-dir', join(dataDir, id), '--load', join(import.meta.dirname, 'fixtures', 'pool.ts')];
+    procs.push(await startHiveNode(args, id, process.env, 20_000));
   }
 
   beforeAll(async () => {
