@@ -196,7 +196,8 @@ export function errorFromReply(reply: ErrorReply): HiveError {
   const options: HiveErrorOptions = {};
   if (reply.details !== undefined) options.details = reply.details;
   if (reply.retryable !== undefined) options.retryable = reply.retryable;
-  const Cls = classes[reply.code];
+  // Own properties only: a code such as "constructor" or "__proto__" must not reach Object.prototype.
+  const Cls = Object.hasOwn(classes, reply.code) ? classes[reply.code] : undefined;
   return Cls ? new Cls(reply.message, options) : new HiveError(reply.code, reply.message, options);
 }
 

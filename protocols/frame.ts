@@ -17,7 +17,14 @@
 // (objects are maps, no msgpackr records) so other-language clients can read it; JavaScript-only values
 // use msgpackr's extensions: typed arrays are ext type 0x74 (first data byte: msgpackr's typed-array code,
 // then the little-endian elements; a Float32Array is code 7), `undefined` is fixext1 type 0, Date is the
-// standard timestamp ext (-1). Embeddings travel as Float32Array: 4 bytes a dimension.
+// standard timestamp ext (-1, read back as epoch ms). Embeddings travel as Float32Array: 4 bytes a dimension.
+//
+// Values: decoding yields data only: null, booleans, numbers, strings, arrays, plain objects, `undefined`,
+// and the two binary types Hive documents: Uint8Array (msgpack bin) and Float32Array (embeddings). msgpack
+// int64 decodes as a number (precision is lost past 2^53, as in JSON) and a timestamp (a Date where it was
+// encoded) as epoch milliseconds. Anything else msgpackr could build (BigInt, Set, Map, RegExp, Error, other
+// typed arrays, ArrayBuffer, DataView, deeper than 512 levels) is refused as BAD_FRAME naming where it was
+// found, so a value from the wire is never a class instance.
 //
 // Limits: a frame, or the body it inflates to, larger than `maxMessageBytes` is refused with TOO_LARGE; a
 // compressed body is inflated with an output cap that stops as soon as the output passes the limit, so a
@@ -118,9 +125,10 @@ const MAX_WALK_NODES = 10_000;
 type Level = NonNullable<DeflateOptions['level']>;
 
 // Plain msgpack maps (no records) so frames are self-describing; typed arrays kept; no structured clone.
-// int64 from other-language clients decodes as a number when safe, a bigint beyond (msgpackr supports
-// 'auto'; its type declarations do not list it yet).
-const PACKR_OPTIONS = { moreTypes: true, useRecords: false, structuredClone: false, int64AsType: 'auto' } as unknown as Options;
+// int64 from other-language clients decodes as a number (never a bigint; msgpackr's `int64AsType`).
+const PACKR_OPTIONS = { moreTypes: true, useRecords: false, structuredClone: false, int64AsType: 'number', mapsAsObjects: true } as unknown as Options;
+// Values deeper than this are refused (a deeply nested body is an attack, not a message).
+const MAX_DEPTH = 512;
 
 /**
  * Encodes values into binary frames and decodes them back (see the module header for the layout). One
@@ -256,6 +264,10 @@ export class FrameCodec {
       });
     }
     if (value === C1) throw new BadFrameError('invalid msgpack body: it starts with the never-used byte 0xC1');
+    if (value instanceof Date) value = value.getTime();
+    else if (typeof value === 'object' && value !== null ? !isData(value, 0) : !isScalar(value) && value !== null) {
+      throw refusal(value, '', 0) ?? new BadFrameError('frame body is not data');
+    }
     const s = this.stats;
     s.framesIn++;
     s.rawBytesIn += body.length;
@@ -363,6 +375,69 @@ export function decodeJson(bytes: Uint8Array, maxBytes: number = defaultFrameOpt
   } catch (err) {
     throw new BadFrameError(`payload is not valid JSON: ${messageOf(err)}`, { cause: err, details: { start: text.slice(0, 80) } });
   }
+}
+
+/**
+ * True when `value` is data: plain objects and arrays (nested at most {@link MAX_DEPTH} deep) of null,
+ * booleans, numbers, strings, `undefined`, Uint8Array and Float32Array. The fast check; {@link refusal}
+ * finds where the offending value sits once one was found.
+ */
+function isData(value: object, depth: number): boolean {
+  if (depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'object' ? v !== null && !isData(v, depth + 1) : !isScalar(v)) {
+        if (!(v instanceof Date)) return false;
+        value[i] = v.getTime();
+      }
+    }
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === Object.prototype) {
+    for (const key in value) {
+      const v: unknown = (value as Record<string, unknown>)[key];
+      if (typeof v === 'object' ? v !== null && !isData(v, depth + 1) : !isScalar(v)) {
+        if (!(v instanceof Date)) return false;
+        (value as Record<string, unknown>)[key] = v.getTime();
+      }
+    }
+    return true;
+  }
+  return proto === Float32Array.prototype || proto === Uint8Array.prototype || (value instanceof Uint8Array && !(value instanceof Uint8ClampedArray));
+}
+
+function isScalar(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'boolean' || t === 'undefined';
+}
+
+/** The BAD_FRAME error for a body {@link isData} refused: names the type and where it sits. */
+function refusal(value: unknown, path: string, depth: number): BadFrameError | undefined {
+  if (depth > MAX_DEPTH) return new BadFrameError(`frame body nests deeper than ${MAX_DEPTH} levels`, { details: { maxDepth: MAX_DEPTH, path } });
+  if (typeof value !== 'object' || value === null || value instanceof Date) {
+    if (isScalar(value) || value === null || value instanceof Date) return undefined;
+    return refused(typeof value, path);
+  }
+  if (Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype) {
+    const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [`.${k}`, v]);
+    for (const [k, v] of entries) {
+      const r = refusal(v, path + k, depth + 1);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+  if (isData(value, depth)) return undefined;
+  return refused((value as { constructor?: { name?: unknown } }).constructor?.name ?? 'non-plain object', path);
+}
+
+function refused(what: unknown, path: string): BadFrameError {
+  const type = typeof what === 'string' ? what : 'object';
+  const where = path === '' ? 'body' : path.startsWith('.') ? path.slice(1) : path;
+  return new BadFrameError(`frame body carries a ${type} at ${where}: only JSON-like values, Uint8Array and Float32Array cross the wire`, {
+    details: { type, path: where },
+  });
 }
 
 /** Sum of the byte lengths of typed arrays (and ArrayBuffers) reachable in `value`, walking at most a bounded number of values. */

@@ -126,4 +126,14 @@ describe('errors - wire round trip', () => {
       expect(isErrorReply(v)).toBe(false);
     }
   });
+
+  it('rebuilds an error class by an own-property lookup only: "constructor" or "__proto__" stay plain HiveErrors', () => {
+    for (const code of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+      const e = errorFromReply({ type: 'hive.error', code, message: 'forged' });
+      expect(e).toBeInstanceOf(HiveError);
+      expect(Object.getPrototypeOf(e)).toBe(HiveError.prototype);
+      expect(e.code).toBe(code);
+      expect(e.message).toBe('forged');
+    }
+  });
 });
