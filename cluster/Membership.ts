@@ -2,7 +2,7 @@
 // every node keeps the table of live nodes and reports join, leave (a clean stop) and failure (no heartbeat
 // for `failureAfterMs`) to its subscribers.
 import { decodeJson, encodeJson } from '../protocols/frame.js';
-import { sysSubject } from '../protocols/subjects.js';
+import { isToken, sysSubject } from '../protocols/subjects.js';
 import type { Clock, TimerHandle } from '../runtime/Clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { MetricsRegistry } from '../runtime/metrics.js';
@@ -22,6 +22,60 @@ export interface NodeAnnouncement {
   pools?: string[];
   /** Busy and total agent slots per pool on the node. */
   poolLoad?: Record<string, { busy: number; capacity: number }>;
+}
+
+/** Most kinds or pools one heartbeat may list. */
+const MAX_LISTED = 1024;
+/** Most peers the table keeps (a flood of forged node ids cannot grow it without bound). */
+export const MAX_MEMBERS = 1024;
+
+/**
+ * Checks a heartbeat from the wire: `node` one safe token, `startedAt` a finite number, `actors` a
+ * non-negative safe integer, `kinds` and `pools` arrays of at most 1024 tokens, `poolLoad` entries of
+ * non-negative integers with busy ≤ capacity. Returns the announcement rebuilt from those fields only, or a
+ * string saying what is wrong (a forged `actors: -1` must not win placement).
+ */
+export function parseAnnouncement(value: unknown): NodeAnnouncement | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const v = value as Record<string, unknown>;
+  if (v['type'] !== 'hive.heartbeat') return 'type is not hive.heartbeat';
+  if (!isToken(v['node'])) return 'node is not a token';
+  if (typeof v['startedAt'] !== 'number' || !Number.isFinite(v['startedAt'])) return 'startedAt is not a finite number';
+  if (!isCount(v['actors'])) return 'actors is not a non-negative integer';
+  const kinds = tokens(v['kinds']);
+  if (kinds === undefined) return 'kinds is not a list of tokens';
+  const a: NodeAnnouncement = { type: 'hive.heartbeat', node: v['node'], startedAt: v['startedAt'], actors: v['actors'], kinds };
+  if (v['pools'] !== undefined) {
+    const pools = tokens(v['pools']);
+    if (pools === undefined) return 'pools is not a list of tokens';
+    a.pools = pools;
+  }
+  if (v['poolLoad'] !== undefined) {
+    const raw = v['poolLoad'];
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'poolLoad is not an object';
+    const load: Record<string, { busy: number; capacity: number }> = {};
+    const entries = Object.entries(raw as Record<string, unknown>);
+    if (entries.length > MAX_LISTED) return 'poolLoad lists too many pools';
+    for (const [pool, l] of entries) {
+      const e = l as { busy?: unknown; capacity?: unknown } | null;
+      if (!isToken(pool) || typeof e !== 'object' || e === null || !isCount(e.busy) || !isCount(e.capacity) || e.busy > e.capacity) {
+        return `poolLoad.${pool.slice(0, 40)} is not { busy, capacity } counts with busy <= capacity`;
+      }
+      load[pool] = { busy: e.busy, capacity: e.capacity };
+    }
+    a.poolLoad = load;
+  }
+  return a;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function tokens(v: unknown): string[] | undefined {
+  if (!Array.isArray(v) || v.length > MAX_LISTED) return undefined;
+  for (const t of v) if (!isToken(t)) return undefined;
+  return v as string[];
 }
 
 /** A live node as this node knows it. */
@@ -98,13 +152,21 @@ export class Membership {
   }
 
   private onHeartbeat(data: Uint8Array): void {
-    let a: NodeAnnouncement;
+    let a: NodeAnnouncement | string;
     try {
-      a = decodeJson(data, 1024 * 1024) as NodeAnnouncement;
+      a = parseAnnouncement(decodeJson(data, 1024 * 1024));
     } catch {
+      a = 'not JSON';
+    }
+    if (typeof a === 'string') {
+      this.deps.logger.debug({ reason: a }, 'heartbeat refused');
       return;
     }
-    if (typeof a?.node !== 'string' || a.node === this.deps.nodeId) return;
+    if (a.node === this.deps.nodeId) return;
+    if (!this.members.has(a.node) && this.members.size >= MAX_MEMBERS) {
+      this.deps.logger.warn({ peer: a.node, max: MAX_MEMBERS }, 'heartbeat of a new node refused: the member table is full');
+      return;
+    }
     this.see(a);
   }
 
@@ -127,7 +189,7 @@ export class Membership {
     } catch {
       return;
     }
-    if (typeof msg.node !== 'string' || msg.node === this.deps.nodeId) return;
+    if (!isToken(msg.node) || msg.node === this.deps.nodeId) return;
     if (this.members.delete(msg.node)) {
       this.deps.logger.info({ peer: msg.node }, 'node left');
       this.emit({ type: 'leave', node: msg.node });

@@ -8,11 +8,11 @@ import { assertToken } from '../protocols/subjects.js';
 import { LOCAL_NATS_URL } from './localNats.js';
 import { natsOptionsFromEnv } from './natsOptions.js';
 import { NatsTransport } from './NatsTransport.js';
+import { secureId } from '../runtime/ids.js';
 
 /** A connection to one cluster's memory. */
 export class MemoryClient {
   private readonly codec = new FrameCodec({ maxMessageBytes: 64 * 1024 * 1024 });
-  private nextCid = 0;
 
   private constructor(
     readonly cluster: string,
@@ -35,7 +35,7 @@ export class MemoryClient {
   /** Sends one memory request and returns the answer event; an error answer is thrown as its typed error. */
   async request(event: HiveEvent, timeoutMs: number): Promise<HiveEvent> {
     const subject = memorySubject(this.cluster);
-    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: (this.nextCid++).toString(36), d: Date.now() + timeoutMs };
+    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: secureId(), d: Date.now() + timeoutMs };
     let bytes: Uint8Array;
     try {
       bytes = await this.transport.request(subject, this.codec.encode(env), timeoutMs);

@@ -35,7 +35,7 @@ import {
   UnavailableError,
 } from '../protocols/errors.js';
 import { systemClock, type Clock, type TimerHandle } from '../runtime/Clock.js';
-import type { IdSource } from '../runtime/ids.js';
+import { SecureIds, type IdSource } from '../runtime/ids.js';
 import type {
   SubscribeOptions,
   Transport,
@@ -57,7 +57,7 @@ export interface NatsTransportLogger {
 export interface NatsTransportDeps {
   /** Times request deadlines (default: the system clock). */
   clock?: Clock;
-  /** Correlation ids for requests; each must be one subject token (default: a per-connection counter). */
+  /** Correlation ids for requests; each must be one subject token (default: unguessable {@link SecureIds}). */
   ids?: IdSource;
   /** Where connection events and handler failures are logged (default: nowhere). */
   logger?: NatsTransportLogger;
@@ -69,15 +69,6 @@ const silent: NatsTransportLogger = { debug() {}, info() {}, warn() {}, error() 
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** How long `close()` lets a drain run before it closes the connection outright. */
 const DRAIN_TIMEOUT_MS = 10_000;
-
-/** A cheap per-connection id source: the inbox is already unique, so a base-36 counter suffices. */
-class CounterIds implements IdSource {
-  private n = 0;
-  next(): string {
-    this.n += 1;
-    return this.n.toString(36);
-  }
-}
 
 interface Pending {
   readonly subject: string;
@@ -207,7 +198,7 @@ export class NatsTransport implements Transport {
     this.nc = nc;
     this.options = options;
     this.clock = deps.clock ?? systemClock;
-    this.ids = deps.ids ?? new CounterIds();
+    this.ids = deps.ids ?? new SecureIds();
     this.log = deps.logger ?? silent;
     this.payloadLimit = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     this.inbox = createInbox(options.inboxPrefix);

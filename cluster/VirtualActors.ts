@@ -7,8 +7,9 @@ import type { AnyActorLogic, Snapshot } from 'xstate';
 import type { AskEnvelope, HiveEvent, TellEnvelope } from '../protocols/envelope.js';
 import { ENVELOPE_VERSION, parseEnvelope } from '../protocols/envelope.js';
 import { BadFrameError, InvalidArgumentError, NoSuchActorError, TimeoutError, errorFromReply, toHiveError } from '../protocols/errors.js';
-import { actorSubject, assertToken, sysSubject, virtualSubject } from '../protocols/subjects.js';
+import { actorSubject, assertToken, isToken, sysSubject, virtualSubject } from '../protocols/subjects.js';
 import type { ActorSystem, Inbound } from '../runtime/ActorSystem.js';
+import { secureId } from '../runtime/ids.js';
 import type { KeyValueStore } from '../runtime/KeyValueStore.js';
 import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
 import type { Membership } from './Membership.js';
@@ -70,7 +71,6 @@ export class VirtualActors {
   private readonly active = new Map<string, Activation>();
   private readonly activating = new Map<string, Promise<void>>();
   private nodeSub: TransportSubscription | undefined;
-  private nextCid = 0;
 
   constructor(
     private readonly deps: {
@@ -92,6 +92,11 @@ export class VirtualActors {
 
   private get nodeId(): string {
     return this.system.config.nodeId;
+  }
+
+  /** Tokens of `hive.<cluster>.sys.node.<node>.kind`, the prefix of messages placed on this node. */
+  private get placedPrefixTokens(): number {
+    return sysSubject(this.cluster, 'node', this.nodeId, 'kind').split('.').length;
   }
 
   /** Kinds this node can activate. */
@@ -147,7 +152,7 @@ export class VirtualActors {
       await this.persisted(a);
       return answer;
     }
-    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: (this.nextCid++).toString(36), d: this.system.clock.now() + timeoutMs };
+    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: secureId(), d: this.system.clock.now() + timeoutMs };
     let bytes: Uint8Array;
     try {
       bytes = await this.deps.transport.request(virtualSubject(this.cluster, kind, key), this.system.codec.encode(env), timeoutMs);
@@ -169,6 +174,10 @@ export class VirtualActors {
   /** A message on `hive.<cluster>.kind.<kind>.<key>` (one node of the kind's queue group gets it). */
   private async onKindMessage(kind: string, msg: TransportMessage): Promise<void> {
     const key = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+    if (!isToken(key)) {
+      this.refuseToken(msg, key, 'virtual actor key');
+      return;
+    }
     await this.route(kind, key, msg, false);
   }
 
@@ -177,6 +186,11 @@ export class VirtualActors {
     const parts = msg.subject.split('.');
     const key = parts[parts.length - 1];
     const kind = parts[parts.length - 2];
+    // A `>` subscription: exactly kind and key after the node's prefix, each one safe token.
+    if (parts.length !== this.placedPrefixTokens + 2 || !isToken(kind) || !isToken(key)) {
+      this.refuseToken(msg, parts.slice(this.placedPrefixTokens).join('.'), 'virtual actor kind/key');
+      return;
+    }
     if (!this.kinds.has(kind)) {
       this.answerError(msg, new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`));
       return;
@@ -264,6 +278,14 @@ export class VirtualActors {
     } catch (err) {
       if (probe && toHiveError(err).code === 'NO_SUCH_ACTOR') return false;
       throw err;
+    }
+  }
+
+  private refuseToken(msg: TransportMessage, value: string, what: string): void {
+    try {
+      assertToken(value, what);
+    } catch (err) {
+      this.answerError(msg, err);
     }
   }
 

@@ -111,6 +111,38 @@ export function validateEvent(value: unknown): HiveEvent {
   return value as HiveEvent;
 }
 
+/**
+ * Event type prefixes the wire may never deliver: xstate's own events (`xstate.stop`, `xstate.error.actor.*`,
+ * `xstate.done.actor.*`, ...) and Hive's internal messages (`hive.*`).
+ */
+export const RESERVED_EVENT_PREFIXES: readonly string[] = Object.freeze(['xstate.', 'hive.']);
+
+/**
+ * Event types of Hive's built-in machines that only the runtime itself sends (a supervisor's child
+ * notifications, a pool agent's internal steps): refused from the wire like the reserved prefixes.
+ */
+export const INTERNAL_EVENT_TYPES: ReadonlySet<string> = new Set(['child.failed', 'child.done', 'child.stopped', 'agent.settled', 'agent.drain']);
+
+/** True when an event of this type may not come from the wire (see {@link validateWireEvent}). */
+export function isInternalEventType(type: string): boolean {
+  for (const p of RESERVED_EVENT_PREFIXES) if (type.startsWith(p)) return true;
+  return INTERNAL_EVENT_TYPES.has(type);
+}
+
+/**
+ * {@link validateEvent} for an event that arrived over the wire: also refuses xstate's and Hive's internal
+ * event types ({@link RESERVED_EVENT_PREFIXES}, {@link INTERNAL_EVENT_TYPES}) with INVALID_EVENT, so a
+ * sender cannot stop an actor (`xstate.stop`), fake a child failure to a supervisor, or drain an agent.
+ * @throws InvalidEventError naming the type.
+ */
+export function validateWireEvent(value: unknown): HiveEvent {
+  const event = validateEvent(value);
+  if (isInternalEventType(event.type)) {
+    throw new InvalidEventError(`event type ${describe(event.type)} is internal and refused from the wire`, { details: { type: event.type.slice(0, 200) } });
+  }
+  return event;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const proto: unknown = Object.getPrototypeOf(value);

@@ -7,7 +7,7 @@
 // event-loop turn, also when the work arrives through promise continuations.
 import { createActor, type AnyActorLogic, type Snapshot } from 'xstate';
 import type { AskEnvelope, HiveEvent, ReplyEnvelope, TellEnvelope } from '../protocols/envelope.js';
-import { ENVELOPE_VERSION, parseEnvelope, validateEvent } from '../protocols/envelope.js';
+import { ENVELOPE_VERSION, parseEnvelope, validateWireEvent } from '../protocols/envelope.js';
 import type {
   HiveError} from '../protocols/errors.js';
 import {
@@ -30,7 +30,7 @@ import { ActorRef } from './ActorRef.js';
 import { systemClock, type Clock, type TimerHandle } from './Clock.js';
 import type { HiveConfig } from './config.js';
 import { DeadLetters, type DeadLetterReason } from './DeadLetters.js';
-import { RandomIds, type IdSource } from './ids.js';
+import { RandomIds, secureId, type IdSource } from './ids.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MetricsRegistry, type LatencyRecorder } from './metrics.js';
 import { isAsk, registerReplier, takeReplier, type Replier } from './reply.js';
@@ -205,7 +205,6 @@ export class ActorSystem {
   private turnResetScheduled = false;
   private stopped = false;
   private readonly lifecycle = new Set<(e: ActorLifecycleEvent) => void>();
-  private nextCid = 0;
   private delivered = 0;
   private readonly askLocal: LatencyRecorder;
   private readonly askRemote: LatencyRecorder;
@@ -417,7 +416,7 @@ export class ActorSystem {
   }
 
   private async askOverTransport(id: string, event: HiveEvent, timeoutMs: number): Promise<HiveEvent> {
-    const cid = (this.nextCid++).toString(36);
+    const cid = secureId();
     const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: cid, d: this.clock.now() + timeoutMs };
     const started = performance.now();
     let bytes: Uint8Array;
@@ -606,18 +605,19 @@ export class ActorSystem {
 
   /**
    * Decodes a message that arrived on an actor or kind subject: a binary frame (tell or ask envelope) or
-   * JSON text (what the NATS CLI sends; a reply subject makes it an ask). Throws BAD_FRAME, TOO_LARGE or
-   * INVALID_EVENT; the caller answers with {@link ActorSystem.respond} using {@link replyTargetOf}.
+   * JSON text (what the NATS CLI sends; a reply subject makes it an ask). The one place the wire's events
+   * are checked: xstate's and Hive's internal event types are refused here (`validateWireEvent`). Throws
+   * BAD_FRAME, TOO_LARGE or INVALID_EVENT; the caller answers with {@link ActorSystem.respond} using {@link replyTargetOf}.
    */
   parseInbound(msg: TransportMessage): Inbound {
     const binary = isBinaryFrame(msg.data);
     if (!binary) {
-      const event = validateEvent(decodeJson(msg.data, this.config.maxMessageBytes));
+      const event = validateWireEvent(decodeJson(msg.data, this.config.maxMessageBytes));
       return { event, binary, cid: undefined, replyTo: msg.reply, isAsk: msg.reply !== undefined };
     }
     const env = parseEnvelope(this.codec.decode(msg.data));
     if (env.k === 'r') throw new BadFrameError('a reply frame was sent to an actor subject');
-    const event = validateEvent(env.e);
+    const event = validateWireEvent(env.e);
     const isAsk = env.k === 'a' && msg.reply !== undefined;
     return { event, binary, cid: env.k === 'a' ? env.c : undefined, replyTo: msg.reply, isAsk };
   }

@@ -5,7 +5,7 @@
 // subject, maybe 100,000 of them), and request timeouts are batched (./Timeouts.ts).
 import { NoSuchActorError, TimeoutError, TooLargeError, UnavailableError, toHiveError } from '../protocols/errors.js';
 import { systemClock, type Clock } from './Clock.js';
-import { RandomIds, type IdSource } from './ids.js';
+import { RandomIds, secureId, type IdSource } from './ids.js';
 import { Timeouts, type Expiring, type TimeoutBatch } from './Timeouts.js';
 import type { SubscribeOptions, Transport, TransportMessage, TransportStatus, TransportSubscription } from './Transport.js';
 
@@ -155,7 +155,6 @@ export class InProcTransport implements Transport {
   private readonly pending = new Map<string, PendingRequest>();
   private readonly timeouts: Timeouts;
   private inboxSub: TransportSubscription | undefined;
-  private nextCid = 0;
 
   constructor(
     /** The bus this transport is on. */
@@ -222,7 +221,7 @@ export class InProcTransport implements Transport {
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new UnavailableError('in-process transport is closed'));
     this.inboxSub ??= this.subscribe(`${this.inbox}.*`, this.onInbox);
-    const cid = (this.nextCid++).toString(36);
+    const cid = secureId();
     return new Promise<Uint8Array>((resolve, reject) => {
       const p = new PendingRequest(this.pending, cid, subject, timeoutMs, resolve, reject);
       this.timeouts.schedule(p, timeoutMs);
