@@ -27,6 +27,7 @@ import { HiveError } from '../protocols/errors.js';
 import { silentLogger } from '../runtime/logger.js';
 import type { ActorsChildResult } from './support/actorsChild.js';
 import { median, numberArg, parseArgs, printTable, round, writeResults } from './util.js';
+import { probeNats, requireService } from '../test/support/services.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(here, 'support', 'actorsChild.ts');
@@ -138,6 +139,7 @@ export async function run(args: string[]): Promise<void> {
   const opts = parseArgs(args);
   const natsFlag = opts.get('nats');
   const nats = natsFlag === undefined ? undefined : natsFlag === 'true' ? 'nats://127.0.0.1:4222' : natsFlag;
+  if (nats !== undefined) requireService(await probeNats(nats));
   const count = Math.round(numberArg(opts, 'count', 100_000));
   const rounds = Math.max(1, Math.round(numberArg(opts, 'rounds', 1)));
   const cluster = `bench_actors_${process.pid}`;

@@ -42,6 +42,7 @@ import { ENVELOPE_VERSION } from '../protocols/envelope.js';
 import { silentLogger } from '../runtime/logger.js';
 import { closedLoop, type LoadResult, type WindowHooks } from './support/load.js';
 import { median, numberArg, parseArgs, printTable, round, writeResults } from './util.js';
+import { probeNats, requireService } from '../test/support/services.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVER = join(here, 'support', 'askServer.ts');
@@ -177,6 +178,7 @@ function sameEvent(a: unknown, b: HiveEvent): boolean {
 export async function run(args: string[]): Promise<void> {
   const opts = parseArgs(args);
   const url = opts.get('url') ?? 'nats://127.0.0.1:4222';
+  requireService(await probeNats(url));
   const durationMs = numberArg(opts, 'duration', 5000);
   const warmupMs = numberArg(opts, 'warmup', 1500);
   const rounds = Math.max(1, Math.round(numberArg(opts, 'rounds', 1)));

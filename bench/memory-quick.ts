@@ -9,6 +9,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { PgStore } from '../actors/memory/PgStore.js';
 import { validateDocument, type DocumentInput, type ValidDocument } from '../actors/memory/Document.js';
 import { DOCUMENT_COLUMNS, encodeDocumentBatch, toDocumentBatch } from '../actors/memory/documentBatch.js';
+import { probePostgres, requireService } from '../test/support/services.js';
 
 interface Args {
   docs: number;
@@ -84,6 +85,7 @@ export function makeDocuments(n: number, dims: number, namespace: string, seed =
 /** Runs the check and prints docs/s for both paths, their ratio, and one raw binary COPY stream for reference. */
 export async function run(argv: readonly string[] = []): Promise<{ copyDocsPerSec: number; naiveDocsPerSec: number; rawCopyDocsPerSec: number; ratio: number }> {
   const args = parseArgs(argv);
+  requireService(await probePostgres(args.url, { vector: true }));
   const schema = `hive_bench_${process.pid}_${Date.now().toString(36)}`;
   const docs = makeDocuments(args.docs, args.dims, 'bench');
   const store = new PgStore({

@@ -27,6 +27,7 @@ import { Hive } from '../cluster/Hive.js';
 import { tcpOpen } from '../cluster/localNats.js';
 import { makeDocuments } from './memory-quick.js';
 import { numberArg, parseArgs, percentile, printTable, round, writeResults } from './util.js';
+import { probeNats, probePostgres, requireService } from '../test/support/services.js';
 
 interface Config {
   docs: number;
@@ -119,6 +120,8 @@ function psqlCopy(url: string, table: string, file: string): Promise<number> {
 /** Runs the benchmark; see the header. */
 export async function run(argv: readonly string[] = []): Promise<Record<string, unknown>> {
   const c = config(argv);
+  if (!c.pglite) requireService(await probePostgres(c.url, { vector: true }));
+  if (c.nats !== undefined) requireService(await probeNats(c.nats));
   const schema = `hive_bench_mem_${process.pid}_${Date.now().toString(36)}`;
   const table = `"${schema}".memory_documents`;
   const tmp = mkdtempSync(join(tmpdir(), 'hive-bench-memory-'));

@@ -5,6 +5,7 @@
 // Arguments: --url=nats://127.0.0.1:4222 --inflight=64 --seconds=3 --bytes=200
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NatsTransport } from '../cluster/NatsTransport.js';
+import { probeNats, requireService } from '../test/support/services.js';
 
 /** One measured variant. */
 export interface NatsRawResult {
@@ -59,6 +60,7 @@ async function drive(name: string, send: () => Promise<unknown>, inflight: numbe
 /** Runs the three variants and prints req/s for each; returns the figures. */
 export async function run(args: readonly string[] = []): Promise<NatsRawResult[]> {
   const url = arg(args, 'url', 'nats://127.0.0.1:4222');
+  requireService(await probeNats(url));
   const inflight = numArg(args, 'inflight', 64);
   const seconds = numArg(args, 'seconds', 3);
   const payload = new Uint8Array(numArg(args, 'bytes', 200)).fill(120);

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hive } from '../cluster/Hive.js';
 import { silentLogger } from '../runtime/logger.js';
-import { deleteClusterStreams } from '../test/support/services.js';
+import { deleteClusterStreams, probeNats, requireService } from '../test/support/services.js';
 import { numberArg, parseArgs, percentile, printTable, round, writeResults } from './util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -90,6 +90,7 @@ async function closedLoop(send: () => Promise<unknown>, inflight: number, warmup
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   const url = args.get('url') ?? 'nats://127.0.0.1:4222';
+  requireService(await probeNats(url));
   const submitters = numberArg(args, 'submitters', 50);
   const durationMs = numberArg(args, 'duration', 5000);
   const warmupMs = numberArg(args, 'warmup', 1500);

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ServiceMissing } from '../test/support/services.js';
 
 /** What every benchmark module exports. */
 export interface BenchModule {
@@ -63,7 +64,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    console.error(err);
+    // a missing service is one line naming it and how to get it; anything else keeps its stack
+    console.error(err instanceof ServiceMissing ? `bench ${process.argv[2] ?? ''}: ${err.message}` : err);
     process.exitCode = 1;
   },
 );

@@ -11,7 +11,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { Hive } from '../cluster/Hive.js';
 import { silentLogger } from '../runtime/logger.js';
-import { deleteClusterStreams } from '../test/support/services.js';
+import { deleteClusterStreams, probeNats, requireService } from '../test/support/services.js';
 import { startBenchNode, stopBenchNodes } from './pool.js';
 import { numberArg, parseArgs, printTable, round, writeResults } from './util.js';
 
@@ -23,6 +23,7 @@ interface PoolRow {
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   const url = args.get('url') ?? 'nats://127.0.0.1:4222';
+  requireService(await probeNats(url));
   const submitters = numberArg(args, 'submitters', 50);
   const holdMs = numberArg(args, 'hold', 8000);
   const cluster = `bench_scale_${process.pid}`;
