@@ -4,9 +4,9 @@
 // pulls only as many messages as it has free capacity, so a node killed with -9 loses nothing: what it
 // held unacknowledged is redelivered to the others once `ack_wait` passes.
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { headers, nanos } from '@nats-io/transport-node';
 import { UnavailableError } from '../protocols/errors.js';
-import type { Delivery, WorkConsumer, WorkQueue, WorkQueueOptions } from '../runtime/WorkQueue.js';
+import type { DeadLetter, DeadLetterReason, Delivery, WorkConsumer, WorkQueue, WorkQueueOptions } from '../runtime/WorkQueue.js';
 import type { NatsTransport } from './NatsTransport.js';
 
 /** The work queues of one cluster, on JetStream. */
@@ -15,7 +15,7 @@ export class JetStreamWorkQueue implements WorkQueue {
   private readonly taskStream: string;
   private readonly dlqStream: string;
   private streamsReady: Promise<void> | undefined;
-  private readonly ackWait = new Map<string, number>();
+  private readonly ensured = new Map<string, WorkQueueOptions>();
 
   private constructor(
     transport: NatsTransport,
@@ -81,7 +81,7 @@ export class JetStreamWorkQueue implements WorkQueue {
   }
 
   async ensure(queue: string, options: WorkQueueOptions): Promise<void> {
-    this.ackWait.set(queue, options.ackWaitMs);
+    this.ensured.set(queue, options);
     await this.ensureStreams();
     const config = {
       durable_name: this.durable(queue),
@@ -115,14 +115,14 @@ export class JetStreamWorkQueue implements WorkQueue {
     }
   }
 
-  consume(queue: string, handler: (d: Delivery) => void, capacity: () => number): WorkConsumer & { wake(): void } {
+  consume(queue: string, handler: (d: Delivery) => void, capacity: () => number, onError?: (err: Error) => void): WorkConsumer & { wake(): void } {
     let active = true;
     let inFlight = 0;
     let wakeUp: (() => void) | undefined;
     // Messages pulled ahead of free capacity wait here (told "working" so they are not redelivered meanwhile),
     // so the next task is already local when a slot frees up instead of one pull round trip away.
     const waiting: JsMsg[] = [];
-    const ackWaitMs = this.ackWait.get(queue) ?? 30_000;
+    const ackWaitMs = this.ensured.get(queue)?.ackWaitMs ?? 30_000;
     const wake = () => {
       const w = wakeUp;
       wakeUp = undefined;
@@ -180,9 +180,22 @@ export class JetStreamWorkQueue implements WorkQueue {
             waiting.push(m);
             dispatch();
           }
-        } catch {
+        } catch (err) {
           consumer = undefined;
-          if (active) await new Promise((r) => setTimeout(r, 250));
+          if (!active) break;
+          // reported, never silent: a deleted consumer or stream, a JetStream outage
+          try {
+            onError?.(err as Error);
+          } catch {
+            // the reporter's failure is its own
+          }
+          // a consumer (or stream) deleted under us is created again, with the options it was made with
+          const options = this.ensured.get(queue);
+          if (options !== undefined && /not found/i.test((err as Error).message)) {
+            this.streamsReady = undefined;
+            await this.ensure(queue, options).catch(() => undefined);
+          }
+          await new Promise((r) => setTimeout(r, 250));
         }
       }
     };
@@ -206,25 +219,36 @@ export class JetStreamWorkQueue implements WorkQueue {
     try {
       const info = await this.jsm.consumers.info(this.taskStream, this.durable(queue));
       return info.num_pending;
-    } catch {
-      return 0;
+    } catch (err) {
+      throw new UnavailableError(`could not read the depth of queue "${queue}": ${(err as Error).message}`, { cause: err });
     }
   }
 
-  async deadLetter(queue: string, data: Uint8Array): Promise<void> {
+  async deadLetter(queue: string, data: Uint8Array, reason?: DeadLetterReason): Promise<void> {
     await this.ensureStreams();
-    await this.js.publish(this.dlqSubject(queue), data);
+    const h = headers();
+    if (reason !== undefined) {
+      h.set('Hive-Dead-Code', reason.code);
+      // header values are one line of text
+      h.set('Hive-Dead-Reason', reason.message.replace(/[\r\n]+/g, ' ').slice(0, 1024));
+      h.set('Hive-Deliveries', String(reason.deliveries));
+    }
+    await this.js.publish(this.dlqSubject(queue), data, { headers: h });
   }
 
-  async deadLetters(queue: string, limit: number): Promise<Uint8Array[]> {
+  async deadLetters(queue: string, limit: number): Promise<DeadLetter[]> {
     await this.ensureStreams();
-    const out: Uint8Array[] = [];
-    const consumer = await this.js.consumers.get(this.dlqStream, { filter_subjects: [this.dlqSubject(queue)] });
+    const out: DeadLetter[] = [];
+    const consumer = await this.js.consumers.get(this.dlqStream, { filter_subjects: this.dlqSubject(queue) });
     const info = await consumer.info(true).catch(() => undefined);
     const available = info?.num_pending ?? limit;
     if (available === 0) return out;
     const batch = await consumer.fetch({ max_messages: Math.min(limit, available), expires: 1000 });
-    for await (const m of batch) out.push(m.data);
+    for await (const m of batch) {
+      const code = m.headers?.get('Hive-Dead-Code');
+      if (code === undefined || code === '') out.push({ data: m.data });
+      else out.push({ data: m.data, reason: { code, message: m.headers?.get('Hive-Dead-Reason') ?? '', deliveries: Number(m.headers?.get('Hive-Deliveries') ?? 0) } });
+    }
     return out;
   }
 }

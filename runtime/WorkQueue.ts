@@ -1,7 +1,8 @@
 // The seam for durable work: a per-queue stream of task messages, each acknowledged only once done,
 // redelivered after a negative acknowledgement or when its ack deadline passes, at most `maxDeliver` times,
 // de-duplicated by message id. `cluster/JetStreamWorkQueue` implements it over JetStream;
-// `MemoryWorkQueue` implements it in memory for in-process nodes and tests.
+// `MemoryWorkQueue` implements it in memory for in-process nodes and tests. Work is taken from a queue by
+// the one `DurableConsumer` (runtime/DurableConsumer.ts), never by hand.
 import type { Clock, TimerHandle } from './Clock.js';
 
 /** One delivery of a queued message. */
@@ -28,6 +29,22 @@ export interface WorkQueueOptions {
   ackWaitMs: number;
 }
 
+/** Why a message was dead-lettered (JetStream keeps it in the message's headers). */
+export interface DeadLetterReason {
+  /** The error code (`BAD_FRAME`, `DATABASE`, the handler's error code, ...). */
+  code: string;
+  message: string;
+  /** Deliveries the message had. */
+  deliveries: number;
+}
+
+/** A message of a dead-letter queue. */
+export interface DeadLetter {
+  data: Uint8Array;
+  /** Absent for a message dead-lettered without one. */
+  reason?: DeadLetterReason;
+}
+
 /** A consumer of one queue; `stop()` stops taking messages (unacknowledged ones are redelivered). */
 export interface WorkConsumer {
   stop(): Promise<void>;
@@ -43,13 +60,13 @@ export interface WorkQueue {
    * Delivers messages to `handler`, never more than `capacity()` unacknowledged at once (asked again
    * each time a slot frees up — call `wake()` on the consumer side when capacity grows).
    */
-  consume(queue: string, handler: (d: Delivery) => void, capacity: () => number): WorkConsumer & { wake(): void };
-  /** Messages waiting (not yet delivered or waiting for redelivery). */
+  consume(queue: string, handler: (d: Delivery) => void, capacity: () => number, onError?: (err: Error) => void): WorkConsumer & { wake(): void };
+  /** Messages waiting (not yet delivered or waiting for redelivery); rejects when it cannot be read (never a made-up 0). */
   depth(queue: string): Promise<number>;
-  /** Appends a message to the dead-letter queue of `queue`. */
-  deadLetter(queue: string, data: Uint8Array): Promise<void>;
+  /** Appends a message (with why) to the dead-letter queue of `queue`; rejects when it was not stored. */
+  deadLetter(queue: string, data: Uint8Array, reason?: DeadLetterReason): Promise<void>;
   /** Reads the dead-letter queue of `queue` (oldest first, up to `limit`). */
-  deadLetters(queue: string, limit: number): Promise<Uint8Array[]>;
+  deadLetters(queue: string, limit: number): Promise<DeadLetter[]>;
 }
 
 interface MemMessage {
@@ -67,7 +84,7 @@ interface MemQueue {
   options: WorkQueueOptions;
   messages: MemMessage[];
   ids: Set<string>;
-  dead: Uint8Array[];
+  dead: DeadLetter[];
   consumers: Array<{ handler: (d: Delivery) => void; capacity: () => number; inFlight: number; active: boolean }>;
   cursor: number;
   seq: number;
@@ -98,7 +115,7 @@ export class MemoryWorkQueue implements WorkQueue {
     this.pump(q);
   }
 
-  consume(queue: string, handler: (d: Delivery) => void, capacity: () => number): WorkConsumer & { wake(): void } {
+  consume(queue: string, handler: (d: Delivery) => void, capacity: () => number, _onError?: (err: Error) => void): WorkConsumer & { wake(): void } {
     const q = this.q(queue);
     const consumer = { handler, capacity, inFlight: 0, active: true };
     q.consumers.push(consumer);
@@ -116,11 +133,17 @@ export class MemoryWorkQueue implements WorkQueue {
     return this.q(queue).messages.filter((m) => !m.inFlight && !m.done).length;
   }
 
-  async deadLetter(queue: string, data: Uint8Array): Promise<void> {
-    this.q(queue).dead.push(data.slice());
+  /** Messages `queue` still holds: waiting, in flight, or waiting for redelivery. */
+  held(queue: string): number {
+    return this.q(queue).messages.filter((m) => !m.done).length;
   }
 
-  async deadLetters(queue: string, limit: number): Promise<Uint8Array[]> {
+  async deadLetter(queue: string, data: Uint8Array, reason?: DeadLetterReason): Promise<void> {
+    const q = this.q(queue);
+    q.dead.push(reason === undefined ? { data: data.slice() } : { data: data.slice(), reason: { ...reason } });
+  }
+
+  async deadLetters(queue: string, limit: number): Promise<DeadLetter[]> {
     return this.q(queue).dead.slice(0, limit);
   }
 

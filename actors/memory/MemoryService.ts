@@ -19,13 +19,14 @@ import { systemClock, type Clock, type TimerHandle } from '../../runtime/Clock.j
 import { silentLogger, type Logger } from '../../runtime/logger.js';
 import type { MetricsRegistry } from '../../runtime/metrics.js';
 import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
-import type { WorkConsumer, WorkQueue, Delivery } from '../../runtime/WorkQueue.js';
+import type { WorkQueue } from '../../runtime/WorkQueue.js';
+import { DurableConsumer, type WorkContext, type WorkOutcome } from '../../runtime/DurableConsumer.js';
 import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { BreakerOptions } from '../breaker/breakerOptions.js';
 import { validateDocument, type EmbeddingStorage, type Rejection, type ValidDocument, type ValidationLimits } from './Document.js';
 import type { Embedder } from './Embedder.js';
 import { HashingEmbedder } from './HashingEmbedder.js';
-import { decodeQueueMessage, encodeCopyMessage, encodeIngestMessage, estimateDocBytes } from './ingestMessage.js';
+import { decodeQueueMessage, type QueueMessage, encodeCopyMessage, encodeIngestMessage, estimateDocBytes } from './ingestMessage.js';
 import { CopyEncoder } from './CopyEncoder.js';
 import {
   DEFAULT_NAMESPACE,
@@ -167,7 +168,7 @@ export class MemoryService {
   private readonly stateListeners = new Set<(s: MemoryState) => void>();
   private opening: Promise<void> | undefined;
   private queueReady: Promise<void> | undefined;
-  private consumer: WorkConsumer | undefined;
+  private consumer: DurableConsumer<QueueMessage> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly loader: EncodedLoader | undefined;
   private encoder: CopyEncoder | undefined;
@@ -321,14 +322,33 @@ export class MemoryService {
 
   private startConsumer(): void {
     if (this.consumer !== undefined || this.stopped || this.queueReady === undefined) return;
-    this.consumer = this.o.queue.consume(
-      this.o.queueName,
-      (d) => {
-        const p = this.commit(d);
-        this.inFlight.add(p);
-        void p.finally(() => this.inFlight.delete(p));
+    this.consumer = new DurableConsumer<QueueMessage>({
+      queue: this.o.queue,
+      name: this.o.queueName,
+      // database trouble is retried until the database is back; only garbage and misconfiguration dead-letter
+      maxDeliver: 1_000_000,
+      ackWaitMs: this.ackWaitMs,
+      capacity: () => (this.stopped ? 0 : this.consumers),
+      decode: decodeQueueMessage,
+      work: (msg, ctx) => this.commit(msg, ctx),
+      onDeadLettered: (msg, err) => {
+        this.counters.batches?.inc({ result: 'dead' });
+        if (msg !== undefined) this.notify(msg.origin, { batch: msg.batch, inserted: 0, duplicates: 0, rejected: [], error: err.toReply() });
       },
-      () => (this.stopped ? 0 : this.consumers),
+      retry: { minMs: this.retryBaseMs, maxMs: 30_000 },
+      clock: this.clock,
+      logger: this.logger,
+      ...(this.o.metrics !== undefined && { metrics: this.o.metrics }),
+    });
+    const starting = this.consumer.start();
+    this.inFlight.add(starting);
+    starting.then(
+      () => this.inFlight.delete(starting),
+      (err: unknown) => {
+        this.inFlight.delete(starting);
+        this.consumer = undefined;
+        this.logger.warn({ err }, 'memory ingestion consumer could not start; retrying on use');
+      },
     );
   }
 
@@ -592,8 +612,14 @@ export class MemoryService {
   async stats(namespace?: string): Promise<StatsAnswer> {
     await this.waitOpen();
     const s = await this.guard(() => this.store.stats(namespace));
-    const queued = await this.o.queue.depth(this.o.queueName).catch(() => 0);
+    // a depth that cannot be read is reported as such, not as 0
+    let queueError: string | undefined;
+    const queued = await this.o.queue.depth(this.o.queueName).catch((err: unknown) => {
+      queueError = (err as Error).message;
+      return -1;
+    });
     return {
+      ...(queueError !== undefined && { queueError }),
       type: 'memory.stats',
       ...s,
       backend: this.backend,
@@ -612,7 +638,7 @@ export class MemoryService {
       state: this.currentState,
       breaker: this.breaker?.state ?? 'none',
       cache: this.cache?.stats(),
-      committing: this.inFlight.size,
+      committing: this.consumer?.stats().inFlight ?? 0,
       index: this.indexState,
       waiting: this.waiters.size,
     };
@@ -620,39 +646,17 @@ export class MemoryService {
 
   // ------------------------------------------------------------------------------------------ the queue side
 
-  /** Commits one queue message: ack after the commit, nak with a delay on database trouble, dead-letter garbage. */
-  private async commit(d: Delivery): Promise<void> {
-    let msg: ReturnType<typeof decodeQueueMessage>;
-    try {
-      msg = decodeQueueMessage(d.data);
-    } catch (err) {
-      this.logger.error({ err }, 'dropping a malformed memory ingestion message to the dead-letter queue');
-      await this.o.queue.deadLetter(this.o.queueName, d.data).catch(() => undefined);
-      d.term();
-      this.counters.batches?.inc({ result: 'dead' });
-      return;
-    }
+  /** Commits one queue message: ack after the commit, retry (with a notice to the waiting node) on database trouble, dead-letter otherwise. */
+  private async commit(msg: QueueMessage, ctx: WorkContext): Promise<WorkOutcome> {
     if (msg.kind === 'copy' && (msg.dims !== this.store.dims || msg.storage !== this.store.storage || this.loader === undefined)) {
       const err = new HiveError('INVALID_CONFIG', `batch encoded for ${msg.storage}(${msg.dims}), but this node's store keeps ${this.store.storage}(${this.store.dims}): give every node of the cluster the same memory options`, {
         details: { option: 'dims', batch: msg.batch },
       });
-      this.logger.error({ err }, 'memory batch for another store configuration: moved to the dead-letter queue');
-      await this.o.queue.deadLetter(this.o.queueName, d.data).catch(() => undefined);
-      d.term();
-      this.counters.batches?.inc({ result: 'dead' });
-      this.notify(msg.origin, { batch: msg.batch, inserted: 0, duplicates: 0, rejected: [], error: err.toReply() });
-      return;
+      return { kind: 'dead', error: err };
     }
-    let keepAlive: TimerHandle | undefined;
-    const beat = () => {
-      d.working();
-      keepAlive = this.clock.setTimeout(beat, Math.max(100, this.ackWaitMs / 3));
-    };
-    keepAlive = this.clock.setTimeout(beat, Math.max(100, this.ackWaitMs / 3));
     try {
       const loader = this.loader;
-      const r = await this.guard(() => (msg.kind === 'copy' ? loader!.loadEncoded(msg.copy, msg.count, d.deliveryCount === 1) : this.store.ingest(msg.docs)));
-      d.ack();
+      const r = await this.guard(() => (msg.kind === 'copy' ? loader!.loadEncoded(msg.copy, msg.count, ctx.deliveryCount === 1) : this.store.ingest(msg.docs)));
       this.counters.batches?.inc({ result: 'committed' });
       this.lastCommitAt = this.clock.now();
       if (r.inserted > 0) {
@@ -661,30 +665,19 @@ export class MemoryService {
         this.maybeIndex();
       }
       this.notify(msg.origin, { batch: msg.batch, inserted: r.inserted, duplicates: r.duplicates, rejected: r.rejected });
+      return { kind: 'ack' };
     } catch (err) {
       const e = toHiveError(err);
-      if (retryableLater(e) && !this.stopped) {
-        const fromBreaker = typeof e.details?.['retryInMs'] === 'number' ? (e.details['retryInMs']) : undefined;
-        const delay = fromBreaker ?? Math.min(30_000, this.retryBaseMs * 2 ** Math.min(10, d.deliveryCount - 1));
-        d.nak(Math.max(10, delay));
-        this.counters.batches?.inc({ result: 'retried' });
-        if (d.deliveryCount === 1) this.logger.warn({ err: e, batch: msg.batch, retryInMs: delay }, 'memory batch not committed: it stays queued and is retried');
-        const queued = new HiveError(e.code, `${e.message} (the ${msg.kind === 'copy' ? msg.count : msg.docs.length} documents stay queued and are stored when the database is back)`, {
-          retryable: e.retryable,
-          details: { ...(e.details ?? {}), queued: true, batch: msg.batch },
-        });
-        this.notify(msg.origin, { batch: msg.batch, inserted: 0, duplicates: 0, rejected: [], error: queued.toReply() });
-      } else if (this.stopped) {
-        d.nak();
-      } else {
-        this.logger.error({ err: e, batch: msg.batch }, 'memory batch failed for good: moved to the dead-letter queue');
-        await this.o.queue.deadLetter(this.o.queueName, d.data).catch(() => undefined);
-        d.term();
-        this.counters.batches?.inc({ result: 'dead' });
-        this.notify(msg.origin, { batch: msg.batch, inserted: 0, duplicates: 0, rejected: [], error: e.toReply() });
-      }
-    } finally {
-      if (keepAlive !== undefined) this.clock.clearTimeout(keepAlive);
+      if (!retryableLater(e)) return { kind: 'dead', error: e };
+      const fromBreaker = typeof e.details?.['retryInMs'] === 'number' ? Math.max(10, e.details['retryInMs']) : undefined;
+      this.counters.batches?.inc({ result: 'retried' });
+      if (ctx.deliveryCount === 1) this.logger.warn({ err: e, batch: msg.batch }, 'memory batch not committed: it stays queued and is retried');
+      const queued = new HiveError(e.code, `${e.message} (the ${msg.kind === 'copy' ? msg.count : msg.docs.length} documents stay queued and are stored when the database is back)`, {
+        retryable: e.retryable,
+        details: { ...(e.details ?? {}), queued: true, batch: msg.batch },
+      });
+      this.notify(msg.origin, { batch: msg.batch, inserted: 0, duplicates: 0, rejected: [], error: queued.toReply() });
+      return { kind: 'retry', error: e, ...(fromBreaker !== undefined && { delayMs: fromBreaker }) };
     }
   }
 
@@ -704,7 +697,7 @@ export class MemoryService {
         this.maybeIndex();
       }, Math.max(10, ms));
     };
-    if (quietFor < idleMs || this.inFlight.size > 0) return later(idleMs - Math.max(0, quietFor));
+    if (quietFor < idleMs || this.inFlight.size > 0 || (this.consumer?.stats().inFlight ?? 0) > 0) return later(idleMs - Math.max(0, quietFor));
     this.indexState = 'building';
     void this.o.queue.depth(this.o.queueName).then(
       (depth) => {

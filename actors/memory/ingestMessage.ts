@@ -122,8 +122,11 @@ export function encodeIngestMessage(batch: string, origin: string | undefined, d
   return packr.pack(packed);
 }
 
-/** Unpacks a queue message of either version (the COPY stream is a view, not a copy); throws a plain Error when it is not one. */
-export function decodeQueueMessage(data: Uint8Array): ({ kind: 'docs' } & IngestMessage) | ({ kind: 'copy' } & CopyMessage) {
+/** A decoded message of the memory ingestion queue. */
+export type QueueMessage = ({ kind: 'docs' } & IngestMessage) | ({ kind: 'copy' } & CopyMessage);
+
+/** Unpacks a queue message of either version (the COPY stream is a view, not a copy); throws a plain Error naming what is wrong. */
+export function decodeQueueMessage(data: Uint8Array): QueueMessage {
   if (data.length >= COPY_PREFIX && data[0] === COPY_MAGIC_0 && data[1] === COPY_MAGIC_1) {
     if (data[2] !== COPY_MESSAGE_VERSION) throw new Error(`unsupported memory COPY message version ${data[2]}`);
     const hlen = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(3);

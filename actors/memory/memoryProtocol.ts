@@ -128,8 +128,10 @@ export interface StatsAnswer extends MemoryStats {
   /** Whether the store has opened. */
   ready: boolean;
   cache: QueryCacheStats;
-  /** Queue messages of documents waiting to be committed. */
+  /** Queue messages of documents waiting to be committed (-1: the queue could not be read, see `queueError`). */
   queued: number;
+  /** Why `queued` could not be read. */
+  queueError?: string;
   /** The database circuit breaker's state (`closed`, `open`, `half-open`), or `none`. */
   breaker: string;
 }

@@ -6,19 +6,20 @@
 // redelivered task whose first run finished is answered from the store, not run again.
 import type { AnyActorLogic } from 'xstate';
 import type { HiveEvent } from '../../protocols/envelope.js';
-import { HiveError, TimeoutError, toErrorReply, toHiveError } from '../../protocols/errors.js';
+import { HiveError, TimeoutError, UnavailableError, toErrorReply, toHiveError } from '../../protocols/errors.js';
 import { decodeJson, encodeJson } from '../../protocols/frame.js';
 import { sysSubject } from '../../protocols/subjects.js';
 import type { ActorSystem } from '../../runtime/ActorSystem.js';
 import type { TimerHandle } from '../../runtime/Clock.js';
 import type { KeyValueStore } from '../../runtime/KeyValueStore.js';
 import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
-import type { Delivery, WorkConsumer, WorkQueue } from '../../runtime/WorkQueue.js';
+import { DurableConsumer, type WorkContext, type WorkOutcome } from '../../runtime/DurableConsumer.js';
+import type { WorkQueue } from '../../runtime/WorkQueue.js';
 import { agentMachine, loadFromAnswer, type AgentInput } from '../agent/agentMachine.js';
 import { createStrategy, type Strategy } from '../balancer/createStrategy.js';
 import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
-import { retryDelay, type ResolvedPoolOptions } from './poolOptions.js';
+import type { ResolvedPoolOptions } from './poolOptions.js';
 import type { DeadTask, TaskOutcome, TaskRecord } from './TaskRecord.js';
 
 /** What a pool manager needs to know about the other nodes. */
@@ -89,16 +90,14 @@ export class PoolManager {
   private readonly o: ResolvedPoolOptions;
   private readonly agents = new Map<string, LocalAgent>();
   private readonly strategy: Strategy;
-  private consumer: (WorkConsumer & { wake(): void }) | undefined;
+  private consumer: DurableConsumer<TaskRecord> | undefined;
   private subs: TransportSubscription[] = [];
   private unwatch: (() => void) | undefined;
   private target: number;
   private nextAgent = 0;
   private running = false;
-  private inFlight = 0;
   private depthTimer: TimerHandle | undefined;
   private readonly stats = { done: 0, failed: 0, retried: 0, deadLettered: 0, deduplicated: 0, queued: 0 };
-  private readonly idle = new Set<() => void>();
   private readonly autoscaler: Autoscaler | undefined;
   private scaleTimer: TimerHandle | undefined;
   private readonly breaker: CircuitBreaker | undefined;
@@ -139,7 +138,22 @@ export class PoolManager {
   /** Creates the queue, starts this node's agents and starts pulling tasks. */
   async start(): Promise<void> {
     if (this.running) return;
-    await this.deps.queue.ensure(this.queueName, { maxDeliver: this.o.maxDeliver, ackWaitMs: this.o.ackWaitMs });
+    const consumer = new DurableConsumer<TaskRecord>({
+      queue: this.deps.queue,
+      name: this.queueName,
+      maxDeliver: this.o.maxDeliver,
+      ackWaitMs: this.o.ackWaitMs,
+      capacity: () => this.takeCapacity(),
+      decode: this.decodeTask,
+      work: this.run,
+      onDeadLettered: this.onDeadLettered,
+      retry: { minMs: this.o.retryBaseMs, maxMs: this.o.retryMaxMs },
+      clock: this.system.clock,
+      logger: this.system.logger.child({ pool: this.name }),
+      metrics: this.system.metrics,
+    });
+    await consumer.start();
+    this.consumer = consumer;
     this.running = true;
     const c = this.system.config.cluster;
     this.subs.push(
@@ -154,7 +168,6 @@ export class PoolManager {
     );
     this.unwatch = this.deps.peers.onChange(() => this.rebalance());
     this.rebalance();
-    this.consumer = this.deps.queue.consume(this.queueName, (d) => void this.handle(d), () => this.takeCapacity());
     this.refreshDepth();
     if (this.autoscaler !== undefined && this.o.autoscale !== false) this.scaleTimer = this.system.clock.setTimeout(this.scale, this.o.autoscale.intervalMs);
   }
@@ -272,57 +285,33 @@ export class PoolManager {
 
   // ------------------------------------------------------------------ tasks
 
-  private async handle(d: Delivery): Promise<void> {
-    this.inFlight += 1;
-    // while the task runs, keep telling the queue this node works on it (so only a dead node's tasks are redelivered)
-    const clock = this.system.clock;
-    let beat: TimerHandle | undefined;
-    const keepAlive = () => {
-      d.working();
-      beat = clock.setTimeout(keepAlive, this.o.ackWaitMs / 3);
-    };
-    beat = clock.setTimeout(keepAlive, this.o.ackWaitMs / 3);
-    try {
-      await this.run(d);
-    } finally {
-      clock.clearTimeout(beat);
-      this.inFlight -= 1;
-      if (this.inFlight === 0) for (const f of this.idle) f();
-    }
-  }
+  /** A task of the pool's queue, or a throw (the consumer dead-letters what does not decode). */
+  private decodeTask = (data: Uint8Array): TaskRecord => {
+    const rec = decodeJson(data, MAX_RESULT_BYTES) as TaskRecord;
+    if (typeof rec !== 'object' || rec === null || rec.type !== 'hive.task' || typeof rec.id !== 'string') throw new HiveError('BAD_FRAME', 'not a task record');
+    return rec;
+  };
 
-  private async run(d: Delivery): Promise<void> {
-    let rec: TaskRecord;
-    try {
-      rec = decodeJson(d.data, MAX_RESULT_BYTES) as TaskRecord;
-      if (rec?.type !== 'hive.task' || typeof rec.id !== 'string') throw new HiveError('BAD_FRAME', 'not a task record');
-    } catch (err) {
-      this.system.logger.error({ err, pool: this.name }, 'undecodable task dead-lettered');
-      await this.deps.queue.deadLetter(this.queueName, d.data).catch(() => undefined);
-      d.term();
-      return;
-    }
+  /** Runs one delivery of a task (the consumer acks, retries or dead-letters by what this answers). */
+  private run = async (rec: TaskRecord, d: WorkContext): Promise<WorkOutcome> => {
     // a redelivered task whose first run finished is answered from the store, not run twice (a first
     // delivery has nothing stored: the submitter checked, and the queue de-duplicates by id)
     const stored = d.deliveryCount > 1 ? await this.deps.results.get(rec.id).catch(() => undefined) : undefined;
     if (stored !== undefined) {
       this.stats.deduplicated += 1;
-      d.ack();
       this.notify(rec, decodeJson(stored.value, MAX_RESULT_BYTES) as TaskOutcome);
-      return;
+      return { kind: 'ack' };
     }
     const now = this.system.clock.now();
     if (now >= rec.deadline) {
-      await this.finish(d, rec, { ok: false, error: new TimeoutError(`task ${rec.id} passed its deadline before it could run`) });
-      return;
+      return this.finish(d, rec, { ok: false, error: new TimeoutError(`task ${rec.id} passed its deadline before it could run`) });
     }
     let agentId: string | undefined;
     for (;;) {
       agentId = this.strategy.pick(rec.key);
       if (agentId !== undefined) break;
       if (this.agents.size === 0 || this.system.clock.now() >= rec.deadline) {
-        d.nak(this.o.retryBaseMs);
-        return;
+        return { kind: 'retry', error: new UnavailableError(`pool ${this.name} has no agent free on this node`), delayMs: this.o.retryBaseMs };
       }
       await new Promise<void>((r) => this.system.clock.setTimeout(r, 5));
       d.working();
@@ -342,25 +331,22 @@ export class PoolManager {
         );
       const answer = this.breaker === undefined ? await ask() : await this.breaker.call(ask);
       this.report(agent, answer, started);
-      await this.finish(d, rec, { ok: true, result: (answer as { result?: unknown }).result, agent: agentId });
+      return await this.finish(d, rec, { ok: true, result: (answer as { result?: unknown }).result, agent: agentId });
     } catch (err) {
       this.report(agent, undefined, started);
       const e = toHiveError(err);
       if (e.code === 'CIRCUIT_OPEN') {
         // not the task's fault: put it back until the breaker lets tasks through again
-        d.nak(typeof e.details?.['retryInMs'] === 'number' ? e.details['retryInMs'] : this.o.retryBaseMs);
-        return;
+        return { kind: 'retry', error: e, delayMs: typeof e.details?.['retryInMs'] === 'number' ? e.details['retryInMs'] : this.o.retryBaseMs };
       }
       if (e.code === 'TIMEOUT' || this.system.clock.now() >= rec.deadline) {
-        await this.finish(d, rec, { ok: false, error: e.code === 'TIMEOUT' ? e : new TimeoutError(`task ${rec.id} passed its deadline`, { cause: e }), agent: agentId });
-      } else if (d.deliveryCount < this.o.maxDeliver) {
-        this.stats.retried += 1;
-        d.nak(retryDelay(this.o, d.deliveryCount));
-      } else {
-        await this.deadLetter(d, rec, e, agentId);
+        return this.finish(d, rec, { ok: false, error: e.code === 'TIMEOUT' ? e : new TimeoutError(`task ${rec.id} passed its deadline`, { cause: e }), agent: agentId });
       }
+      if (!d.lastAttempt) this.stats.retried += 1;
+      // on the last attempt the consumer dead-letters it, then onDeadLettered records the failure
+      return { kind: 'retry', error: e, ...(d.lastAttempt && { record: encodeJson(this.deadTask(rec, e, d.deliveryCount)) }) };
     }
-  }
+  };
 
   private report(agent: LocalAgent | undefined, answer: HiveEvent | undefined, started: number): void {
     if (agent === undefined) return;
@@ -371,7 +357,8 @@ export class PoolManager {
     this.consumer?.wake();
   }
 
-  private async finish(d: Delivery, rec: TaskRecord, end: { ok: boolean; result?: unknown; error?: HiveError; agent?: string }): Promise<void> {
+  /** Stores the outcome (the first stored one wins) and tells the submitter; a store that is down retries the task. */
+  private async finish(d: Pick<WorkContext, 'deliveryCount'>, rec: TaskRecord, end: { ok: boolean; result?: unknown; error?: HiveError; agent?: string }): Promise<WorkOutcome> {
     const outcome: TaskOutcome = { type: 'hive.task.result', id: rec.id, pool: this.name, ok: end.ok, attempts: d.deliveryCount, finishedAt: this.system.clock.now() };
     if (end.ok) outcome.result = end.result;
     if (end.error !== undefined) outcome.error = toErrorReply(end.error);
@@ -389,26 +376,24 @@ export class PoolManager {
     } catch (err) {
       // the result store is down: retry the task later rather than acknowledge an unrecorded result
       this.system.logger.warn({ err, task: rec.id }, 'could not store a task result; will retry');
-      d.nak(this.o.retryBaseMs);
-      return;
+      return { kind: 'retry', error: new UnavailableError(`could not store the result of task ${rec.id}: ${(err as Error).message}`, { cause: err }), delayMs: this.o.retryBaseMs };
     }
-    d.ack();
     this.notify(rec, final);
+    return { kind: 'ack' };
   }
 
-  private async deadLetter(d: Delivery, rec: TaskRecord, err: HiveError, agent: string | undefined): Promise<void> {
-    const dead: DeadTask = { type: 'hive.task.dead', task: rec, error: toErrorReply(err), attempts: d.deliveryCount, at: this.system.clock.now() };
-    try {
-      await this.deps.queue.deadLetter(this.queueName, encodeJson(dead));
-    } catch (dlqErr) {
-      this.system.logger.warn({ err: dlqErr, task: rec.id }, 'could not dead-letter a task; will retry');
-      d.nak(this.o.retryMaxMs);
-      return;
-    }
-    this.stats.deadLettered += 1;
-    this.system.logger.warn({ task: rec.id, pool: this.name, attempts: d.deliveryCount, err: err.message }, 'task dead-lettered');
-    await this.finish(d, rec, agent === undefined ? { ok: false, error: err } : { ok: false, error: err, agent });
+  private deadTask(rec: TaskRecord, err: HiveError, attempts: number): DeadTask {
+    return { type: 'hive.task.dead', task: rec, error: toErrorReply(err), attempts, at: this.system.clock.now() };
   }
+
+  /** After the consumer dead-lettered a task: record the failure as its outcome and tell the submitter. */
+  private onDeadLettered = async (rec: TaskRecord | undefined, err: HiveError, deliveries: number): Promise<void> => {
+    if (rec === undefined) return;
+    this.stats.deadLettered += 1;
+    this.system.logger.warn({ task: rec.id, pool: this.name, attempts: deliveries, err: err.message }, 'task dead-lettered');
+    const r = await this.finish({ deliveryCount: deliveries }, rec, { ok: false, error: err });
+    if (r.kind !== 'ack') throw (r as { error: HiveError }).error;
+  };
 
   private notify(rec: TaskRecord, outcome: TaskOutcome): void {
     if (rec.replyTo === undefined) return;
@@ -458,17 +443,7 @@ export class PoolManager {
     if (this.breakerTimer !== undefined) this.system.clock.clearTimeout(this.breakerTimer);
     for (const s of this.subs) s.unsubscribe();
     this.unwatch?.();
-    await this.consumer?.stop();
-    if (this.inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.idle.delete(done);
-          resolve();
-        };
-        this.idle.add(done);
-        this.system.clock.setTimeout(done, this.o.taskTimeoutMs);
-      });
-    }
+    await this.consumer?.stop(this.o.taskTimeoutMs);
     for (const id of [...this.agents.keys()]) {
       this.agents.delete(id);
       await this.system.stopActor(id);

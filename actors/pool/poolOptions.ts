@@ -25,7 +25,7 @@ export interface PoolOptions<TTask = unknown, TResult = unknown> {
   strategy?: PoolStrategy;
   /** Deliveries of a task before it is dead-lettered (default 5). */
   maxDeliver?: number;
-  /** First retry delay; doubles each retry up to `retryMaxMs` (default 100 ms). */
+  /** First retry delay; doubles each retry up to `retryMaxMs`, with full jitter (default 100 ms). */
   retryBaseMs?: number;
   /** Longest retry delay (default 10 s). */
   retryMaxMs?: number;
@@ -107,12 +107,6 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     autoscale: autoscaleOf(options.autoscale, min, max),
     breaker: breakerOf(options.breaker),
   };
-}
-
-/** The delay before retry number `attempt` (1-based): exponential from `retryBaseMs`, capped, with jitter. */
-export function retryDelay(o: Pick<ResolvedPoolOptions, 'retryBaseMs' | 'retryMaxMs'>, attempt: number, random: () => number = Math.random): number {
-  const exp = Math.min(o.retryMaxMs, o.retryBaseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(exp / 2 + random() * (exp / 2));
 }
 
 function autoscaleOf(value: PoolOptions['autoscale'], min: number, max: number): AutoscaleOptions | false {

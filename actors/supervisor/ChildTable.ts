@@ -4,7 +4,7 @@
 import type { AnyActorLogic, Snapshot } from 'xstate';
 import type { SpawnOptions } from '../../runtime/ActorSystem.js';
 import type { TimerHandle } from '../../runtime/Clock.js';
-import type { Backoff } from './Backoff.js';
+import type { Backoff } from '../../runtime/Backoff.js';
 import type { RestartFrom, RestartPolicy } from './strategy.js';
 
 /** One child of a supervisor, as given to `hive.supervisor(name, { children })`. */

@@ -1,5 +1,5 @@
 // Supervision: supervisor actors (xstate), their restart strategies, restart intensity and backoff.
-export { Backoff, defaultBackoff, resolveBackoff, type BackoffOptions, type Jitter, type ResolvedBackoff } from './Backoff.js';
+export { Backoff, defaultBackoff, resolveBackoff, type BackoffOptions, type Jitter, type ResolvedBackoff } from '../../runtime/Backoff.js';
 export type { ChildSpec } from './ChildTable.js';
 export { RestartIntensity, defaultIntensity, resolveIntensity, type IntensityOptions } from './RestartIntensity.js';
 export { SupervisionSignals, type SupervisionEvent } from './signals.js';

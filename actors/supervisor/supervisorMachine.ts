@@ -21,7 +21,7 @@ import type { ActorSystem, SpawnOptions } from '../../runtime/ActorSystem.js';
 import { reply } from '../../runtime/reply.js';
 import { DuplicateActorError, InvalidArgumentError, toHiveError } from '../../protocols/errors.js';
 import { assertToken } from '../../protocols/subjects.js';
-import { Backoff, resolveBackoff, type BackoffOptions, type ResolvedBackoff } from './Backoff.js';
+import { Backoff, resolveBackoff, type BackoffOptions, type ResolvedBackoff } from '../../runtime/Backoff.js';
 import { ChildRecord, ChildTable, type ChildSpec, type ResolvedChildSpec } from './ChildTable.js';
 import { RestartIntensity, resolveIntensity, type IntensityOptions } from './RestartIntensity.js';
 import type { SupervisionSignals } from './signals.js';

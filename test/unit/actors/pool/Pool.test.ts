@@ -8,6 +8,7 @@ import { SimulatedClock } from '../../../../runtime/Clock.js';
 import { silentLogger } from '../../../../runtime/logger.js';
 import { decodeJson } from '../../../../protocols/frame.js';
 import type { DeadTask } from '../../../../actors/pool/TaskRecord.js';
+import type { WorkQueue } from '../../../../runtime/WorkQueue.js';
 import { codeOf } from '../../../support/errors.js';
 
 const nodes: Hive[] = [];
@@ -63,9 +64,12 @@ describe('pool', () => {
     const s = pool.status();
     expect(s.deadLettered).toBe(1);
     expect(s.retried).toBe(2);
-    const queue = (await (hive.pools as unknown as { open(): Promise<{ queue: { deadLetters(q: string, n: number): Promise<Uint8Array[]> } }> }).open()).queue;
-    const dead = (await queue.deadLetters('flaky', 10)).map((d) => decodeJson(d, 1e6) as DeadTask);
+    const queue = (await (hive.pools as unknown as { open(): Promise<{ queue: WorkQueue }> }).open()).queue;
+    const letters = await queue.deadLetters('flaky', 10);
+    const dead = letters.map((d) => decodeJson(d.data, 1e6) as DeadTask);
     expect(dead).toHaveLength(1);
+    expect(letters[0].reason).toMatchObject({ code: 'INTERNAL', deliveries: 3 });
+    expect(letters[0].reason?.message).toContain('gave up after 3 deliveries');
     expect(dead[0].error.message).toContain('model refused');
     expect(dead[0].attempts).toBe(3);
   });

@@ -1,7 +1,8 @@
-// Backoff: restart delays that grow exponentially from `minMs` to `maxMs`, with full or decorrelated jitter
-// (the two schemes of the AWS architecture note on backoff), drawn from an injected random source.
+// Backoff: delays that grow exponentially from `minMs` to `maxMs`, with full or decorrelated jitter (the two
+// schemes of the AWS architecture note on backoff), drawn from an injected random source. The one backoff of
+// the project: supervisor restarts use a `Backoff` series, durable-queue retries `delayFor(attempt)`.
 
-import { InvalidArgumentError } from '../../protocols/errors.js';
+import { InvalidArgumentError } from '../protocols/errors.js';
 
 /**
  * How jitter spreads the delays:
@@ -87,6 +88,18 @@ export class Backoff {
     }
     this.attempt++;
     return Math.round(delay);
+  }
+
+  /**
+   * The delay before retry number `attempt` (1-based) of a series whose state is kept elsewhere (a queued
+   * message's delivery count): full jitter (or none) over `min(maxMs, minMs × factor^(attempt-1))`;
+   * `decorrelated` is drawn as `full` here since it needs the previous delay. Does not advance `next()`.
+   */
+  delayFor(attempt: number): number {
+    const { minMs, maxMs, factor, jitter } = this.options;
+    const n = Math.max(0, Math.floor(attempt) - 1);
+    const ceiling = minMs === 0 ? 0 : Math.min(maxMs, minMs * factor ** n);
+    return Math.round(jitter === 'none' ? ceiling : minMs + this.random() * (ceiling - minMs));
   }
 
   /** Starts over at `minMs`. */

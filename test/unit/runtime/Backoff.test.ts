@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff, defaultBackoff, resolveBackoff } from '../../../../actors/supervisor/Backoff.js';
+import { Backoff, defaultBackoff, resolveBackoff } from '../../../runtime/Backoff.js';
 
 /** A deterministic random source cycling through `values`. */
 function sequence(...values: number[]): () => number {

@@ -1,0 +1,98 @@
+// The DurableConsumer contract against the real JetStream (shared nats-server), plus what only JetStream can do
+// to it: a dead-letter stream that is gone (the message stays queued and is retried, never terminated), and a
+// consumer deleted under a running node (reported and counted, created again, never a silent stall).
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JetStreamWorkQueue } from '../../../cluster/JetStreamWorkQueue.js';
+import { NatsTransport } from '../../../cluster/NatsTransport.js';
+import { DurableConsumer } from '../../../runtime/DurableConsumer.js';
+import { MetricsRegistry } from '../../../runtime/metrics.js';
+import { describeDurableConsumer, until } from '../../support/durableConsumerContract.js';
+import { NATS_URL, deleteClusterStreams, natsAvailable, uniqueName } from '../../support/services.js';
+
+const natsUp = await natsAvailable();
+const cluster = uniqueName('dc');
+let transport: NatsTransport;
+let queue: JetStreamWorkQueue;
+let jsm: JetStreamManager;
+let n = 0;
+
+async function held(name: string): Promise<number> {
+  const info = await jsm.consumers.info(`HIVE_${cluster}_TASKS`, `pool-${name}`);
+  return info.num_pending + info.num_ack_pending;
+}
+
+describe.skipIf(!natsUp)('DurableConsumer over JetStream', () => {
+  beforeAll(async () => {
+    transport = await NatsTransport.connect({ servers: NATS_URL });
+    queue = await JetStreamWorkQueue.open(transport, cluster);
+    jsm = await transport.jetstreamManager();
+  });
+  afterAll(async () => {
+    await transport?.close();
+    await deleteClusterStreams(NATS_URL, cluster);
+  });
+
+  describeDurableConsumer('the real JetStream', () => ({ queue, name: () => `q${++n}`, held, ackWaitMs: 1000 }));
+
+  it('leaves a message queued when its dead-letter publish fails, and dead-letters it once the stream is back', async () => {
+    const name = `q${++n}`;
+    const c = new DurableConsumer<string>({
+      queue,
+      name,
+      maxDeliver: 5,
+      ackWaitMs: 1000,
+      capacity: () => 1,
+      decode: () => {
+        throw new Error('never decodes');
+      },
+      work: async () => ({ kind: 'ack' }),
+      retry: { minMs: 20, maxMs: 50 },
+    });
+    await c.start();
+    const dlq = `HIVE_${cluster}_DLQ`;
+    const config = (await jsm.streams.info(dlq)).config;
+    await jsm.streams.delete(dlq);
+    try {
+      await queue.publish(name, new TextEncoder().encode('junk'), 'junk');
+      await until(() => c.stats().deadLetterFailures >= 2, 'dead-letter publishes to fail');
+      expect(c.stats().deadLettered).toBe(0);
+      expect(await held(name)).toBe(1); // still queued: not terminated
+    } finally {
+      await jsm.streams.add(config);
+    }
+    await until(() => c.stats().deadLettered === 1, 'the dead letter once the stream is back');
+    const letters = await queue.deadLetters(name, 10);
+    expect(letters.map((l) => l.reason?.code)).toEqual(['BAD_FRAME']);
+    await until(async () => (await held(name)) === 0, 'the message to leave the queue');
+    await c.stop();
+  });
+
+  it('reports a deleted consumer (logged, counted) and takes work again once it is created anew', async () => {
+    const name = `q${++n}`;
+    const metrics = new MetricsRegistry({ cluster, node: 'n1' }, { processMetrics: false });
+    const done: string[] = [];
+    const c = new DurableConsumer<string>({
+      queue,
+      name,
+      maxDeliver: 3,
+      ackWaitMs: 1000,
+      capacity: () => 1,
+      decode: (d) => new TextDecoder().decode(d),
+      work: async (item) => {
+        done.push(item);
+        return { kind: 'ack' };
+      },
+      metrics,
+    });
+    await c.start();
+    await queue.publish(name, new TextEncoder().encode('before'), 'before');
+    await until(() => done.length === 1, 'the first message');
+    await jsm.consumers.delete(`HIVE_${cluster}_TASKS`, `pool-${name}`);
+    await until(() => c.stats().fetchErrors > 0, 'the fetch error to be reported');
+    await queue.publish(name, new TextEncoder().encode('after'), 'after');
+    await until(() => done.includes('after'), 'the message published after the consumer was deleted');
+    expect(await metrics.registry.metrics()).toMatch(new RegExp(`hive_queue_fetch_errors_total{queue="${name}"[^}]*} [1-9]`));
+    await c.stop();
+  });
+});
