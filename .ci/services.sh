@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provision the services Hive's tests run against, installing and starting whatever is missing:
-# nats-server with JetStream on 127.0.0.1:4222 and PostgreSQL with pgvector on 127.0.0.1:5432.
+# nats-server with JetStream on 127.0.0.1:4222 and PostgreSQL with pgvector on 127.0.0.1:5432; Debian's
+# chromium (the dashboard test drives it headless) and prometheus (the scrape test and `promtool check rules`).
 # Idempotent: on a machine that already has everything it only checks.
 set -euo pipefail
 
@@ -80,4 +81,13 @@ if ! has_vector; then
   for _ in $(seq 1 100); do port_open 5432 && break; sleep 0.1; done
 fi
 psql -h 127.0.0.1 -U postgres -d test -qc 'create extension if not exists vector' >/dev/null
+
+# --- Chromium and Prometheus (operations tests) ---------------------------------
+ops_missing=()
+command -v chromium >/dev/null 2>&1 || ops_missing+=(chromium)
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || ops_missing+=(prometheus)
+if [ "${#ops_missing[@]}" -gt 0 ]; then
+  log "installing ${ops_missing[*]}"
+  apt_install "${ops_missing[@]}"
+fi
 log "ready: nats-server $(nats-server --version | awk '{print $2}'), PostgreSQL $PGVER with pgvector $(psql -h 127.0.0.1 -U postgres -d test -Atc "select extversion from pg_extension where extname='vector'")"

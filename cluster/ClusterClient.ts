@@ -7,6 +7,7 @@ import { actorSubject, assertToken, poolSubject, sysSubject, virtualSubject } fr
 import { NatsTransport } from './NatsTransport.js';
 import { natsOptionsFromEnv } from './natsOptions.js';
 import type { NodeStatus } from './NodeControl.js';
+import { gatherStatus } from './gatherStatus.js';
 import { LOCAL_NATS_URL } from './localNats.js';
 
 const MAX_REPLY = 64 * 1024 * 1024;
@@ -31,33 +32,7 @@ export class ClusterClient {
    * `waitMs` in all (nodes answer at once; the quiet period only covers stragglers on a busy machine).
    */
   async status(waitMs = 2000, quietMs = 200): Promise<NodeStatus[]> {
-    const inbox = `_INBOX.hive_cli_${process.pid}_${Date.now().toString(36)}`;
-    const answers: NodeStatus[] = [];
-    let settle: (() => void) | undefined;
-    let quiet: ReturnType<typeof setTimeout> | undefined;
-    const done = new Promise<void>((r) => (settle = r));
-    const sub = this.transport.subscribe(inbox, (m) => {
-      try {
-        const s = decodeJson(m.data, MAX_REPLY) as NodeStatus;
-        if (s?.type !== 'hive.node.status') return;
-        answers.push(s);
-        if (quiet !== undefined) clearTimeout(quiet);
-        quiet = setTimeout(() => settle?.(), quietMs);
-      } catch {
-        // not a status answer
-      }
-    });
-    const cap = setTimeout(() => settle?.(), waitMs);
-    try {
-      await this.transport.flush();
-      this.transport.publish(sysSubject(this.cluster, 'status'), encodeJson({ type: 'hive.status' }), inbox);
-      await done;
-    } finally {
-      clearTimeout(cap);
-      if (quiet !== undefined) clearTimeout(quiet);
-      sub.unsubscribe();
-    }
-    return answers.sort((a, b) => a.node.localeCompare(b.node));
+    return gatherStatus(this.transport, this.cluster, waitMs, quietMs);
   }
 
   /** Spawns `kind` as actor `id` on `node`, or on the least loaded node that has the kind. */

@@ -25,6 +25,8 @@ import { Supervisor, type NamedSupervisorOptions, type RootSupervisorOptions, ty
 import { NodePools } from './NodePools.js';
 import { NodeBreakers } from './NodeBreakers.js';
 import { Memory, NodeMemory, type MemoryOptions } from './NodeMemory.js';
+import { KpiSampler } from './ops/KpiSampler.js';
+import { registerPoolMetrics } from './ops/poolMetrics.js';
 import type { Pool, SubmitOptions } from '../actors/pool/Pool.js';
 import type { PoolOptions } from '../actors/pool/poolOptions.js';
 
@@ -129,6 +131,8 @@ export class Hive {
   readonly supervision: Supervisor;
   /** The pools this node hosts. */
   readonly pools: NodePools;
+  /** The seed KPIs sampled every few seconds (the `kpis` section of this node's status, what the dashboard shows). */
+  readonly kpis: KpiSampler;
   /** A circuit breaker per destination node around remote asks. */
   readonly nodeBreakers: NodeBreakers;
   /**
@@ -193,6 +197,19 @@ export class Hive {
       if (e.type === 'leave' || e.type === 'fail') this.nodeBreakers.forgetNode(e.node);
     });
     this.control.addStatusSection('breakers', () => this.nodeBreakers.states());
+    registerPoolMetrics(this.metrics, () => this.pools.status());
+    this.kpis = new KpiSampler({
+      metrics: this.metrics,
+      clock,
+      onError: (err) => logger.debug({ err }, 'KPI sample failed'),
+      memory: async () => {
+        if (this.nodeMemory === undefined || this.nodeMemory.service.state !== 'ready') return undefined;
+        const s = await this.memory.stats();
+        return { documents: s.documents, queued: s.queued, breaker: s.breaker };
+      },
+    });
+    this.control.addStatusSection('kpis', () => this.kpis.section());
+    this.kpis.start();
     this.membership.start();
     this.control.start();
   }
@@ -253,6 +270,12 @@ export class Hive {
       },
     );
     return this.memoryStarting;
+  }
+
+  /** This node's memory for health checks: `off` (no memory here), `starting`, or its store's state (`opening`, `ready`, `unavailable`). */
+  get memoryState(): string {
+    if (this.nodeMemory !== undefined) return this.nodeMemory.service.state;
+    return this.memoryStarting === undefined ? 'off' : 'starting';
   }
 
   /** This node's id. */
@@ -373,6 +396,7 @@ export class Hive {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.control.stop();
+      this.kpis.stop();
       await this.pools.stop();
       await (this.memoryStarting?.catch(() => undefined) ?? Promise.resolve());
       await this.nodeMemory?.stop();

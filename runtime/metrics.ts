@@ -18,7 +18,7 @@ export class MetricsRegistry {
   constructor(labels: { cluster: string; node: string }, options: { processMetrics?: boolean } = {}) {
     this.registry = new Registry();
     this.registry.setDefaultLabels(labels);
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'hive_process_' });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'hive_' }); // hive_process_cpu_seconds_total, hive_process_resident_memory_bytes, hive_nodejs_*
   }
 
   /** A counter named `name`, created on first use. */

@@ -11,6 +11,9 @@ import { findConfigFile, loadSetupModule } from '../loadModules.js';
 import { LOCAL_NATS_URL, startChildNats, tcpOpen, type ChildNats } from '../localNats.js';
 import { describeMemory, memoryOptionsFromEnv } from '../NodeMemory.js';
 import { memorySubject } from '../../actors/memory/memoryProtocol.js';
+import { ConfigError } from '../../protocols/errors.js';
+import { resolveHttpAddress } from '../ops/httpOptions.js';
+import { NodeHttp } from '../ops/NodeHttp.js';
 
 /** Options of `hive start` as commander parses them. */
 export interface StartOptions {
@@ -24,11 +27,14 @@ export interface StartOptions {
   config?: boolean;
   /** false with --no-memory: the node runs without semantic memory. */
   memory?: boolean;
+  /** `host:port` of the HTTP endpoint; false with --no-http. */
+  http?: string | boolean;
 }
 
 /** Runs a node until SIGINT/SIGTERM; resolves to the exit code. */
 export async function runStart(raw: Record<string, unknown>, io: CliIO, signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<number> {
   const opts = raw as StartOptions;
+  const httpAddress = resolveHttpAddress(opts.http, process.env);
   const dataDir = opts.dataDir ?? '.hive';
   let natsUrl = opts.nats;
   let child: ChildNats | undefined;
@@ -60,7 +66,9 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     await child?.stop();
     throw err;
   }
+  let http: NodeHttp | undefined;
   const stopAll = async () => {
+    await http?.close();
     await hive.stop();
     await child?.stop();
   };
@@ -99,6 +107,17 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
       throw err;
     }
   }
+  if (httpAddress !== false) {
+    try {
+      http = await NodeHttp.start(hive, httpAddress);
+    } catch (err) {
+      await stopAll();
+      throw new ConfigError(`cannot serve HTTP on ${httpAddress.host}:${httpAddress.port}: ${err instanceof Error ? err.message : String(err)} (choose another with --http <host:port>, or --no-http)`, {
+        cause: err,
+        details: { option: '--http' },
+      });
+    }
+  }
   // everything this node serves is subscribed on the server before it says it started
   if (hive.transport.connected) await hive.transport.flush().catch(() => undefined);
   const lines = [
@@ -108,6 +127,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
       ? `  nats       ${natsUrl}${natsNote}`
       : `  nats       none: in-process transport only. Other processes CANNOT reach this node (start nats-server or pass --nats)`,
     `  kinds      ${hive.virtual.registeredKinds().join(', ')}`,
+    http === undefined ? '  dashboard  off (--no-http)' : `  dashboard  ${http.url}/   (metrics ${http.url}/metrics, health /healthz /readyz, cluster /api/cluster)`,
     `  send to    ${actorSubject(c, '<actor-id>')}   (virtual: ${virtualSubject(c, '<kind>', '<key>')})`,
     `  try        hive spawn echo --id e1${c === 'hive' ? '' : ` --cluster ${c}`} && hive ask e1 '{"type":"ping"}'${c === 'hive' ? '' : ` --cluster ${c}`}`,
     ...(opts.memory === false

@@ -36,13 +36,15 @@ export interface HiveNode {
 }
 
 /**
- * Starts `hive start --node-id <id> --log-level warn <args>` with fast heartbeats and resolves once its
+ * Starts `hive start --node-id <id> --log-level warn <args>` with fast heartbeats (and its HTTP endpoint on
+ * any free port) and resolves once its
  * banner says it started (throws with its output if it exits or takes longer than `limitMs`).
  */
 export async function startHiveNode(args: string[], id: string, env: NodeJS.ProcessEnv = process.env, limitMs = 30_000): Promise<HiveNode> {
   const proc = spawn(process.execPath, [bin, 'start', '--node-id', id, '--log-level', 'warn', ...args], {
     cwd: repoRoot,
-    env: { HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500', ...env },
+    // tests always let the HTTP endpoint take any free port (never the documented default)
+    env: { HIVE_HEARTBEAT_MS: '200', HIVE_FAILURE_AFTER_MS: '1500', HIVE_HTTP: '127.0.0.1:0', ...env },
   });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));

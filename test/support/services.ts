@@ -294,3 +294,17 @@ export async function deleteClusterStreams(url: string, cluster: string): Promis
     await nc.close();
   }
 }
+
+/** Debian's Chromium (`apt-get install chromium`), for the dashboard test; undefined (with a notice) when absent. */
+export function chromiumPath(): string | undefined {
+  const path = process.env['HIVE_TEST_CHROMIUM'] ?? '/usr/bin/chromium';
+  const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 20_000 });
+  return report('chromium', r.status === 0, `${path} is missing (apt-get install chromium)`) ? path : undefined;
+}
+
+/** True when Debian's `prometheus` package is installed (the `prometheus` server and `promtool`). */
+export function prometheusAvailable(): boolean {
+  const p = spawnSync('prometheus', ['--version'], { encoding: 'utf8' });
+  const t = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+  return report('prometheus', p.status === 0 && t.status === 0, 'prometheus or promtool is not on PATH (apt-get install prometheus)');
+}
