@@ -295,16 +295,26 @@ export async function deleteClusterStreams(url: string, cluster: string): Promis
   }
 }
 
-/** Debian's Chromium (`apt-get install chromium`), for the dashboard test; undefined (with a notice) when absent. */
-export function chromiumPath(): string | undefined {
-  const path = process.env['HIVE_TEST_CHROMIUM'] ?? '/usr/bin/chromium';
+/** What is missing to drive Debian's Chromium at `path` (the dashboard test), or undefined. */
+export function probeChromium(path = process.env['HIVE_TEST_CHROMIUM'] ?? '/usr/bin/chromium'): string | undefined {
   const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 20_000 });
-  return report('chromium', r.status === 0, `${path} is missing (apt-get install chromium)`) ? path : undefined;
+  return r.status === 0 ? undefined : `chromium missing: ${path} does not run (Debian package chromium)`;
 }
 
-/** True when Debian's `prometheus` package is installed (the `prometheus` server and `promtool`). */
-export function prometheusAvailable(): boolean {
+/** Debian's Chromium for the dashboard test: its path, or undefined (a notice; a failure under CI=true). */
+export function chromiumPath(): string | undefined {
+  const path = process.env['HIVE_TEST_CHROMIUM'] ?? '/usr/bin/chromium';
+  return report(probeChromium(path)) ? path : undefined;
+}
+
+/** What is missing of Debian's `prometheus` package (the `prometheus` server and `promtool`), or undefined. */
+export function probePrometheus(): string | undefined {
   const p = spawnSync('prometheus', ['--version'], { encoding: 'utf8' });
   const t = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
-  return report('prometheus', p.status === 0 && t.status === 0, 'prometheus or promtool is not on PATH (apt-get install prometheus)');
+  return p.status === 0 && t.status === 0 ? undefined : 'prometheus missing: prometheus or promtool is not on PATH (Debian package prometheus)';
+}
+
+/** True when `prometheus` and `promtool` are on PATH (else a notice, or a failure under CI=true). */
+export function prometheusAvailable(): boolean {
+  return report(probePrometheus());
 }
