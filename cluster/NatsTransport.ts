@@ -43,7 +43,7 @@ import type {
   TransportStatus,
   TransportSubscription,
 } from '../runtime/Transport.js';
-import { describeServers, serverList, validateNatsOptions, type NatsConnectionOptions } from './natsOptions.js';
+import { credentialsFromUrls, describeServers, serverList, validateNatsOptions, type NatsConnectionOptions } from './natsOptions.js';
 
 /** The structured logger the transport writes to (pino's call shape: object first, then message). */
 export interface NatsTransportLogger {
@@ -98,8 +98,9 @@ function fromClientError(err: unknown, subject: string): HiveError {
 
 /** Builds the nats.js options (reading the creds file, checking TLS files exist). */
 async function clientOptions(o: NatsConnectionOptions): Promise<NodeConnectionOptions> {
+  const fromUrls = credentialsFromUrls(serverList(o.servers));
   const co: NodeConnectionOptions = {
-    servers: serverList(o.servers),
+    servers: fromUrls.servers,
     reconnect: o.reconnect ?? true,
     maxReconnectAttempts: o.maxReconnectAttempts ?? -1,
   };
@@ -118,6 +119,13 @@ async function clientOptions(o: NatsConnectionOptions): Promise<NodeConnectionOp
     if (o.pass !== undefined) co.pass = o.pass;
   }
   if (o.token !== undefined) co.token = o.token;
+  // credentials written into a server URL, when no other method is configured
+  if (o.user === undefined && o.token === undefined && o.nkey === undefined && o.credsFile === undefined) {
+    if (fromUrls.user !== undefined) {
+      co.user = fromUrls.user;
+      if (fromUrls.pass !== undefined) co.pass = fromUrls.pass;
+    } else if (fromUrls.token !== undefined) co.token = fromUrls.token;
+  }
   let authenticator: Authenticator | undefined;
   if (o.nkey !== undefined) authenticator = nkeyAuthenticator(new TextEncoder().encode(o.nkey));
   if (o.credsFile !== undefined) {
@@ -155,6 +163,9 @@ async function clientOptions(o: NatsConnectionOptions): Promise<NodeConnectionOp
 
 function authMethod(o: NatsConnectionOptions): string {
   if (o.user !== undefined) return `user ${JSON.stringify(o.user)}`;
+  const fromUrls = credentialsFromUrls(serverList(o.servers));
+  if (fromUrls.user !== undefined) return `user ${JSON.stringify(fromUrls.user)} (from the URL)`;
+  if (fromUrls.token !== undefined) return 'token (from the URL)';
   if (o.token !== undefined) return 'token';
   if (o.nkey !== undefined) return 'nkey';
   if (o.credsFile !== undefined) return `creds file ${o.credsFile}`;

@@ -2,6 +2,7 @@
 // `<dataDir>/memory`), opens it in the background, opens the durable ingestion queue (JetStream over NATS, in
 // memory in-process), starts the MemoryService and the memory actor `memory-<nodeId>`, and serves the cluster
 // subject `hive.<cluster>.memory` (queue group `hive-memory`). `Memory` is the handle code uses (`hive.memory`).
+import { redactUrl } from '../runtime/redact.js';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdirSync } from 'node:fs';
@@ -105,15 +106,6 @@ export function describeMemory(config: { database: string | undefined; dataDir: 
 /** In-process nodes on one bus share the ingestion queue of a cluster, as NATS nodes share JetStream. */
 const memoryQueues = new WeakMap<object, Map<string, MemoryWorkQueue>>();
 
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://…';
-  }
-}
 
 /** The memory of one node: its store, service, actor and subject. */
 export class NodeMemory {

@@ -1,6 +1,7 @@
 // NATS connection options for a Hive node: their shape, where they come from in the environment
 // (HIVE_NATS_*), and the check that refuses a bad value with a ConfigError naming the option (`nats.<key>`).
 // Pure apart from reading `env`; no connection is made here (see NatsTransport).
+import { redactUrl } from '../runtime/redact.js';
 import { fromSeed } from '@nats-io/nkeys';
 import { ConfigError } from '../protocols/errors.js';
 
@@ -62,8 +63,36 @@ export function serverList(servers: string | readonly string[]): string[] {
 /** `servers` for messages and logs, with any `user:pass@` in a URL replaced by `***@`. */
 export function describeServers(servers: string | readonly string[]): string {
   return serverList(servers)
-    .map((s) => s.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1***@'))
+    .map((s) => redactUrl(s))
     .join(',');
+}
+
+/**
+ * Takes credentials out of server URLs (`nats://user:pass@host`, `nats://token@host`): the client does not
+ * read them from a URL, so they become `user`/`pass` or `token`, and the URLs it gets carry none. The first
+ * URL with credentials wins.
+ */
+export function credentialsFromUrls(servers: readonly string[]): { servers: string[]; user?: string; pass?: string; token?: string } {
+  const out: { servers: string[]; user?: string; pass?: string; token?: string } = { servers: [] };
+  let found = false;
+  for (const s of servers) {
+    const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*)@(.*)$/i.exec(s);
+    if (m === null) {
+      out.servers.push(s);
+      continue;
+    }
+    out.servers.push(`${m[1]}${m[3]}`);
+    if (found) continue;
+    found = true;
+    const info = m[2];
+    const colon = info.indexOf(':');
+    if (colon < 0) out.token = decodeURIComponent(info);
+    else {
+      out.user = decodeURIComponent(info.slice(0, colon));
+      out.pass = decodeURIComponent(info.slice(colon + 1));
+    }
+  }
+  return out;
 }
 
 /**

@@ -1,5 +1,6 @@
 // Node configuration: exported defaults, an environment loader, and one resolve step that validates every
 // option at the boundary with an error naming the option (nats.js `options.ts` style).
+import { redactUrl } from './redact.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../protocols/errors.js';
@@ -138,9 +139,9 @@ function int(option: string, value: unknown, min: number, max: number): number {
 function natsSettings(value: HiveOptions['nats']): NatsSettings | undefined {
   if (value === undefined || value === false) return undefined;
   const settings: NatsSettings = typeof value === 'string' || Array.isArray(value) ? { servers: typeof value === 'string' ? [value] : value } : { ...value };
-  if (!Array.isArray(settings.servers) || settings.servers.length === 0) fail('nats.servers', 'must list at least one server URL', settings.servers);
+  if (!Array.isArray(settings.servers) || settings.servers.length === 0) fail('nats.servers', 'must list at least one server URL', Array.isArray(settings.servers) ? settings.servers.map((x) => (typeof x === 'string' ? redactUrl(x) : x)) : settings.servers);
   for (const s of settings.servers) {
-    if (typeof s !== 'string' || !/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s/:]+(:\d+)?$/.test(s)) fail('nats.servers', 'each must be a nats://host:port URL', s);
+    if (typeof s !== 'string' || !/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s/:]+(:\d+)?$/.test(s)) fail('nats.servers', 'each must be a nats://host:port URL', typeof s === 'string' ? redactUrl(s) : s);
   }
   return settings;
 }
@@ -161,7 +162,7 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
   if (!isToken(nodeId)) fail('nodeId', 'must be 1-128 characters of A-Z a-z 0-9 _ -', nodeId);
   if (typeof merged.dataDir !== 'string' || merged.dataDir.length === 0) fail('dataDir', 'must be a non-empty path', merged.dataDir);
   if (merged.database !== undefined && (typeof merged.database !== 'string' || !/^postgres(ql)?:\/\//.test(merged.database))) {
-    fail('database', 'must be a postgres:// URL', merged.database);
+    fail('database', 'must be a postgres:// URL', typeof merged.database === 'string' ? redactUrl(merged.database) : merged.database);
   }
   if (!LogLevels.includes(merged.logLevel)) fail('logLevel', `must be one of ${LogLevels.join(', ')}`, merged.logLevel);
   const config: HiveConfig = {

@@ -10,6 +10,7 @@ import { Hive } from '../Hive.js';
 import { findConfigFile, loadSetupModule } from '../loadModules.js';
 import { LOCAL_NATS_URL, startChildNats, tcpOpen, type ChildNats } from '../localNats.js';
 import { describeMemory, memoryOptionsFromEnv } from '../NodeMemory.js';
+import { describeServers } from '../natsOptions.js';
 import { memorySubject } from '../../actors/memory/memoryProtocol.js';
 import { ConfigError } from '../../protocols/errors.js';
 import { resolveHttpAddress } from '../ops/httpOptions.js';
@@ -124,7 +125,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     `hive node ${hive.nodeId} started`,
     `  cluster    ${c}`,
     natsUrl !== undefined
-      ? `  nats       ${natsUrl}${natsNote}`
+      ? `  nats       ${describeServers(natsUrl)}${natsNote}`
       : `  nats       none: in-process transport only. Other processes CANNOT reach this node (start nats-server or pass --nats)`,
     `  kinds      ${hive.virtual.registeredKinds().join(', ')}`,
     http === undefined ? '  dashboard  off (--no-http)' : `  dashboard  ${http.url}/   (metrics ${http.url}/metrics, health /healthz /readyz, cluster /api/cluster)`,

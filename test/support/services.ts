@@ -148,13 +148,13 @@ export interface OwnNatsServer {
   stop(): Promise<void>;
 }
 
-/** Starts `nats-server -js` on a random port; call `stop()` in afterAll. */
-export async function startNatsServer(): Promise<OwnNatsServer> {
+/** Starts `nats-server -js` on a random port (`args` first, e.g. `-c <config>`); call `stop()` in afterAll. */
+export async function startNatsServer(options: { args?: readonly string[] } = {}): Promise<OwnNatsServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'hive-nats-'));
   let child: ChildProcess | undefined;
   const launch = async () => {
-    child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+    child = spawn('nats-server', [...(options.args ?? []), '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       if (await portOpen('127.0.0.1', port, 200)) return;
       await new Promise((r) => setTimeout(r, 50));

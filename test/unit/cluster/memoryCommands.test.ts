@@ -37,7 +37,7 @@ describe('hive ingest lines', () => {
   it('memory cli - reads memory options from the environment, naming a bad variable', () => {
     expect(memoryOptionsFromEnv({ HIVE_MEMORY_SCHEMA: 'mine', HIVE_MEMORY_ACK_WAIT_MS: '2000' })).toEqual({ schema: 'mine', ingest: { ackWaitMs: 2000 } });
     expect(() => memoryOptionsFromEnv({ HIVE_MEMORY_ACK_WAIT_MS: 'soon' })).toThrow(/HIVE_MEMORY_ACK_WAIT_MS/);
-    expect(describeMemory({ database: 'postgres://u:secret@h:5432/db', dataDir: '.hive' })).toBe('PostgreSQL postgres://u:***@h:5432/db');
+    expect(describeMemory({ database: 'postgres://u:secret@h:5432/db', dataDir: '.hive' })).toBe('PostgreSQL postgres://***@h:5432/db');
     expect(describeMemory({ database: undefined, dataDir: '/tmp/x' })).toBe('PGlite /tmp/x/memory');
   });
 });
