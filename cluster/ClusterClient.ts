@@ -1,9 +1,10 @@
 // ClusterClient: what the CLI (and scripts) use to talk to a running cluster over NATS as a plain client,
 // in JSON — the same payloads the NATS CLI sends: status from every node, spawn on a node, send, ask.
 import type { HiveEvent } from '../protocols/envelope.js';
-import { InvalidArgumentError, InvalidEventError, NoSuchActorError, errorFromReply, isErrorReply } from '../protocols/errors.js';
-import { decodeJson, encodeJson } from '../protocols/frame.js';
+import { InvalidArgumentError, InvalidEventError, NoSuchActorError } from '../protocols/errors.js';
+import { FrameCodec, decodeJson, encodeJson } from '../protocols/frame.js';
 import { actorSubject, assertToken, poolSubject, sysSubject, virtualSubject } from '../protocols/subjects.js';
+import { Transit } from '../runtime/Transit.js';
 import { NatsTransport } from './NatsTransport.js';
 import { natsOptionsFromEnv } from './natsOptions.js';
 import type { NodeStatus } from './NodeControl.js';
@@ -14,10 +15,14 @@ const MAX_REPLY = 64 * 1024 * 1024;
 
 /** A client connection to one cluster. */
 export class ClusterClient {
+  private readonly transit: Transit;
+
   private constructor(
     readonly cluster: string,
     private readonly transport: NatsTransport,
-  ) {}
+  ) {
+    this.transit = new Transit({ transport, codec: new FrameCodec({ maxMessageBytes: MAX_REPLY }), cluster, nodeId: 'client', maxMessageBytes: MAX_REPLY, defaultTimeoutMs: 5_000 });
+  }
 
   /** Connects to NATS (`nats` URL(s), else HIVE_NATS_* from the environment, else the local server). */
   static async connect(options: { cluster: string; nats?: string | undefined }): Promise<ClusterClient> {
@@ -50,15 +55,10 @@ export class ClusterClient {
     }
     const body: Record<string, unknown> = { type: 'hive.spawn', kind, id };
     if (input !== undefined) body['input'] = input;
-    let bytes: Uint8Array;
-    try {
-      bytes = await this.transport.request(sysSubject(this.cluster, 'node', target, 'spawn'), encodeJson(body), timeoutMs);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'NO_SUCH_ACTOR') throw new NoSuchActorError(`no live node "${target}" in cluster "${this.cluster}"`, { cause: err });
-      throw err;
-    }
-    const answer = decodeJson(bytes, MAX_REPLY);
-    if (isErrorReply(answer)) throw errorFromReply(answer);
+    const answer = await this.transit.requestJson(sysSubject(this.cluster, 'node', target, 'spawn'), body, {
+      timeoutMs,
+      noResponders: `no live node "${target}" in cluster "${this.cluster}"`,
+    });
     return answer as { id: string; kind: string; node: string };
   }
 
@@ -68,21 +68,17 @@ export class ClusterClient {
     await this.transport.flush();
   }
 
-  /** Sends `event` and returns the JSON reply; an error reply is thrown as its typed error. */
+  /**
+   * Sends `event` and returns the reply; an error reply is thrown as its typed error. A binary ask through the
+   * transit: its deadline travels with it (the node drops it when the CLI has given up).
+   */
   async ask(target: string, event: HiveEvent, timeoutMs: number): Promise<unknown> {
     const subject = this.subjectOf(target);
-    let bytes: Uint8Array;
-    try {
-      bytes = await this.transport.request(subject, encodeJson(checkEvent(event)), timeoutMs);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'NO_SUCH_ACTOR') {
-        throw new NoSuchActorError(`no actor "${target}" in cluster "${this.cluster}" (nothing listens on ${subject})`, { cause: err, details: { id: target } });
-      }
-      throw err;
-    }
-    const answer = decodeJson(bytes, MAX_REPLY);
-    if (isErrorReply(answer)) throw errorFromReply(answer);
-    return answer;
+    return this.transit.request(subject, checkEvent(event), {
+      timeoutMs,
+      what: target,
+      noResponders: `no actor "${target}" in cluster "${this.cluster}" (nothing listens on ${subject})`,
+    });
   }
 
   /**
@@ -93,16 +89,10 @@ export class ClusterClient {
     const body: Record<string, unknown> = { task, wait: options.wait, timeoutMs: options.timeoutMs };
     if (options.key !== undefined) body['key'] = options.key;
     if (options.id !== undefined) body['id'] = assertToken(options.id, 'task id');
-    let bytes: Uint8Array;
-    try {
-      bytes = await this.transport.request(poolSubject(this.cluster, assertToken(pool, 'pool name')), encodeJson(body), options.timeoutMs + 2_000);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'NO_SUCH_ACTOR') throw new NoSuchActorError(`no live node hosts pool "${pool}" in cluster "${this.cluster}"`, { cause: err, details: { pool } });
-      throw err;
-    }
-    const answer = decodeJson(bytes, MAX_REPLY);
-    if (isErrorReply(answer)) throw errorFromReply(answer);
-    return answer;
+    return this.transit.requestJson(poolSubject(this.cluster, assertToken(pool, 'pool name')), body, {
+      timeoutMs: options.timeoutMs + 2_000,
+      noResponders: `no live node hosts pool "${pool}" in cluster "${this.cluster}"`,
+    });
   }
 
   /** The subject of an actor id or a `<kind>/<key>` virtual actor. */
@@ -113,6 +103,7 @@ export class ClusterClient {
   }
 
   close(): Promise<void> {
+    this.transit.stop();
     return this.transport.close();
   }
 }

@@ -192,7 +192,7 @@ export class Hive {
     this.pools = new NodePools({ system: this.system, transport, membership: this.membership, memory: () => this.memory });
     this.control.addStatusSection('pools', () => this.pools.status());
     this.nodeBreakers = new NodeBreakers({ clock, metrics: this.metrics });
-    this.system.remoteGuard = this.nodeBreakers;
+    this.system.transit.guard = this.nodeBreakers;
     this.membership.subscribe((e) => {
       if (e.type === 'leave' || e.type === 'fail') this.nodeBreakers.forgetNode(e.node);
     });

@@ -310,7 +310,9 @@ export class NatsTransport implements Transport {
       }
       const reply = msg.reply;
       try {
-        handler({ subject: msg.subject, data: msg.data, reply: reply === '' ? undefined : reply });
+        // a status message (no payload, headers only) is "no responders" when its code is 503
+        if (msg.data.length === 0 && msg.headers?.code === 503) handler({ subject: msg.subject, data: msg.data, reply: undefined, noResponders: true });
+        else handler({ subject: msg.subject, data: msg.data, reply: reply === '' ? undefined : reply });
       } catch (e) {
         log.error({ err: e, subject: msg.subject }, 'subscription handler threw');
       }
@@ -373,6 +375,11 @@ export class NatsTransport implements Transport {
         reject(fromClientError(err, subject));
       }
     });
+  }
+
+  /** A fresh reply inbox prefix (`_INBOX.<nuid>`, or under the configured `inboxPrefix`). */
+  createInbox(): string {
+    return createInbox(this.options.inboxPrefix);
   }
 
   /** Resolves once the server has everything published so far; `UNAVAILABLE` when not connected. */

@@ -5,7 +5,7 @@
 import { CircuitBreaker } from '../actors/breaker/CircuitBreaker.js';
 import type { BreakerOptions } from '../actors/breaker/breakerOptions.js';
 import { HiveError } from '../protocols/errors.js';
-import type { RemoteGuard } from '../runtime/ActorSystem.js';
+import type { RemoteGuard } from '../runtime/Transit.js';
 import type { Clock } from '../runtime/Clock.js';
 import type { MetricsRegistry } from '../runtime/metrics.js';
 

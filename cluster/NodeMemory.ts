@@ -24,14 +24,15 @@ import { PgliteStore } from '../actors/memory/PgliteStore.js';
 import { PgStore } from '../actors/memory/PgStore.js';
 import type { QueryCacheOptions } from '../actors/memory/QueryCache.js';
 import type { BreakerOptions } from '../actors/breaker/breakerOptions.js';
-import { ENVELOPE_VERSION, parseEnvelope, type AskEnvelope, type HiveEvent } from '../protocols/envelope.js';
-import { BadFrameError, ConfigError, NoSuchActorError, errorFromReply, toHiveError } from '../protocols/errors.js';
+import type { HiveEvent } from '../protocols/envelope.js';
+import { ConfigError, NoSuchActorError } from '../protocols/errors.js';
 import type { ActorRef } from '../runtime/ActorRef.js';
 import type { ActorSystem } from '../runtime/ActorSystem.js';
 import { InProcTransport } from '../runtime/InProcTransport.js';
 import type { Logger } from '../runtime/logger.js';
 import type { MetricsRegistry } from '../runtime/metrics.js';
-import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
+import type { InboundRequest } from '../runtime/Transit.js';
+import type { Transport, TransportSubscription } from '../runtime/Transport.js';
 import { MemoryWorkQueue, type WorkQueue } from '../runtime/WorkQueue.js';
 import { JetStreamWorkQueue } from './JetStreamWorkQueue.js';
 import { NatsTransport } from './NatsTransport.js';
@@ -56,7 +57,10 @@ export interface MemoryOptions extends MemoryStoreOptions {
   poolSize?: number;
   /** Ms to wait for a PostgreSQL connection (default 5,000). */
   connectTimeoutMs?: number;
-  /** How long a request on `hive.<cluster>.memory` may take before it is answered TIMEOUT (default 120,000 ms). */
+  /**
+   * How long a JSON request on `hive.<cluster>.memory` (the NATS CLI's, which carries no deadline) may take
+   * before it is answered TIMEOUT (default 120,000 ms). A binary request carries its caller's deadline.
+   */
   requestTimeoutMs?: number;
   /**
    * Build the HNSW index once the store holds this many documents (default 10,000): below that, searches scan
@@ -116,7 +120,6 @@ export class NodeMemory {
   readonly description: string;
   private readonly ownsStore: boolean;
   private sub: TransportSubscription | undefined;
-  private readonly requestTimeoutMs: number;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -124,12 +127,10 @@ export class NodeMemory {
     service: MemoryService,
     description: string,
     ownsStore: boolean,
-    requestTimeoutMs: number,
   ) {
     this.service = service;
     this.description = description;
     this.ownsStore = ownsStore;
-    this.requestTimeoutMs = requestTimeoutMs;
     this.actorId = memoryActorId(deps.system.config.nodeId);
   }
 
@@ -218,39 +219,34 @@ export class NodeMemory {
       if (given === undefined) await store.close().catch(() => undefined);
       throw err;
     }
-    const node = new NodeMemory(deps, service, description, given === undefined, requestTimeoutMs);
+    const node = new NodeMemory(deps, service, description, given === undefined);
     await deps.spawn(memoryMachine, { id: node.actorId, input: { service }, kind: 'memory' });
     if (transport.connected) {
-      node.sub = transport.subscribe(memorySubject(config.cluster), (m) => node.onRequest(m), { queue: MEMORY_QUEUE_GROUP });
+      node.sub = system.transit.serve(memorySubject(config.cluster), node.onRequest, { queue: MEMORY_QUEUE_GROUP, defaultTimeoutMs: requestTimeoutMs });
     }
     void service.start();
     return node;
   }
 
-  /** A request on `hive.<cluster>.memory`: through the local memory actor, answered JSON for JSON, binary for binary. */
-  private onRequest(m: TransportMessage): void {
+  /**
+   * A request on `hive.<cluster>.memory` (through the transit): handed to the local memory actor with the
+   * caller's deadline (a JSON request from the NATS CLI gets `requestTimeoutMs`) and signal.
+   */
+  private readonly onRequest = (req: InboundRequest): void => {
     const { system } = this.deps;
-    let inbound: ReturnType<ActorSystem['parseInbound']>;
-    try {
-      inbound = system.parseInbound(m);
-    } catch (err) {
-      const target = system.replyTargetOf(m);
-      if (target !== undefined) system.respond(target, undefined, err);
-      return;
-    }
-    if (!inbound.isAsk) {
+    if (!req.isAsk) {
       try {
-        system.tell(this.actorId, inbound.event);
+        system.tell(this.actorId, req.event);
       } catch (err) {
         this.deps.logger.warn({ err }, 'memory request dropped');
       }
       return;
     }
-    system.ask(this.actorId, inbound.event, this.requestTimeoutMs).then(
-      (answer) => system.respond(inbound, answer, undefined),
-      (err: unknown) => system.respond(inbound, undefined, err),
+    system.ask(this.actorId, req.event, { deadline: req.deadline, signal: req.signal }).then(
+      (answer) => req.ok(answer),
+      (err: unknown) => req.fail(err),
     );
-  }
+  };
 
   /** Status for `hive status`. */
   status(): Record<string, unknown> {
@@ -363,29 +359,15 @@ export class Memory {
 
   private async request(event: HiveEvent, timeoutMs: number): Promise<HiveEvent> {
     const id = this.local();
-    if (id !== undefined) return this.system.ask(id, event, timeoutMs);
-    const { transport, config, codec } = this.system;
+    if (id !== undefined) return this.system.ask(id, event, { timeoutMs });
+    const { transport, config } = this.system;
     if (!transport.connected) {
       throw new NoSuchActorError('this node has no memory (start it with memory: true) and is not connected to a cluster', { details: { subject: memorySubject(config.cluster) } });
     }
-    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: '0', d: this.system.clock.now() + timeoutMs };
-    let bytes: Uint8Array;
-    try {
-      bytes = await transport.request(memorySubject(config.cluster), codec.encode(env), timeoutMs);
-    } catch (err) {
-      const e = toHiveError(err);
-      if (e.code === 'NO_SUCH_ACTOR') {
-        throw new NoSuchActorError(`no node of cluster "${config.cluster}" serves memory (start one with \`hive start\`, or Hive.start({ memory: true }))`, {
-          cause: err,
-          details: { subject: memorySubject(config.cluster) },
-        });
-      }
-      throw e;
-    }
-    const reply = parseEnvelope(codec.decode(bytes));
-    if (reply.k !== 'r') throw new BadFrameError(`expected a reply frame from memory, got kind "${reply.k}"`);
-    if (reply.err !== undefined) throw errorFromReply(reply.err);
-    if (reply.ok === undefined) throw new BadFrameError('memory reply has neither ok nor err');
-    return reply.ok;
+    return this.system.transit.request(memorySubject(config.cluster), event, {
+      timeoutMs,
+      what: 'memory',
+      noResponders: `no node of cluster "${config.cluster}" serves memory (start one with \`hive start\`, or Hive.start({ memory: true }))`,
+    });
   }
 }

@@ -4,14 +4,14 @@
 // once the state it answers from is saved), so when its node dies a surviving node re-activates it with
 // its state. Anyone reaches it on `hive.<cluster>.kind.<kind>.<key>`, active or not.
 import type { AnyActorLogic, Snapshot } from 'xstate';
-import type { AskEnvelope, HiveEvent, TellEnvelope } from '../protocols/envelope.js';
-import { ENVELOPE_VERSION, parseEnvelope } from '../protocols/envelope.js';
-import { BadFrameError, InvalidArgumentError, NoSuchActorError, TimeoutError, errorFromReply, toHiveError } from '../protocols/errors.js';
+import type { HiveEvent } from '../protocols/envelope.js';
+import { HiveError, InvalidArgumentError, NoSuchActorError } from '../protocols/errors.js';
 import { actorSubject, assertToken, isToken, sysSubject, virtualSubject } from '../protocols/subjects.js';
-import type { ActorSystem, Inbound } from '../runtime/ActorSystem.js';
-import { secureId } from '../runtime/ids.js';
+import type { ActorSystem, AskCallOptions } from '../runtime/ActorSystem.js';
+import type { AskOptions } from '../runtime/ActorRef.js';
 import type { KeyValueStore } from '../runtime/KeyValueStore.js';
-import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
+import type { InboundRequest, Transit } from '../runtime/Transit.js';
+import type { Transport, TransportSubscription } from '../runtime/Transport.js';
 import type { Membership } from './Membership.js';
 
 /** Where a virtual actor lives, as stored in the placement bucket. */
@@ -59,9 +59,12 @@ export class VirtualRef {
     this.host.tell(this.kind, this.key, event);
   }
 
-  /** Sends and waits for the reply; the state the reply comes from is persisted before it arrives. */
-  ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options: { timeoutMs?: number } = {}): Promise<TReply> {
-    return this.host.ask(this.kind, this.key, event, options.timeoutMs) as Promise<TReply>;
+  /**
+   * Sends and waits for the reply; the state the reply comes from is persisted before it arrives. Takes a
+   * timeout (its deadline travels with every hop) and a signal that cancels it (`CANCELLED`).
+   */
+  ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options: AskOptions = {}): Promise<TReply> {
+    return this.host.ask(this.kind, this.key, event, options) as Promise<TReply>;
   }
 }
 
@@ -84,6 +87,10 @@ export class VirtualActors {
 
   private get system(): ActorSystem {
     return this.deps.system;
+  }
+
+  private get transit(): Transit {
+    return this.deps.system.transit;
   }
 
   private get cluster(): string {
@@ -115,11 +122,11 @@ export class VirtualActors {
     if (kind.includes('--')) throw new InvalidArgumentError(`invalid kind "${kind}": a kind may not contain "--"`, { details: { kind } });
     if (this.kinds.has(kind)) throw new InvalidArgumentError(`kind "${kind}" is already registered on this node`, { details: { kind } });
     const sub = this.deps.transport.connected
-      ? this.deps.transport.subscribe(`${virtualSubject(this.cluster, kind, '*')}`, (m) => void this.onKindMessage(kind, m), { queue: `hive-kind-${kind}` })
+      ? this.transit.serve(virtualSubject(this.cluster, kind, '*'), (req) => void this.onKindMessage(kind, req), { queue: `hive-kind-${kind}` })
       : undefined;
     this.kinds.set(kind, { logic, sub });
     this.nodeSub ??= this.deps.transport.connected
-      ? this.deps.transport.subscribe(sysSubject(this.cluster, 'node', this.nodeId, 'kind', '>'), (m) => void this.onPlacedHere(m))
+      ? this.transit.serve(sysSubject(this.cluster, 'node', this.nodeId, 'kind', '>'), (req) => void this.onPlacedHere(req))
       : undefined;
     this.deps.membership?.beat();
   }
@@ -140,69 +147,62 @@ export class VirtualActors {
       this.system.tell(a.id, event);
       return;
     }
-    const env: TellEnvelope = { v: ENVELOPE_VERSION, k: 't', e: event };
-    this.deps.transport.publish(virtualSubject(this.cluster, kind, key), this.system.codec.encode(env));
+    this.transit.tell(virtualSubject(this.cluster, kind, key), event);
   }
 
   /** @internal */
-  async ask(kind: string, key: string, event: HiveEvent, timeoutMs = this.system.config.askTimeoutMs): Promise<HiveEvent> {
-    const a = this.active.get(virtualActorId(kind, key));
+  async ask(kind: string, key: string, event: HiveEvent, options: AskCallOptions = {}): Promise<HiveEvent> {
+    const id = virtualActorId(kind, key);
+    const a = this.active.get(id);
     if (a !== undefined) {
-      const answer = await this.system.ask(a.id, event, timeoutMs);
+      const answer = await this.system.ask(a.id, event, options);
       await this.persisted(a);
       return answer;
     }
-    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: secureId(), d: this.system.clock.now() + timeoutMs };
-    let bytes: Uint8Array;
-    try {
-      bytes = await this.deps.transport.request(virtualSubject(this.cluster, kind, key), this.system.codec.encode(env), timeoutMs);
-    } catch (err) {
-      const e = toHiveError(err);
-      if (e.code === 'NO_SUCH_ACTOR') throw new NoSuchActorError(`no node of cluster "${this.cluster}" has registered kind "${kind}"`, { details: { kind, key }, cause: err });
-      if (e.code === 'TIMEOUT') throw new TimeoutError(`ask to ${kind}/${key} (${event.type}) timed out after ${timeoutMs} ms`, { details: { kind, key }, cause: err });
-      throw e;
-    }
-    const reply = parseEnvelope(this.system.codec.decode(bytes));
-    if (reply.k !== 'r') throw new BadFrameError(`expected a reply frame, got kind "${reply.k}"`);
-    if (reply.err !== undefined) throw errorFromReply(reply.err);
-    if (reply.ok === undefined) throw new BadFrameError('reply has neither ok nor err');
-    return reply.ok;
+    return this.transit.request(virtualSubject(this.cluster, kind, key), event, {
+      timeoutMs: options.timeoutMs ?? this.system.config.askTimeoutMs,
+      deadline: options.deadline,
+      signal: options.signal,
+      guardKey: id,
+      what: `${kind}/${key}`,
+      noResponders: `no node of cluster "${this.cluster}" has registered kind "${kind}"`,
+    });
   }
 
   // ------------------------------------------------------------------ routing
 
   /** A message on `hive.<cluster>.kind.<kind>.<key>` (one node of the kind's queue group gets it). */
-  private async onKindMessage(kind: string, msg: TransportMessage): Promise<void> {
-    const key = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+  private async onKindMessage(kind: string, req: InboundRequest): Promise<void> {
+    const key = req.subject.slice(req.subject.lastIndexOf('.') + 1);
     if (!isToken(key)) {
-      this.refuseToken(msg, key, 'virtual actor key');
+      this.refuseToken(req, key, 'virtual actor key');
       return;
     }
-    await this.route(kind, key, msg, false);
+    await this.route(kind, key, req, false);
   }
 
   /** A message another node placed here: activate here unless someone else already has it. */
-  private async onPlacedHere(msg: TransportMessage): Promise<void> {
-    const parts = msg.subject.split('.');
+  private async onPlacedHere(req: InboundRequest): Promise<void> {
+    const parts = req.subject.split('.');
     const key = parts[parts.length - 1];
     const kind = parts[parts.length - 2];
     // A `>` subscription: exactly kind and key after the node's prefix, each one safe token.
     if (parts.length !== this.placedPrefixTokens + 2 || !isToken(kind) || !isToken(key)) {
-      this.refuseToken(msg, parts.slice(this.placedPrefixTokens).join('.'), 'virtual actor kind/key');
+      this.refuseToken(req, parts.slice(this.placedPrefixTokens).join('.'), 'virtual actor kind/key');
       return;
     }
     if (!this.kinds.has(kind)) {
-      this.answerError(msg, new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`));
+      this.answerError(req, new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`));
       return;
     }
-    await this.route(kind, key, msg, true);
+    await this.route(kind, key, req, true);
   }
 
-  private async route(kind: string, key: string, msg: TransportMessage, placedHere: boolean): Promise<void> {
+  private async route(kind: string, key: string, req: InboundRequest, placedHere: boolean): Promise<void> {
     const id = virtualActorId(kind, key);
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
-        if (this.active.has(id)) return this.deliverLocal(id, msg);
+        if (this.active.has(id)) return this.deliverLocal(id, req);
         const pending = this.activating.get(id);
         if (pending !== undefined) {
           await pending;
@@ -213,7 +213,7 @@ export class VirtualActors {
         if (entry === undefined) {
           const target = placedHere ? this.nodeId : this.pickNode(kind);
           if (target !== this.nodeId) {
-            await this.forward(sysSubject(this.cluster, 'node', target, 'kind', kind, key), msg);
+            await this.forward(sysSubject(this.cluster, 'node', target, 'kind', kind, key), req);
             return;
           }
           const rev = await this.deps.placement.create(pkey, this.encodePlacement());
@@ -231,7 +231,7 @@ export class VirtualActors {
         if (alive) {
           // Through the owner node's own subject (live as long as the node is), not the actor's: an actor
           // still activating there has no subscription yet, and taking it over then would activate it twice.
-          const delivered = await this.forward(sysSubject(this.cluster, 'node', placement.node, 'kind', kind, key), msg, true);
+          const delivered = await this.forward(sysSubject(this.cluster, 'node', placement.node, 'kind', kind, key), req, true);
           if (delivered) return;
         }
         // its node is gone (or no longer hosts it): take it over, from its last persisted snapshot
@@ -243,7 +243,7 @@ export class VirtualActors {
       }
       throw new NoSuchActorError(`could not place virtual actor ${kind}/${key}: placement kept changing`);
     } catch (err) {
-      this.answerError(msg, err);
+      this.answerError(req, err);
     }
   }
 
@@ -263,46 +263,36 @@ export class VirtualActors {
   }
 
   /**
-   * Passes `msg` on to `subject`; the answer goes back to the original asker. With `probe`, resolves false
-   * (instead of answering) when nobody listens there, so the caller can take the actor over.
+   * Passes `req` on to `subject` through the transit, with the deadline and signal it came with (the hop
+   * spends the caller's remaining budget, never a fresh one); the answer goes back to the original asker.
+   * With `probe`, resolves false (instead of answering) when nothing serves `subject`, so the caller can
+   * take the actor over.
    */
-  private async forward(subject: string, msg: TransportMessage, probe = false): Promise<boolean> {
-    if (msg.reply === undefined) {
-      this.deps.transport.publish(subject, msg.data);
+  private async forward(subject: string, req: InboundRequest, probe = false): Promise<boolean> {
+    if (!req.isAsk) {
+      this.transit.tell(subject, req.event);
       return true;
     }
     try {
-      const answer = await this.deps.transport.request(subject, msg.data, this.system.config.askTimeoutMs);
-      this.deps.transport.publish(msg.reply, answer);
-      return true;
+      req.ok(await this.transit.request(subject, req.event, { deadline: req.deadline, signal: req.signal, what: subject }));
     } catch (err) {
-      if (probe && toHiveError(err).code === 'NO_SUCH_ACTOR') return false;
-      throw err;
+      if (probe && isNoResponders(err)) return false;
+      req.fail(err);
     }
+    return true;
   }
 
-  private refuseToken(msg: TransportMessage, value: string, what: string): void {
+  private refuseToken(req: InboundRequest, value: string, what: string): void {
     try {
       assertToken(value, what);
     } catch (err) {
-      this.answerError(msg, err);
+      this.answerError(req, err);
     }
   }
 
-  private answerError(msg: TransportMessage, err: unknown): void {
-    const target = this.system.replyTargetOf(msg);
-    if (target !== undefined) {
-      let cid: string | undefined;
-      try {
-        const inbound = this.system.parseInbound(msg);
-        cid = inbound.cid;
-      } catch {
-        // undecodable: answer without a correlation id
-      }
-      this.system.respond({ ...target, cid }, undefined, err);
-    } else {
-      this.system.logger.warn({ err, subject: msg.subject }, 'virtual actor message dropped');
-    }
+  private answerError(req: InboundRequest, err: unknown): void {
+    if (req.isAsk) req.fail(err);
+    else this.system.logger.warn({ err, subject: req.subject }, 'virtual actor message dropped');
   }
 
   // ------------------------------------------------------------------ activation and persistence
@@ -328,7 +318,7 @@ export class VirtualActors {
       kind,
       key,
       id,
-      sub: this.deps.transport.subscribe(actorSubject(this.cluster, id), (m) => this.deliverLocal(id, m)),
+      sub: this.transit.serve(actorSubject(this.cluster, id), (req) => this.deliverLocal(id, req)),
       version: 0,
       saved: 0,
       saving: undefined,
@@ -387,34 +377,27 @@ export class VirtualActors {
   }
 
   /** Delivers a message to a local activation; an ask is answered after its state is persisted. */
-  private deliverLocal(id: string, msg: TransportMessage): void {
-    let inbound: Inbound;
-    try {
-      inbound = this.system.parseInbound(msg);
-    } catch (err) {
-      this.answerError(msg, err);
-      return;
-    }
+  private deliverLocal(id: string, req: InboundRequest): void {
     const a = this.active.get(id);
     if (a === undefined) {
-      this.system.respond(inbound, undefined, new NoSuchActorError(`virtual actor "${id}" is not active on node "${this.nodeId}"`));
+      this.answerError(req, new NoSuchActorError(`virtual actor "${id}" is not active on node "${this.nodeId}"`));
       return;
     }
-    if (!inbound.isAsk) {
+    if (!req.isAsk) {
       try {
-        this.system.tell(id, inbound.event);
+        this.system.tell(id, req.event);
       } catch (err) {
         this.system.logger.warn({ err, actor: id }, 'tell to virtual actor refused');
       }
       return;
     }
-    this.system.ask(id, inbound.event).then(
-      async (answer) => {
+    this.system
+      .ask(id, req.event, { deadline: req.deadline, signal: req.signal })
+      .then(async (answer) => {
         await this.persisted(a);
-        this.system.respond(inbound, answer, undefined);
-      },
-      (err: unknown) => this.system.respond(inbound, undefined, err),
-    );
+        req.ok(answer);
+      })
+      .catch((err: unknown) => req.fail(err));
   }
 
   private encodePlacement(): Uint8Array {
@@ -448,6 +431,11 @@ export class VirtualActors {
     }
     this.active.clear();
   }
+}
+
+/** True for the NO_SUCH_ACTOR a request gets when nothing subscribes to its subject (not an error answer). */
+function isNoResponders(err: unknown): boolean {
+  return err instanceof HiveError && err.code === 'NO_SUCH_ACTOR' && err.details?.['noResponders'] === true;
 }
 
 /** KV key of a virtual actor: `<kind>.<key>`. */

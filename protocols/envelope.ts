@@ -1,4 +1,5 @@
-// The versioned envelope that binary frames carry between nodes: a tell, an ask, or the reply to an ask.
+// The versioned envelope that binary frames carry between nodes: a tell, an ask, the reply to an ask, or the
+// cancel of an ask.
 import { BadFrameError, InvalidEventError, isErrorReply, type ErrorReply } from './errors.js';
 
 /** Envelope format version; a frame body with another `v` is refused as BAD_FRAME. */
@@ -43,12 +44,27 @@ export interface ReplyEnvelope {
   n?: string;
 }
 
+/**
+ * Cancels an ask still in progress (`k: "c"`). Published on `hive.<cluster>.sys.cancel` (every node listens);
+ * it names the ask by the reply subject it was sent with (`r`) and its correlation id (`c`, when the ask had
+ * one). The node serving that ask aborts it and answers the asker `CANCELLED`; a cancel naming no ask in
+ * progress is ignored (and counted).
+ */
+export interface CancelEnvelope {
+  v: 1;
+  k: 'c';
+  /** The reply subject of the ask to cancel. */
+  r: string;
+  /** The ask's correlation id (absent for a JSON ask, which has none). */
+  c?: string;
+}
+
 /** Any envelope. */
-export type Envelope = TellEnvelope | AskEnvelope | ReplyEnvelope;
+export type Envelope = TellEnvelope | AskEnvelope | ReplyEnvelope | CancelEnvelope;
 
 /**
  * Checks that a decoded frame body is an envelope and returns it typed: `v` is {@link ENVELOPE_VERSION},
- * `k` is `t`, `a` or `r`; a tell or ask carries an object `e`, an ask a non-empty string `c`; optional
+ * `k` is `t`, `a`, `r` or `c`; a tell or ask carries an object `e`, an ask a non-empty string `c`; optional
  * fields have their types (`f` string, `d` finite number, reply `c` string, `ok` object, `err` an error
  * reply). Whether `e` is a valid event (a string `type`) is left to {@link validateEvent}, so the
  * caller can answer INVALID_EVENT rather than BAD_FRAME. Unknown extra fields are tolerated.
@@ -90,8 +106,14 @@ export function parseEnvelope(value: unknown): Envelope {
       if (ok === undefined && err === undefined) throw new BadFrameError('reply envelope carries neither "ok" nor "err"');
       return value as unknown as ReplyEnvelope;
     }
+    case 'c': {
+      const r = value['r'];
+      if (typeof r !== 'string' || r === '') throw new BadFrameError(`cancel envelope needs the ask's reply subject string in "r", got ${describe(r)}`);
+      optional(value, 'c', 'string', 'cancel');
+      return value as unknown as CancelEnvelope;
+    }
     default:
-      throw new BadFrameError(`unknown envelope kind ${describe(k)}; expected "t" (tell), "a" (ask) or "r" (reply)`, { details: { k } });
+      throw new BadFrameError(`unknown envelope kind ${describe(k)}; expected "t" (tell), "a" (ask), "r" (reply) or "c" (cancel)`, { details: { k } });
   }
 }
 

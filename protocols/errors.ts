@@ -20,6 +20,7 @@ export const ErrorCodes = [
   'NO_SUCH_POOL',
   'INVALID_ARGUMENT',
   'DATABASE',
+  'CANCELLED',
   'INTERNAL',
 ] as const;
 
@@ -165,6 +166,13 @@ export class InvalidArgumentError extends HiveError {
   }
 }
 
+/** The caller cancelled the request (its AbortSignal fired, or a `cancel` envelope named it). */
+export class CancelledError extends HiveError {
+  constructor(message: string, options: HiveErrorOptions = {}) {
+    super('CANCELLED', message, options);
+  }
+}
+
 type ErrorClass = new (message: string, options?: HiveErrorOptions) => HiveError;
 
 const classes: Partial<Record<string, ErrorClass>> = {
@@ -182,6 +190,7 @@ const classes: Partial<Record<string, ErrorClass>> = {
   ACTOR_STOPPED: ActorStoppedError,
   UNAVAILABLE: UnavailableError,
   INVALID_ARGUMENT: InvalidArgumentError,
+  CANCELLED: CancelledError,
 };
 
 /** True when `value` has the shape of an error reply (`{ type: 'hive.error', code, message }`). */

@@ -4,8 +4,10 @@ import type { ActorSystem } from './ActorSystem.js';
 
 /** Options of one ask. */
 export interface AskOptions {
-  /** Reject with `TIMEOUT` after this long (default: the node's `askTimeoutMs`). */
+  /** Reject with `TIMEOUT` after this long (default: the node's `askTimeoutMs`); the deadline travels with the ask. */
   timeoutMs?: number;
+  /** Aborting it rejects the ask with `CANCELLED` and tells the actor's node to drop it (a `cancel` envelope). */
+  signal?: AbortSignal;
 }
 
 /** A handle on an actor, local or remote. Cheap to create; holds no resources. */
@@ -27,10 +29,15 @@ export class ActorRef {
 
   /**
    * Sends an event and waits for the actor's reply (the machine answers with `reply(event, answer)`).
-   * Rejects with a typed error: `TIMEOUT`, `NO_SUCH_ACTOR`, `OVERLOADED`, `ACTOR_FAILED`, `INVALID_EVENT`, ...
+   * Rejects with a typed error: `TIMEOUT`, `NO_SUCH_ACTOR`, `OVERLOADED`, `ACTOR_FAILED`, `INVALID_EVENT`,
+   * `CANCELLED`, ...
+   * @example
+   * const ac = new AbortController();
+   * const answer = ref.ask({ type: 'summarize' }, { timeoutMs: 10_000, signal: ac.signal });
+   * ac.abort(); // rejects with CANCELLED; the actor's node drops the ask if it has not started on it
    */
-  ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options?: AskOptions): Promise<TReply> {
-    return this.system.ask(this.id, event, options?.timeoutMs) as Promise<TReply>;
+  ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options: AskOptions = {}): Promise<TReply> {
+    return this.system.ask(this.id, event, options) as Promise<TReply>;
   }
 
   /** Stops the actor when it lives on this node. */

@@ -6,35 +6,32 @@
 // an ask the actor answered while handling it. The scheduler yields to I/O after TURN_BUDGET messages per
 // event-loop turn, also when the work arrives through promise continuations.
 import { createActor, type AnyActorLogic, type Snapshot } from 'xstate';
-import type { AskEnvelope, HiveEvent, ReplyEnvelope, TellEnvelope } from '../protocols/envelope.js';
-import { ENVELOPE_VERSION, parseEnvelope, validateWireEvent } from '../protocols/envelope.js';
-import type {
-  HiveError} from '../protocols/errors.js';
+import type { HiveEvent } from '../protocols/envelope.js';
+import type { HiveError } from '../protocols/errors.js';
 import {
   ActorFailedError,
   ActorStoppedError,
-  BadFrameError,
+  CancelledError,
   DuplicateActorError,
   InvalidEventError,
   NoSuchActorError,
   OverloadedError,
   TimeoutError,
-  errorFromReply,
-  toErrorReply,
   toHiveError,
 } from '../protocols/errors.js';
-import { FrameCodec, decodeJson, encodeJson, isBinaryFrame } from '../protocols/frame.js';
+import { FrameCodec } from '../protocols/frame.js';
 import { actorSubject, assertToken } from '../protocols/subjects.js';
 import { ActorCell, type CellOwner } from './ActorCell.js';
 import { ActorRef } from './ActorRef.js';
-import { systemClock, type Clock, type TimerHandle } from './Clock.js';
+import { systemClock, type Clock } from './Clock.js';
 import type { HiveConfig } from './config.js';
 import { DeadLetters, type DeadLetterReason } from './DeadLetters.js';
-import { RandomIds, secureId, type IdSource } from './ids.js';
+import { RandomIds, type IdSource } from './ids.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MetricsRegistry, type LatencyRecorder } from './metrics.js';
-import { isAsk, registerReplier, takeReplier, type Replier } from './reply.js';
+import { abandon, deliveryOf, isAsk, registerReplier, takeReplier, type Replier } from './reply.js';
 import { Timeouts, type Expiring, type TimeoutBatch } from './Timeouts.js';
+import { Transit, type InboundRequest } from './Transit.js';
 import type { Transport, TransportMessage } from './Transport.js';
 
 /** Options of {@link ActorSystem.spawn}. */
@@ -67,15 +64,8 @@ export interface ActorInfo {
   status: string;
   mailboxDepth: number;
   handled: number;
-}
-
-/**
- * Guards remote asks (the cluster layer puts a circuit breaker per destination node here): `call` may fail
- * fast instead of sending; `answered` tells which node answered for an actor.
- */
-export interface RemoteGuard {
-  call<T>(id: string, send: () => Promise<T>): Promise<T>;
-  answered(id: string, node: string): void;
+  /** Asks the actor accepted and has not answered yet (dropped at their deadline). */
+  awaiting: number;
 }
 
 /** What an actor system needs from its node. */
@@ -106,14 +96,18 @@ class PendingAsk implements Replier, Expiring {
   batch: TimeoutBatch | undefined = undefined;
   resolve: (e: HiveEvent) => void = noop;
   reject: (e: unknown) => void = noop;
+  signal: AbortSignal | undefined = undefined;
   constructor(
     private readonly hist: LatencyRecorder,
     private readonly started: number,
     /** The event object delivered to the actor (the reply registry's key). */
     private readonly delivered: HiveEvent,
-    private readonly id: string,
+    private readonly cell: ActorCell,
     private readonly timeoutMs: number,
   ) {}
+  private get id(): string {
+    return this.cell.id;
+  }
   ok(answer: HiveEvent): void {
     if (this.settled) return;
     this.settle();
@@ -126,61 +120,39 @@ class PendingAsk implements Replier, Expiring {
     this.reject(err);
   }
   expire(): void {
-    // Still registered means still unanswered: the asker gets TIMEOUT, and a later reply finds no one.
-    if (takeReplier(this.delivered) === undefined) return;
+    // Still registered means still unanswered: the asker gets TIMEOUT; not started yet, the actor skips it.
+    this.signal?.removeEventListener('abort', this);
+    if (!isAsk(this.delivered)) return;
+    abandon(this.delivered);
+    this.cell.awaiting?.delete(this.delivered);
     const type = this.delivered.type;
     this.reject(new TimeoutError(`ask to actor "${this.id}" (${type}) timed out after ${this.timeoutMs} ms`, { details: { id: this.id, type } }));
+  }
+  /** The caller's signal fired (an EventListener object: no closure per ask). */
+  handleEvent(): void {
+    if (this.settled || !isAsk(this.delivered)) return;
+    abandon(this.delivered);
+    this.cell.awaiting?.delete(this.delivered);
+    const type = this.delivered.type;
+    this.fail(new CancelledError(`ask to actor "${this.id}" (${type}) was cancelled`, { cause: this.signal?.reason, details: { id: this.id, type } }));
   }
   private settle(): void {
     this.settled = true;
     this.batch?.release(this);
+    this.signal?.removeEventListener('abort', this);
   }
 }
 
 function noop(): void {}
 
-/** Where the answer to a remote ask goes. */
-export interface ReplyTarget {
-  replyTo: string | undefined;
-  /** Answer with a binary frame (the ask was one) or with JSON text. */
-  binary: boolean;
-  /** The ask's correlation id, echoed in a binary reply. */
-  cid: string | undefined;
-}
-
-/** A message decoded from an actor or kind subject. */
-export interface Inbound extends ReplyTarget {
-  event: HiveEvent;
-  /** The sender waits for an answer. */
-  isAsk: boolean;
-}
-
-function replyEnvelope(cid: string | undefined, ok: HiveEvent | undefined, err: unknown, node: string): ReplyEnvelope {
-  const env: ReplyEnvelope = { v: ENVELOPE_VERSION, k: 'r', n: node };
-  if (cid !== undefined) env.c = cid;
-  if (ok !== undefined) env.ok = ok;
-  else env.err = toErrorReply(err);
-  return env;
-}
-
-/** Answers an ask that came over the transport: binary frames get a binary reply, JSON gets JSON. */
-class RemoteReplier implements Replier {
-  timer: TimerHandle | undefined = undefined;
-  constructor(
-    private readonly system: ActorSystem,
-    private readonly target: ReplyTarget,
-  ) {}
-  ok(answer: HiveEvent): void {
-    this.settle();
-    this.system.respond(this.target, answer, undefined);
-  }
-  fail(err: unknown): void {
-    this.settle();
-    this.system.respond(this.target, undefined, err);
-  }
-  private settle(): void {
-    if (this.timer !== undefined) this.system.clock.clearTimeout(this.timer);
-  }
+/** Options of one ask: a budget (or an absolute deadline) and a signal that cancels it. */
+export interface AskCallOptions {
+  /** Budget from now (default: the node's `askTimeoutMs`). */
+  timeoutMs?: number | undefined;
+  /** Absolute deadline in epoch ms (wins over `timeoutMs`): a hop passes on the deadline it was given. */
+  deadline?: number | undefined;
+  /** Aborting it rejects the ask with CANCELLED; a remote actor's node is told to drop it. */
+  signal?: AbortSignal | undefined;
 }
 
 /** One node's actors and the delivery between them. */
@@ -193,8 +165,8 @@ export class ActorSystem {
   readonly metrics: MetricsRegistry;
   readonly codec: FrameCodec;
   readonly deadLetters: DeadLetters;
-  /** Guards remote asks (set by the cluster layer). */
-  remoteGuard: RemoteGuard | undefined = undefined;
+  /** @internal The one wire path: every remote ask and every inbound actor message goes through it. */
+  readonly transit: Transit;
 
   private readonly cells = new Map<string, ActorCell>();
   private readonly actorPrefix: string;
@@ -207,7 +179,6 @@ export class ActorSystem {
   private readonly lifecycle = new Set<(e: ActorLifecycleEvent) => void>();
   private delivered = 0;
   private readonly askLocal: LatencyRecorder;
-  private readonly askRemote: LatencyRecorder;
   private readonly timeouts: Timeouts;
   /** Gets the xstate error/complete notifications of every cell (one object for all actors). */
   private readonly cellOwner: CellOwner;
@@ -228,8 +199,20 @@ export class ActorSystem {
     this.actorPrefix = actorSubject(deps.config.cluster, '');
     const askHist = this.metrics.latencyHistogram('hive_ask_duration_seconds', 'Ask round-trip time as the asker sees it', ['target']);
     this.askLocal = askHist.labels('local');
-    this.askRemote = askHist.labels('remote');
     this.timeouts = new Timeouts(this.clock);
+    this.transit = new Transit({
+      transport: this.transport,
+      codec: this.codec,
+      cluster: deps.config.cluster,
+      nodeId: deps.config.nodeId,
+      maxMessageBytes: deps.config.maxMessageBytes,
+      defaultTimeoutMs: deps.config.askTimeoutMs,
+      clock: this.clock,
+      logger: this.logger,
+      metrics: this.metrics,
+      latency: askHist.labels('remote'),
+    });
+    this.transit.listenForCancels();
     this.cellOwner = {
       onActorError: (cell, err) => this.onActorError(cell, err),
       onActorComplete: (cell) => this.onActorComplete(cell),
@@ -323,7 +306,7 @@ export class ActorSystem {
   /** Local actors, for status. */
   actors(): ActorInfo[] {
     const out: ActorInfo[] = [];
-    for (const c of this.cells.values()) out.push({ id: c.id, kind: c.kind, status: c.status, mailboxDepth: c.depth, handled: c.handled });
+    for (const c of this.cells.values()) out.push({ id: c.id, kind: c.kind, status: c.status, mailboxDepth: c.depth, handled: c.handled, awaiting: c.awaiting?.size ?? 0 });
     return out;
   }
 
@@ -370,28 +353,34 @@ export class ActorSystem {
       this.dead(id, event, 'unreachable');
       return;
     }
-    const env: TellEnvelope = { v: ENVELOPE_VERSION, k: 't', e: event };
-    this.transport.publish(this.actorPrefix + id, this.codec.encode(env));
+    this.transit.tell(this.actorPrefix + id, event);
   }
 
   /** Sends `event` to actor `id` and waits for its reply. See {@link ActorRef.ask}. */
-  ask(id: string, event: HiveEvent, timeoutMs: number = this.config.askTimeoutMs): Promise<HiveEvent> {
+  ask(id: string, event: HiveEvent, options: AskCallOptions = {}): Promise<HiveEvent> {
     try {
       checkEvent(event);
     } catch (err) {
       return Promise.reject(toHiveError(err));
     }
     const cell = this.cells.get(id);
-    if (cell !== undefined) return this.askCell(cell, event, timeoutMs);
+    if (cell !== undefined) return this.askCell(cell, event, options);
     try {
       assertToken(id, 'actor id');
     } catch (err) {
       return Promise.reject(toHiveError(err));
     }
-    return this.askOverTransport(id, event, timeoutMs);
+    return this.transit.request(this.actorPrefix + id, event, {
+      timeoutMs: options.timeoutMs ?? this.config.askTimeoutMs,
+      deadline: options.deadline,
+      signal: options.signal,
+      guardKey: id,
+      what: `actor "${id}"`,
+      noResponders: `no actor "${id}" in cluster "${this.config.cluster}"`,
+    });
   }
 
-  private askCell(cell: ActorCell, event: HiveEvent, timeoutMs: number): Promise<HiveEvent> {
+  private askCell(cell: ActorCell, event: HiveEvent, options: AskCallOptions): Promise<HiveEvent> {
     if (cell.status !== 'running') {
       return Promise.reject(
         cell.status === 'failed'
@@ -399,44 +388,30 @@ export class ActorSystem {
           : new ActorStoppedError(`actor "${cell.id}" is stopped`, { details: { id: cell.id } }),
       );
     }
+    const { signal } = options;
+    if (signal?.aborted === true) return Promise.reject(new CancelledError(`ask to actor "${cell.id}" (${event.type}) was cancelled before it was sent`, { cause: signal.reason }));
+    const timeoutMs = options.deadline !== undefined ? options.deadline - this.clock.now() : (options.timeoutMs ?? this.config.askTimeoutMs);
+    if (!(timeoutMs > 0)) {
+      return Promise.reject(new TimeoutError(`ask to actor "${cell.id}" (${event.type}) had no time left before it was sent`, { details: { id: cell.id, type: event.type } }));
+    }
     // A fresh object per ask: the reply registry is keyed by the event object.
     const delivered = { ...event };
-    const pending = new PendingAsk(this.askLocal, performance.now(), delivered, cell.id, timeoutMs);
+    const pending = new PendingAsk(this.askLocal, performance.now(), delivered, cell, timeoutMs);
     const promise = new Promise<HiveEvent>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;
     });
     this.timeouts.schedule(pending, timeoutMs);
     registerReplier(delivered, pending);
+    if (signal !== undefined) {
+      pending.signal = signal;
+      signal.addEventListener('abort', pending);
+    }
     if (!this.enqueue(cell, delivered)) {
       takeReplier(delivered);
       pending.fail(new OverloadedError(`mailbox of actor "${cell.id}" is full (${cell.capacity} messages)`, { details: { id: cell.id } }));
     }
     return promise;
-  }
-
-  private async askOverTransport(id: string, event: HiveEvent, timeoutMs: number): Promise<HiveEvent> {
-    const cid = secureId();
-    const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: event, c: cid, d: this.clock.now() + timeoutMs };
-    const started = performance.now();
-    let bytes: Uint8Array;
-    try {
-      const data = this.codec.encode(env);
-      const guard = this.remoteGuard;
-      bytes = guard === undefined ? await this.transport.request(this.actorPrefix + id, data, timeoutMs) : await guard.call(id, () => this.transport.request(this.actorPrefix + id, data, timeoutMs));
-    } catch (err) {
-      const e = toHiveError(err);
-      if (e.code === 'NO_SUCH_ACTOR') throw new NoSuchActorError(`no actor "${id}" in cluster "${this.config.cluster}"`, { details: { id }, cause: err });
-      if (e.code === 'TIMEOUT') throw new TimeoutError(`ask to actor "${id}" (${event.type}) timed out after ${timeoutMs} ms`, { details: { id, type: event.type }, cause: err });
-      throw e;
-    }
-    const reply = parseEnvelope(this.codec.decode(bytes));
-    if (reply.k !== 'r') throw new BadFrameError(`expected a reply frame from actor "${id}", got kind "${reply.k}"`);
-    this.askRemote.observe((performance.now() - started) / 1000);
-    if (reply.n !== undefined) this.remoteGuard?.answered(id, reply.n);
-    if (reply.err !== undefined) throw errorFromReply(reply.err);
-    if (reply.ok === undefined) throw new BadFrameError(`reply from actor "${id}" has neither ok nor err`);
-    return reply.ok;
   }
 
   // ---------------------------------------------------------------- mailboxes and the scheduler
@@ -496,8 +471,10 @@ export class ActorSystem {
 
   private process(cell: ActorCell, event: object): void {
     const actor = cell.actor;
+    const delivery = deliveryOf(event);
+    if (delivery === 'skip') return; // an ask nobody waits for any more (deadline passed, or cancelled)
+    const asked = delivery === 'ask';
     const before: unknown = cell.detectsUnhandled ? actor.getSnapshot() : undefined;
-    const asked = isAsk(event);
     cell.current = event;
     actor.send(event);
     cell.current = undefined;
@@ -597,70 +574,36 @@ export class ActorSystem {
 
   // ---------------------------------------------------------------- inbound over the transport
 
-  /** Handles a message on one of this node's actor subjects (binary frame or JSON text). */
-  readonly onInbound = (msg: TransportMessage): void => {
-    const id = msg.subject.slice(this.actorPrefix.length);
-    this.deliverInbound(id, msg);
+  /** Handles a message on one of this node's actor subjects (binary frame or JSON text), through the transit. */
+  private readonly onInbound = (msg: TransportMessage): void => {
+    this.transit.accept(msg, this.deliverRemote, this.config.askTimeoutMs, this.refusedTell);
+  };
+
+  private readonly refusedTell = (subject: string, err: unknown): void => {
+    this.dead(subject.slice(this.actorPrefix.length), undefined, 'bad-frame', toHiveError(err).message);
   };
 
   /**
-   * Decodes a message that arrived on an actor or kind subject: a binary frame (tell or ask envelope) or
-   * JSON text (what the NATS CLI sends; a reply subject makes it an ask). The one place the wire's events
-   * are checked: xstate's and Hive's internal event types are refused here (`validateWireEvent`). Throws
-   * BAD_FRAME, TOO_LARGE or INVALID_EVENT; the caller answers with {@link ActorSystem.respond} using {@link replyTargetOf}.
+   * Delivers a message the transit decoded to the local actor its subject names (a virtual actor's node
+   * passes `id`); every failure is answered or dead-lettered. An ask's request is its replier; dropped at
+   * its deadline or by a cancel, it is skipped if not started and forgotten if started.
    */
-  parseInbound(msg: TransportMessage): Inbound {
-    const binary = isBinaryFrame(msg.data);
-    if (!binary) {
-      const event = validateWireEvent(decodeJson(msg.data, this.config.maxMessageBytes));
-      return { event, binary, cid: undefined, replyTo: msg.reply, isAsk: msg.reply !== undefined };
-    }
-    const env = parseEnvelope(this.codec.decode(msg.data));
-    if (env.k === 'r') throw new BadFrameError('a reply frame was sent to an actor subject');
-    const event = validateWireEvent(env.e);
-    const isAsk = env.k === 'a' && msg.reply !== undefined;
-    return { event, binary, cid: env.k === 'a' ? env.c : undefined, replyTo: msg.reply, isAsk };
-  }
-
-  /** Where the answer to `msg` goes, before it could be decoded (binary in, binary out). */
-  replyTargetOf(msg: TransportMessage): ReplyTarget | undefined {
-    return msg.reply === undefined ? undefined : { replyTo: msg.reply, binary: isBinaryFrame(msg.data), cid: undefined };
-  }
-
-  /** Decodes an inbound message for actor `id` and delivers it; every failure is answered or dead-lettered. */
-  deliverInbound(id: string, msg: TransportMessage): void {
-    let inbound: Inbound;
-    try {
-      inbound = this.parseInbound(msg);
-    } catch (err) {
-      const target = this.replyTargetOf(msg);
-      if (target !== undefined) this.respond(target, undefined, err);
-      else this.dead(id, undefined, 'bad-frame', toHiveError(err).message);
-      return;
-    }
-    const { event } = inbound;
+  readonly deliverRemote = (req: InboundRequest, id = req.subject.slice(this.actorPrefix.length)): void => {
+    const event = req.event;
     const cell = this.cells.get(id);
     if (cell === undefined || cell.status !== 'running') {
       const err =
         cell?.status === 'failed'
           ? new ActorFailedError(`actor "${id}" has failed`, { details: { id } })
           : new NoSuchActorError(`no actor "${id}" on node "${this.config.nodeId}"`, { details: { id } });
-      if (inbound.isAsk) this.respond(inbound, undefined, err);
+      if (req.isAsk) req.fail(err);
       else this.dead(id, event, cell === undefined ? 'no-such-actor' : 'failed');
       return;
     }
-    if (inbound.isAsk) {
-      const replier = new RemoteReplier(this, inbound);
-      if (!inbound.binary) {
-        // The NATS CLI waits for an answer; give it a typed TIMEOUT rather than silence.
-        const timeoutMs = this.config.askTimeoutMs;
-        replier.timer = this.clock.setTimeout(() => {
-          if (takeReplier(event) !== undefined) {
-            replier.fail(new TimeoutError(`actor "${id}" did not answer "${event.type}" within ${timeoutMs} ms`, { details: { id, type: event.type } }));
-          }
-        }, timeoutMs);
-      }
-      registerReplier(event, replier);
+    if (req.isAsk) {
+      registerReplier(event, req);
+      req.owner = cell;
+      req.onAbandon = this.onAbandoned;
     }
     if (!this.enqueue(cell, event)) {
       const err = new OverloadedError(`mailbox of actor "${id}" is full (${cell.capacity} messages)`, { details: { id } });
@@ -668,25 +611,13 @@ export class ActorSystem {
       if (r !== undefined) r.fail(err);
       else this.dead(id, event, 'mailbox-full');
     }
-  }
+  };
 
-  /** Publishes the answer to a remote ask (an event, or the error): binary frames for binary asks, JSON for JSON. */
-  respond(target: ReplyTarget, ok: HiveEvent | undefined, err: unknown): void {
-    const { replyTo, binary, cid } = target;
-    if (replyTo === undefined) return;
-    let data: Uint8Array;
-    try {
-      data = binary ? this.codec.encode(replyEnvelope(cid, ok, err, this.config.nodeId)) : encodeJson(ok !== undefined ? ok : toErrorReply(err));
-    } catch (encodeErr) {
-      // the answer itself could not be encoded (too large, unserialisable): tell the asker why
-      data = binary ? this.codec.encode(replyEnvelope(cid, undefined, encodeErr, this.config.nodeId)) : encodeJson(toErrorReply(encodeErr));
-    }
-    try {
-      this.transport.publish(replyTo, data);
-    } catch (pubErr) {
-      this.logger.warn({ err: pubErr, replyTo }, 'could not publish a reply');
-    }
-  }
+  /** A remote ask was dropped (deadline, cancel): not started, it is skipped; started, it is forgotten. */
+  private readonly onAbandoned = (req: InboundRequest): void => {
+    abandon(req.event);
+    (req.owner as ActorCell | undefined)?.awaiting?.delete(req.event);
+  };
 
   // ---------------------------------------------------------------- shutdown
 
@@ -695,6 +626,7 @@ export class ActorSystem {
     if (this.stopped) return;
     this.stopped = true;
     for (const id of [...this.cells.keys()]) await this.stopActor(id);
+    this.transit.stop();
     this.timeouts.dispose();
   }
 }

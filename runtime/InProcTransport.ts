@@ -27,11 +27,6 @@ class BusSub implements TransportSubscription {
   }
 }
 
-/** The status message "no responders" travels as, on the bus. */
-interface BusMessage extends TransportMessage {
-  readonly noResponders?: true;
-}
-
 /** A request waiting for its reply on the shared inbox. */
 class PendingRequest implements Expiring {
   settled = false;
@@ -160,7 +155,7 @@ export class InProcTransport implements Transport {
     /** The bus this transport is on. */
     readonly bus: InProcBus = InProcBus.shared(),
     clock: Clock = systemClock,
-    ids: IdSource = new RandomIds(),
+    private readonly ids: IdSource = new RandomIds(),
   ) {
     this.inbox = `_INBOX.${ids.next()}`;
     this.timeouts = new Timeouts(clock);
@@ -205,7 +200,7 @@ export class InProcTransport implements Transport {
   }
 
   private noResponders(reply: string): void {
-    const status: BusMessage = { subject: reply, data: new Uint8Array(0), reply: undefined, noResponders: true };
+    const status: TransportMessage = { subject: reply, data: new Uint8Array(0), reply: undefined, noResponders: true };
     for (const s of this.bus.route(reply)) queueMicrotask(() => s.active && s.handler(status));
   }
 
@@ -214,7 +209,7 @@ export class InProcTransport implements Transport {
     const p = this.pending.get(cid);
     if (!p) return;
     p.settle();
-    if ((msg as BusMessage).noResponders) p.reject(new NoSuchActorError(`no one answers on ${p.subject}`, { details: { subject: p.subject } }));
+    if (msg.noResponders === true) p.reject(new NoSuchActorError(`no one answers on ${p.subject}`, { details: { subject: p.subject } }));
     else p.resolve(msg.data);
   };
 
@@ -233,6 +228,10 @@ export class InProcTransport implements Transport {
         reject(toHiveError(err));
       }
     });
+  }
+
+  createInbox(): string {
+    return `_INBOX.${this.ids.next()}`;
   }
 
   async flush(): Promise<void> {

@@ -8,6 +8,11 @@ export interface TransportMessage {
   readonly data: Uint8Array;
   /** Where an answer goes, when the sender asked for one. */
   readonly reply: string | undefined;
+  /**
+   * True for the status message NATS sends to a request's reply subject when nothing subscribes to the
+   * request's subject ("no responders", status 503); `data` is empty then.
+   */
+  readonly noResponders?: boolean;
 }
 
 /** A live subscription; `unsubscribe` is idempotent. */
@@ -41,6 +46,8 @@ export interface Transport {
    * Rejects with `NO_SUCH_ACTOR` when no subscriber exists (NATS "no responders"), `TIMEOUT` after `timeoutMs`.
    */
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** A fresh, unguessable reply inbox subject prefix (`_INBOX.<random>` or the configured private prefix). */
+  createInbox(): string;
   /** Resolves once everything published so far reached the server. */
   flush(): Promise<void>;
   /** Subscribe to connection state changes; returns an unsubscribe function. */

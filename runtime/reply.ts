@@ -15,6 +15,31 @@ const registryKey = Symbol.for('agent-hive.repliers');
 const repliers: WeakMap<object, Replier> = ((globalThis as Record<symbol, unknown>)[registryKey] as WeakMap<object, Replier> | undefined) ??
   ((globalThis as Record<symbol, unknown>)[registryKey] = new WeakMap<object, Replier>());
 
+/**
+ * Stands in for the replier of an ask nobody waits for any more (deadline passed, cancelled): an actor that
+ * has not started on it skips it, an answer to it goes nowhere. Shared across module copies like the registry.
+ */
+const abandonedKey = Symbol.for('agent-hive.abandoned');
+const ABANDONED: Replier = ((globalThis as Record<symbol, unknown>)[abandonedKey] as Replier | undefined) ??
+  ((globalThis as Record<symbol, unknown>)[abandonedKey] = { ok() {}, fail() {} } as Replier);
+
+/** @internal Marks an ask nobody waits for any more: not started if still queued, its answer dropped. */
+export function abandon(event: object): void {
+  if (repliers.has(event)) repliers.set(event, ABANDONED);
+}
+
+/**
+ * @internal What the scheduler checks before delivering `event`: `skip` for an abandoned ask (taken out of
+ * the registry), `ask` for an ask waiting for its answer, `tell` otherwise.
+ */
+export function deliveryOf(event: object): 'ask' | 'tell' | 'skip' {
+  const r = repliers.get(event);
+  if (r === undefined) return 'tell';
+  if (r !== ABANDONED) return 'ask';
+  repliers.delete(event);
+  return 'skip';
+}
+
 /** @internal Registers the replier for an event about to be delivered as an ask. */
 export function registerReplier(event: object, replier: Replier): void {
   repliers.set(event, replier);
@@ -27,9 +52,11 @@ export function takeReplier(event: object): Replier | undefined {
   return r;
 }
 
-/** True when `event` arrived as an ask that has not been answered yet. */
+/** True when `event` arrived as an ask that has not been answered yet (and is still waited for). */
 export function isAsk(event: unknown): boolean {
-  return typeof event === 'object' && event !== null && repliers.has(event);
+  if (typeof event !== 'object' || event === null) return false;
+  const r = repliers.get(event);
+  return r !== undefined && r !== ABANDONED;
 }
 
 /**

@@ -327,7 +327,7 @@ export class PoolManager {
         this.system.ask(
           agentId,
           { type: 'agent.task', task: { id: rec.id, task: rec.task, deadline: rec.deadline, attempt: d.deliveryCount } },
-          Math.max(1, rec.deadline - started),
+          { timeoutMs: Math.max(1, rec.deadline - started) },
         );
       const answer = this.breaker === undefined ? await ask() : await this.breaker.call(ask);
       this.report(agent, answer, started);

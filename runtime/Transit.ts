@@ -1,0 +1,611 @@
+// Transit: the one place that knows requests and replies on the wire (Moleculer's `transit` is the model).
+// Everything that asks something of another node goes through `request()`: actor asks, virtual-actor asks and
+// their hops to the owner, memory requests, CLI clients. Everything that serves a subject goes through
+// `accept()`: actor subjects, virtual-actor kind and node subjects, the memory subject.
+//
+// Sending: encode the ask envelope with its absolute deadline `d`, guard it with the destination's breaker,
+// publish it with reply subject `<inbox>.<correlation id>` (one inbox subscription per transit), free the
+// pending entry at the deadline (timeouts batched, ./Timeouts.ts), map NATS "no responders" to
+// NO_SUCH_ACTOR, decode the reply, record the round trip. An AbortSignal cancels: the caller gets CANCELLED
+// at once and a `cancel` envelope tells the serving node to stop.
+//
+// Serving: decode a binary frame (tell or ask envelope) or JSON text (the NATS CLI; a reply subject makes it
+// an ask), validate the event, refuse work that arrived past its deadline (answered TIMEOUT, counted in
+// `hive_expired_total`) or with a deadline further than MAX_DEADLINE_MS, hand an {@link InboundRequest} to
+// the handler, and answer binary for binary, JSON for JSON. The one place wire events are checked: xstate's and
+// Hive's internal event types are refused (validateWireEvent). An ask still unanswered at its deadline is
+// dropped (counted, its signal aborted, its handler told to let go); a `cancel` aborts it and answers the
+// asker CANCELLED.
+import type { AskEnvelope, CancelEnvelope, HiveEvent, ReplyEnvelope, TellEnvelope } from '../protocols/envelope.js';
+import { ENVELOPE_VERSION, parseEnvelope, validateWireEvent } from '../protocols/envelope.js';
+import {
+  BadFrameError,
+  CancelledError,
+  InvalidArgumentError,
+  NoSuchActorError,
+  TimeoutError,
+  UnavailableError,
+  errorFromReply,
+  isErrorReply,
+  toErrorReply,
+  toHiveError,
+} from '../protocols/errors.js';
+import { decodeJson, encodeJson, isBinaryFrame, type FrameCodec } from '../protocols/frame.js';
+import { sysSubject } from '../protocols/subjects.js';
+import { systemClock, type Clock } from './Clock.js';
+import { secureId } from './ids.js';
+import { silentLogger, type Logger } from './logger.js';
+import type { LatencyRecorder, MetricsRegistry } from './metrics.js';
+import type { Replier } from './reply.js';
+import { Timeouts, type Expiring, type TimeoutBatch } from './Timeouts.js';
+import type { Transport, TransportMessage, TransportSubscription } from './Transport.js';
+
+/**
+ * The furthest deadline a request may carry: one hour from now. A request asking for more is refused with
+ * INVALID_ARGUMENT on both sides (no node keeps bookkeeping for work nobody will wait for).
+ */
+export const MAX_DEADLINE_MS = 3_600_000;
+
+/** Asks in progress a node remembers for cancellation; past it, new asks are served but cannot be cancelled. */
+const MAX_CANCELLABLE = 100_000;
+
+/**
+ * Guards remote asks (the cluster layer puts a circuit breaker per destination node here): `call` may fail
+ * fast instead of sending; `answered` tells which node answered for a destination key.
+ */
+export interface RemoteGuard {
+  call<T>(key: string, send: () => Promise<T>): Promise<T>;
+  answered(key: string, node: string): void;
+}
+
+/** What a {@link Transit} needs. */
+export interface TransitDeps {
+  transport: Transport;
+  codec: FrameCodec;
+  cluster: string;
+  /** Answers say which node answered (`n`), so askers can guard each node with its own breaker. */
+  nodeId: string;
+  /** Largest JSON text accepted. */
+  maxMessageBytes: number;
+  /** Budget of a request that names neither a deadline nor a timeout, and of a JSON ask (which has none). */
+  defaultTimeoutMs: number;
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: MetricsRegistry;
+  /** Where remote round trips are recorded (seconds). */
+  latency?: LatencyRecorder;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** Budget from now (default: the transit's `defaultTimeoutMs`). */
+  timeoutMs?: number | undefined;
+  /** Absolute deadline, epoch ms (wins over `timeoutMs`): a hop passes the deadline it was given. */
+  deadline?: number | undefined;
+  /** Aborting it rejects the request with CANCELLED and tells the serving node to stop. */
+  signal?: AbortSignal | undefined;
+  /** The destination's key for the {@link RemoteGuard} (an actor id); no key, no guard. */
+  guardKey?: string;
+  /** How errors name the destination, e.g. `actor "a1"` (default: the subject). */
+  what?: string;
+  /** The NO_SUCH_ACTOR message when nothing serves the subject. */
+  noResponders?: string;
+  /** The sending actor's id, carried in the envelope. */
+  from?: string;
+}
+
+/** A request waiting for its reply. */
+class Call implements Expiring {
+  settled = false;
+  batch: TimeoutBatch | undefined = undefined;
+  resolve: (value: never) => void = noop;
+  reject: (err: unknown) => void = noop;
+  signal: AbortSignal | undefined = undefined;
+
+  constructor(
+    private readonly transit: Transit,
+    readonly cid: string,
+    readonly subject: string,
+    readonly type: string,
+    readonly budgetMs: number,
+    readonly started: number,
+    readonly json: boolean,
+    readonly options: RequestOptions,
+  ) {}
+
+  get what(): string {
+    return this.options.what ?? this.subject;
+  }
+
+  /** Leaves the pending map, its timeout batch and its signal. */
+  finish(): void {
+    this.settled = true;
+    this.transit.forget(this);
+    this.batch?.release(this);
+    this.signal?.removeEventListener('abort', this);
+  }
+
+  expire(): void {
+    this.transit.forget(this);
+    this.signal?.removeEventListener('abort', this);
+    this.reject(new TimeoutError(`ask to ${this.what} (${this.type}) timed out after ${this.budgetMs} ms`, { details: { subject: this.subject, type: this.type } }));
+  }
+
+  /** The caller's signal fired (EventListener object: no closure per request). */
+  handleEvent(): void {
+    if (this.settled) return;
+    this.finish();
+    this.transit.sendCancel(this);
+    this.reject(new CancelledError(`ask to ${this.what} (${this.type}) was cancelled`, { cause: this.signal?.reason, details: { subject: this.subject, type: this.type } }));
+  }
+}
+
+/**
+ * One request (ask) or message (tell) that arrived on a served subject, as its handler sees it. Answer an ask
+ * once with {@link InboundRequest.ok} or {@link InboundRequest.fail} (it is a {@link Replier}); answers after
+ * the first, after the deadline or after a cancel go nowhere.
+ */
+export class InboundRequest implements Replier, Expiring {
+  settled = false;
+  batch: TimeoutBatch | undefined = undefined;
+  /** Called once when the ask is dropped unanswered (deadline passed, or cancelled): let go of it. */
+  onAbandon: ((req: InboundRequest) => void) | undefined = undefined;
+  /** The handler's own slot (the actor system keeps the actor's cell here). */
+  owner: unknown = undefined;
+  /** The key a cancel names it by, when it can be cancelled. */
+  key: string | undefined = undefined;
+  private controller: AbortController | undefined = undefined;
+  private abortReason: Error | undefined = undefined;
+
+  constructor(
+    private readonly transit: Transit,
+    /** The subject it arrived on. */
+    readonly subject: string,
+    readonly event: HiveEvent,
+    /** Where the answer goes; undefined for a tell. */
+    readonly replyTo: string | undefined,
+    /** Answer with a binary frame (it was one) or JSON text. */
+    readonly binary: boolean,
+    /** The ask's correlation id, echoed in a binary answer. */
+    readonly cid: string | undefined,
+    /** Absolute deadline, epoch ms (a tell's is its arrival plus the default budget). */
+    readonly deadline: number,
+  ) {}
+
+  /** The sender waits for an answer. */
+  get isAsk(): boolean {
+    return this.replyTo !== undefined;
+  }
+
+  /** Fires when the ask is cancelled or its deadline passes (created on first use). */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Ms left before the deadline (may be ≤ 0). */
+  remainingMs(): number {
+    return this.deadline - this.transit.now();
+  }
+
+  ok(answer: HiveEvent): void {
+    if (this.settled) return;
+    this.finish();
+    this.transit.answer(this, answer, undefined);
+  }
+
+  fail(err: unknown): void {
+    if (this.settled) return;
+    this.finish();
+    this.transit.answer(this, undefined, err);
+  }
+
+  /** The deadline passed unanswered (called by the timeout batch, which marked it settled). */
+  expire(): void {
+    this.transit.dropExpired(this);
+  }
+
+  /** @internal */
+  finish(): void {
+    this.settled = true;
+    this.batch?.release(this);
+    if (this.key !== undefined) this.transit.untrack(this);
+  }
+
+  /** @internal Aborts the signal (if anyone took it) and tells the handler to let go. */
+  abandon(reason: Error): void {
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+    const f = this.onAbandon;
+    this.onAbandon = undefined;
+    f?.(this);
+  }
+}
+
+function noop(): void {}
+
+/** Sends requests and serves subjects for one node (or one client connection). */
+export class Transit {
+  /** Guards requests that name a `guardKey` (the node's per-destination breakers). */
+  guard: RemoteGuard | undefined = undefined;
+
+  private readonly transport: Transport;
+  private readonly codec: FrameCodec;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly latency: LatencyRecorder | undefined;
+  private readonly calls = new Map<string, Call>();
+  private readonly inflight = new Map<string, InboundRequest>();
+  private readonly timeouts: Timeouts;
+  private readonly cancelSubject: string;
+  private inbox: string | undefined;
+  private replyPrefix = '';
+  private inboxSub: TransportSubscription | undefined;
+  private cancelSub: TransportSubscription | undefined;
+  private stopped = false;
+  private readonly counters: {
+    expiredArrival: () => void;
+    expiredWaiting: () => void;
+    cancelApplied: () => void;
+    cancelUnknown: () => void;
+  };
+
+  constructor(private readonly deps: TransitDeps) {
+    this.transport = deps.transport;
+    this.codec = deps.codec;
+    this.clock = deps.clock ?? systemClock;
+    this.logger = deps.logger ?? silentLogger();
+    this.latency = deps.latency;
+    this.timeouts = new Timeouts(this.clock);
+    this.cancelSubject = sysSubject(deps.cluster, 'cancel');
+    const m = deps.metrics;
+    if (m !== undefined) {
+      const expired = m.counter('hive_expired_total', 'Asks dropped because their deadline passed (on arrival, or while waiting for an answer)', ['stage']);
+      const cancels = m.counter('hive_cancels_total', 'Cancel envelopes received (applied to an ask in progress, or naming none)', ['result']);
+      const arrival = expired.labels('arrival');
+      const waiting = expired.labels('waiting');
+      const applied = cancels.labels('applied');
+      const unknown = cancels.labels('unknown');
+      this.counters = {
+        expiredArrival: () => arrival.inc(),
+        expiredWaiting: () => waiting.inc(),
+        cancelApplied: () => applied.inc(),
+        cancelUnknown: () => unknown.inc(),
+      };
+      const calls = this.calls;
+      const inflight = this.inflight;
+      m.gauge('hive_requests_in_progress', 'Requests this node waits on (sent) and asks it serves (received)', ['side'], function () {
+        this.set({ side: 'sent' }, calls.size);
+        this.set({ side: 'received' }, inflight.size);
+      });
+    } else {
+      this.counters = { expiredArrival: noop, expiredWaiting: noop, cancelApplied: noop, cancelUnknown: noop };
+    }
+    this.transport.onStatus((s) => {
+      if (s === 'closed') this.failAll('the transport closed');
+    });
+  }
+
+  /** Now on the transit's clock (epoch ms). */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** Requests waiting for a reply. */
+  get pendingRequests(): number {
+    return this.calls.size;
+  }
+
+  /** Asks being served that a cancel can still reach. */
+  get servedInProgress(): number {
+    return this.inflight.size;
+  }
+
+  /** Starts listening for `cancel` envelopes on `hive.<cluster>.sys.cancel` (nodes do; pure clients need not). */
+  listenForCancels(): void {
+    if (this.cancelSub !== undefined || !this.transport.connected) return;
+    this.cancelSub = this.transport.subscribe(this.cancelSubject, this.onCancel);
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  /** Sends a tell envelope to `subject`. Throws for an unencodable event or a transport that refuses it. */
+  tell(subject: string, event: HiveEvent, from?: string): void {
+    const env: TellEnvelope = from === undefined ? { v: ENVELOPE_VERSION, k: 't', e: event } : { v: ENVELOPE_VERSION, k: 't', e: event, f: from };
+    this.transport.publish(subject, this.codec.encode(env));
+  }
+
+  /**
+   * Asks whoever serves `subject` and resolves with the answer event. Rejects with the answer's typed error,
+   * NO_SUCH_ACTOR (nothing serves the subject), TIMEOUT (deadline), CANCELLED (signal), CIRCUIT_OPEN (guard),
+   * INVALID_ARGUMENT (a deadline past MAX_DEADLINE_MS), UNAVAILABLE (transport down or closed).
+   */
+  request(subject: string, event: HiveEvent, options: RequestOptions = {}): Promise<HiveEvent> {
+    return this.start(subject, event, options, false) as Promise<HiveEvent>;
+  }
+
+  /** Like {@link Transit.request} with JSON text both ways (what the NATS CLI sends): `body` is any JSON value. */
+  requestJson(subject: string, body: unknown, options: RequestOptions = {}): Promise<unknown> {
+    return this.start(subject, body, options, true);
+  }
+
+  private start(subject: string, body: unknown, o: RequestOptions, json: boolean): Promise<unknown> {
+    const type = typeof (body as { type?: unknown } | null)?.type === 'string' ? (body as { type: string }).type : 'request';
+    const now = this.clock.now();
+    const deadline = o.deadline ?? now + (o.timeoutMs ?? this.deps.defaultTimeoutMs);
+    const budget = deadline - now;
+    if (Number.isNaN(budget)) return Promise.reject(new InvalidArgumentError(`a request's deadline must be a number of epoch ms, got ${String(o.deadline ?? o.timeoutMs)}`));
+    if (budget <= 0) {
+      return Promise.reject(new TimeoutError(`ask to ${o.what ?? subject} (${type}) had no time left before it was sent`, { details: { subject, type } }));
+    }
+    if (budget > MAX_DEADLINE_MS) {
+      return Promise.reject(new InvalidArgumentError(`a request's deadline may be at most ${MAX_DEADLINE_MS} ms ahead, got ${Math.round(budget)} ms`, { details: { argument: 'timeoutMs', max: MAX_DEADLINE_MS } }));
+    }
+    if (o.signal?.aborted === true) {
+      return Promise.reject(new CancelledError(`ask to ${o.what ?? subject} (${type}) was cancelled before it was sent`, { cause: o.signal.reason }));
+    }
+    const guard = this.guard;
+    if (guard !== undefined && o.guardKey !== undefined) return guard.call(o.guardKey, () => this.send(subject, body, o, json, type, deadline, budget));
+    return this.send(subject, body, o, json, type, deadline, budget);
+  }
+
+  private send(subject: string, body: unknown, o: RequestOptions, json: boolean, type: string, deadline: number, budget: number): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new UnavailableError(`cannot ask ${o.what ?? subject}: this node is stopping`));
+    // unguessable: nobody else can answer (or cancel) this request
+    const cid = secureId();
+    let data: Uint8Array;
+    try {
+      if (json) data = encodeJson(body);
+      else {
+        const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: body as HiveEvent, c: cid, d: deadline };
+        if (o.from !== undefined) env.f = o.from;
+        data = this.codec.encode(env);
+      }
+    } catch (err) {
+      return Promise.reject(toHiveError(err));
+    }
+    if (this.inbox === undefined) this.openInbox();
+    const call = new Call(this, cid, subject, type, budget, performance.now(), json, o);
+    const promise = new Promise<unknown>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
+    });
+    this.calls.set(cid, call);
+    this.timeouts.schedule(call, budget);
+    const signal = o.signal;
+    if (signal !== undefined) {
+      call.signal = signal;
+      signal.addEventListener('abort', call);
+    }
+    try {
+      this.transport.publish(subject, data, this.replyPrefix + cid);
+    } catch (err) {
+      call.finish();
+      call.reject(toHiveError(err));
+    }
+    return promise;
+  }
+
+  private openInbox(): void {
+    this.inbox = this.transport.createInbox();
+    this.replyPrefix = `${this.inbox}.`;
+    this.inboxSub = this.transport.subscribe(`${this.inbox}.*`, this.onReply);
+  }
+
+  /** @internal */
+  forget(call: Call): void {
+    this.calls.delete(call.cid);
+  }
+
+  /** @internal Tells every node that the ask `call` is cancelled. */
+  sendCancel(call: Call): void {
+    const env: CancelEnvelope = { v: ENVELOPE_VERSION, k: 'c', r: this.replyPrefix + call.cid };
+    if (!call.json) env.c = call.cid;
+    try {
+      this.transport.publish(this.cancelSubject, this.codec.encode(env));
+    } catch (err) {
+      this.logger.debug({ err, subject: call.subject }, 'could not publish a cancel');
+    }
+  }
+
+  private readonly onReply = (msg: TransportMessage): void => {
+    const call = this.calls.get(msg.subject.substring(this.replyPrefix.length));
+    if (call === undefined) return; // late (after the deadline or a cancel), or a duplicate
+    call.finish();
+    if (msg.noResponders === true) {
+      call.reject(new NoSuchActorError(call.options.noResponders ?? `nothing serves ${call.subject}`, { details: { subject: call.subject, noResponders: true } }));
+      return;
+    }
+    try {
+      if (call.json) {
+        const answer = decodeJson(msg.data, this.deps.maxMessageBytes);
+        if (isErrorReply(answer)) call.reject(errorFromReply(answer));
+        else call.resolve(answer as never);
+        return;
+      }
+      const reply = parseEnvelope(this.codec.decode(msg.data));
+      if (reply.k !== 'r') throw new BadFrameError(`expected a reply frame from ${call.what}, got kind "${reply.k}"`);
+      this.latency?.observe((performance.now() - call.started) / 1000);
+      const key = call.options.guardKey;
+      if (reply.n !== undefined && key !== undefined) this.guard?.answered(key, reply.n);
+      if (reply.err !== undefined) call.reject(errorFromReply(reply.err));
+      else call.resolve(reply.ok as never);
+    } catch (err) {
+      call.reject(toHiveError(err));
+    }
+  };
+
+  // ------------------------------------------------------------------ serving
+
+  /**
+   * Subscribes `handler` to `subject` (optionally in a queue group); each message is decoded and handed over
+   * as in {@link Transit.accept}. `defaultTimeoutMs` is the budget of a JSON ask (default: the transit's).
+   */
+  serve(subject: string, handler: (req: InboundRequest) => void, options: { queue?: string; defaultTimeoutMs?: number } = {}): TransportSubscription {
+    this.listenForCancels();
+    const { queue, defaultTimeoutMs } = options;
+    return this.transport.subscribe(subject, (msg) => this.accept(msg, handler, defaultTimeoutMs), queue === undefined ? undefined : { queue });
+  }
+
+  /**
+   * Decodes `msg` (received on a served subject) and hands it to `handler`. A message that cannot be decoded,
+   * an ask past its deadline or with an absurd one, and a handler that throws are answered with the typed
+   * error (a tell has no one to answer: `onRefusedTell` hears about it).
+   */
+  accept(msg: TransportMessage, handler: (req: InboundRequest) => void, defaultTimeoutMs = this.deps.defaultTimeoutMs, onRefusedTell?: (subject: string, err: unknown) => void): void {
+    let req: InboundRequest;
+    try {
+      req = this.decode(msg, defaultTimeoutMs);
+    } catch (err) {
+      if (msg.reply !== undefined) this.publishAnswer(msg.reply, isBinaryFrame(msg.data), undefined, undefined, err);
+      else if (onRefusedTell !== undefined) onRefusedTell(msg.subject, err);
+      else this.logger.debug({ err, subject: msg.subject }, 'message refused');
+      return;
+    }
+    try {
+      handler(req);
+    } catch (err) {
+      if (req.isAsk) req.fail(err);
+      else this.logger.warn({ err, subject: msg.subject }, 'handler threw on a tell');
+    }
+  }
+
+  private decode(msg: TransportMessage, defaultTimeoutMs: number): InboundRequest {
+    const now = this.clock.now();
+    const reply = msg.reply;
+    if (!isBinaryFrame(msg.data)) {
+      const event = validateWireEvent(decodeJson(msg.data, this.deps.maxMessageBytes));
+      const req = new InboundRequest(this, msg.subject, event, reply, false, undefined, now + defaultTimeoutMs);
+      if (reply !== undefined) this.track(req, reply, defaultTimeoutMs);
+      return req;
+    }
+    const env = parseEnvelope(this.codec.decode(msg.data));
+    if (env.k !== 't' && env.k !== 'a') throw new BadFrameError(`a ${env.k === 'r' ? 'reply' : 'cancel'} frame was sent to ${msg.subject}`);
+    const event = validateWireEvent(env.e);
+    if (env.k === 't' || reply === undefined) return new InboundRequest(this, msg.subject, event, undefined, true, undefined, now + defaultTimeoutMs);
+    const deadline = env.d ?? now + defaultTimeoutMs;
+    const budget = deadline - now;
+    if (budget <= 0) {
+      this.counters.expiredArrival();
+      throw new TimeoutError(`ask (${event.type}) to ${msg.subject} arrived ${Math.round(-budget)} ms after its deadline`, { details: { subject: msg.subject, type: event.type } });
+    }
+    if (budget > MAX_DEADLINE_MS) {
+      throw new InvalidArgumentError(`ask (${event.type}) to ${msg.subject} has a deadline ${Math.round(budget)} ms ahead; at most ${MAX_DEADLINE_MS} ms is accepted`, {
+        details: { subject: msg.subject, max: MAX_DEADLINE_MS },
+      });
+    }
+    const req = new InboundRequest(this, msg.subject, event, reply, true, env.c, deadline);
+    this.track(req, `${reply} ${env.c}`, budget);
+    return req;
+  }
+
+  /** Schedules the ask's expiry at its deadline and remembers it for cancels. */
+  private track(req: InboundRequest, key: string, budget: number): void {
+    this.timeouts.schedule(req, budget);
+    if (this.inflight.size >= MAX_CANCELLABLE) return;
+    req.key = key;
+    this.inflight.set(key, req);
+  }
+
+  /** @internal */
+  untrack(req: InboundRequest): void {
+    if (this.inflight.get(req.key!) === req) this.inflight.delete(req.key!);
+    req.key = undefined;
+  }
+
+  /** @internal The ask's deadline passed unanswered: free it, count it, abort its work. */
+  dropExpired(req: InboundRequest): void {
+    if (req.key !== undefined) this.untrack(req);
+    this.counters.expiredWaiting();
+    const err = new TimeoutError(`ask (${req.event.type}) to ${req.subject} was not answered before its deadline`, { details: { subject: req.subject, type: req.event.type } });
+    // The NATS CLI waits for an answer (a binary asker gave up at the same instant: no answer for it).
+    if (!req.binary && req.replyTo !== undefined) this.publishAnswer(req.replyTo, false, undefined, undefined, err);
+    req.abandon(err);
+  }
+
+  private readonly onCancel = (msg: TransportMessage): void => {
+    let env: CancelEnvelope;
+    try {
+      const value = isBinaryFrame(msg.data) ? this.codec.decode(msg.data) : decodeJson(msg.data, 64 * 1024);
+      const parsed = parseEnvelope(value);
+      if (parsed.k !== 'c') throw new BadFrameError(`expected a cancel envelope on ${this.cancelSubject}, got kind "${parsed.k}"`);
+      env = parsed;
+    } catch (err) {
+      this.counters.cancelUnknown();
+      this.logger.debug({ err }, 'cancel refused');
+      return;
+    }
+    const req = this.inflight.get(env.c === undefined ? env.r : `${env.r} ${env.c}`);
+    if (req === undefined || req.settled) {
+      this.counters.cancelUnknown();
+      return;
+    }
+    this.counters.cancelApplied();
+    req.finish();
+    const err = new CancelledError(`ask (${req.event.type}) to ${req.subject} was cancelled by its sender`, { details: { subject: req.subject, type: req.event.type } });
+    this.answer(req, undefined, err);
+    req.abandon(err);
+  };
+
+  /** @internal Publishes the answer to an inbound ask. */
+  answer(req: InboundRequest, ok: HiveEvent | undefined, err: unknown): void {
+    if (req.replyTo !== undefined) this.publishAnswer(req.replyTo, req.binary, req.cid, ok, err);
+  }
+
+  private publishAnswer(replyTo: string, binary: boolean, cid: string | undefined, ok: HiveEvent | undefined, err: unknown): void {
+    let data: Uint8Array;
+    try {
+      data = binary ? this.codec.encode(this.replyEnvelope(cid, ok, err)) : encodeJson(ok !== undefined ? ok : toErrorReply(err));
+    } catch (encodeErr) {
+      // the answer itself could not be encoded (too large, unserialisable): tell the asker why
+      try {
+        data = binary ? this.codec.encode(this.replyEnvelope(cid, undefined, encodeErr)) : encodeJson(toErrorReply(encodeErr));
+      } catch (again) {
+        this.logger.warn({ err: again, replyTo }, 'could not encode an answer');
+        return;
+      }
+    }
+    try {
+      this.transport.publish(replyTo, data);
+    } catch (pubErr) {
+      this.logger.warn({ err: pubErr, replyTo }, 'could not publish an answer');
+    }
+  }
+
+  private replyEnvelope(cid: string | undefined, ok: HiveEvent | undefined, err: unknown): ReplyEnvelope {
+    const env: ReplyEnvelope = { v: ENVELOPE_VERSION, k: 'r', n: this.deps.nodeId };
+    if (cid !== undefined) env.c = cid;
+    if (ok !== undefined) env.ok = ok;
+    else env.err = toErrorReply(err);
+    return env;
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  private failAll(why: string): void {
+    if (this.calls.size === 0) return;
+    const all = [...this.calls.values()];
+    for (const c of all) {
+      c.finish();
+      c.reject(new UnavailableError(`${why} before ${c.what} answered`, { details: { subject: c.subject } }));
+    }
+  }
+
+  /** Stops serving cancels and fails every request still waiting with UNAVAILABLE. */
+  stop(): void {
+    this.stopped = true;
+    this.cancelSub?.unsubscribe();
+    this.cancelSub = undefined;
+    this.inboxSub?.unsubscribe();
+    this.inboxSub = undefined;
+    this.failAll('this node stopped');
+    for (const req of [...this.inflight.values()]) {
+      req.finish();
+      req.abandon(new UnavailableError('this node stopped'));
+    }
+    this.timeouts.dispose();
+  }
+}

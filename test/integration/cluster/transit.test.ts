@@ -1,0 +1,120 @@
+// The transit between Hive nodes on a real nats-server: deadlines end to end (the receiver lets go of asks at
+// their deadline, a forwarded hop carries the caller's deadline), and breakers on virtual-actor asks.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { counterMachine } from '../../../actors/counter.js';
+import { Hive } from '../../../cluster/Hive.js';
+import { FrameCodec } from '../../../protocols/frame.js';
+import { silentLogger } from '../../../runtime/logger.js';
+import { laterMachine } from '../../support/machines.js';
+import { NATS_URL, deleteClusterStreams, natsAvailable, uniqueName } from '../../support/services.js';
+import { codeOf } from '../../support/errors.js';
+
+const hasNats = await natsAvailable();
+const nodes: Hive[] = [];
+const clusters: string[] = [];
+
+async function node(cluster: string, nodeId: string): Promise<Hive> {
+  if (!clusters.includes(cluster)) clusters.push(cluster);
+  const hive = await Hive.start({ cluster, nodeId, nats: NATS_URL, env: false, logger: silentLogger(), heartbeatMs: 100, failureAfterMs: 2000 });
+  nodes.push(hive);
+  return hive;
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, limitMs = 15_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+async function metric(hive: Hive, name: string, label: string): Promise<number> {
+  const line = (await hive.metrics.text()).split('\n').find((l) => l.startsWith(name) && l.includes(label));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+  for (const c of clusters.splice(0)) await deleteClusterStreams(NATS_URL, c);
+});
+
+describe.skipIf(!hasNats)('transit over NATS', () => {
+  let raw: NatsConnection;
+  beforeAll(async () => {
+    raw = await connect({ servers: NATS_URL });
+  });
+  afterAll(async () => {
+    await raw?.close();
+  });
+
+  it('lets go of asks nobody answers at their deadline on the serving node (300 asks of 200 KB)', async () => {
+    const cluster = uniqueName('expire');
+    const a = await node(cluster, 'a');
+    const b = await node(cluster, 'b');
+    await b.spawn(laterMachine, { id: 'mute' });
+    const payload = new Float32Array(50_000); // 200 KB, not compressed
+    const asks = Array.from({ length: 300 }, () => codeOf(a.ref('mute').ask({ type: 'silent', payload }, { timeoutMs: 1500 })));
+    expect(new Set(await Promise.all(asks))).toEqual(new Set(['TIMEOUT']));
+    // the serving node dropped every one at its deadline: nothing held for them any more
+    await until(async () => (await metric(b, 'hive_expired_total', 'stage="waiting"')) === 300, 'the serving node to count 300 expired asks');
+    expect(b.system.transit.servedInProgress).toBe(0);
+    expect(b.system.actors().find((x) => x.id === 'mute')?.awaiting).toBe(0);
+    expect(a.system.transit.pendingRequests).toBe(0);
+  });
+
+  it('forwards a virtual-actor ask to its owner with the caller deadline, not a fresh one', async () => {
+    const cluster = uniqueName('hop');
+    const a = await node(cluster, 'a');
+    const b = await node(cluster, 'b');
+    const c = await node(cluster, 'c');
+    await b.register('counter', counterMachine);
+    await c.register('counter', counterMachine);
+    await until(() => a.members().filter((m) => m.kinds.includes('counter')).length === 2, 'kinds announced');
+    const codec = new FrameCodec();
+    const sent = new Map<number, number>();
+    const forwarded: Array<{ n: number; d: number }> = [];
+    const subs = [
+      raw.subscribe(`hive.${cluster}.kind.counter.k`, {
+        callback: (_e, m) => {
+          const env = codec.decode(m.data) as { e: { n: number }; d: number };
+          sent.set(env.e.n, env.d);
+        },
+      }),
+      raw.subscribe(`hive.${cluster}.sys.node.*.kind.counter.k`, {
+        callback: (_e, m) => {
+          const env = codec.decode(m.data) as { e: { n: number }; d: number };
+          forwarded.push({ n: env.e.n, d: env.d });
+        },
+      }),
+    ];
+    await raw.flush();
+    // whichever node of the kind's queue group gets an ask, the one that is not the owner forwards it
+    for (let n = 0; n < 40 && forwarded.length < 3; n++) await a.actor('counter', 'k').ask({ type: 'inc', n }, { timeoutMs: 10_000 });
+    for (const s of subs) s.unsubscribe();
+    expect(forwarded.length).toBeGreaterThan(0);
+    for (const f of forwarded) expect(f.d).toBe(sent.get(f.n));
+    expect(await a.actor('counter', 'k').ask({ type: 'get' })).toMatchObject({ type: 'count' });
+  });
+
+  it('guards virtual-actor asks with the per-node breaker: a node that keeps timing out fails fast', async () => {
+    const cluster = uniqueName('vbreak');
+    const a = await node(cluster, 'a');
+    const b = await node(cluster, 'b');
+    await b.register('later', laterMachine);
+    await until(() => a.members().some((m) => m.kinds.includes('later')), 'kind announced');
+    const ref = a.actor('later', 'x');
+    // one answer tells the asker which node serves it; then five asks it never answers
+    let answered = false;
+    const held = ref.ask({ type: 'hold' }, { timeoutMs: 10_000 }).then(() => (answered = true));
+    await until(() => {
+      if (b.system.has('later--x')) b.actor('later', 'x').tell({ type: 'release' });
+      return answered;
+    }, 'the first answer');
+    await held;
+    for (let i = 0; i < 6; i++) await ref.ask({ type: 'silent' }, { timeoutMs: 200 }).catch(() => undefined);
+    expect(a.nodeBreakers.states()).toEqual({ b: 'open' });
+    expect(await codeOf(ref.ask({ type: 'silent' }, { timeoutMs: 5000 }))).toBe('CIRCUIT_OPEN');
+  });
+});
