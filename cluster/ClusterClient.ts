@@ -2,7 +2,7 @@
 // in JSON — the same payloads the NATS CLI sends: status from every node, spawn on a node, send, ask.
 import type { HiveEvent } from '../protocols/envelope.js';
 import { InvalidArgumentError, InvalidEventError, NoSuchActorError } from '../protocols/errors.js';
-import { FrameCodec, decodeJson, encodeJson } from '../protocols/frame.js';
+import { FrameCodec, encodeJson } from '../protocols/frame.js';
 import { actorSubject, assertToken, poolSubject, sysSubject, virtualSubject } from '../protocols/subjects.js';
 import { Transit } from '../runtime/Transit.js';
 import { NatsTransport } from './NatsTransport.js';
