@@ -175,3 +175,32 @@ export function hammingDistance(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < a.length; i++) d += POPCOUNT[a[i] ^ b[i]];
   return d;
 }
+
+/**
+ * An embedding as it arrives from the wire, in one of the three forms Hive accepts:
+ * - a `Float32Array` (msgpackr's typed-array extension: ext type 0x74, then the code byte 7, then the
+ *   little-endian float32 elements);
+ * - a msgpack `bin` (a `Uint8Array` here) of little-endian float32, 4 bytes a dimension (numpy's
+ *   `astype('<f4').tobytes()`); a length that is not a multiple of 4 is refused;
+ * - an array of numbers (JSON).
+ * Returns the vector, or the reason it is none (the caller checks the dimension and the values).
+ */
+export function vectorFromWire(value: unknown, field: string): Float32Array | { reason: string } {
+  if (value instanceof Float32Array) return value;
+  if (value instanceof Uint8Array) {
+    if (value.byteLength % 4 !== 0) {
+      return { reason: `${field} as bytes must be little-endian float32, 4 bytes a dimension: ${value.byteLength} bytes is not a multiple of 4` };
+    }
+    const out = new Float32Array(value.byteLength / 4);
+    const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+    return out;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (typeof value[i] !== 'number') return { reason: `${field}[${i}] is not a number` };
+    }
+    return Float32Array.from(value as number[]);
+  }
+  return { reason: `${field} must be a Float32Array, bytes of little-endian float32 (msgpack bin, 4 x dims), or an array of numbers` };
+}

@@ -1,7 +1,7 @@
 // Memory documents and their validation: every field PostgreSQL would refuse (and so fail a whole COPY
 // batch for) is caught here first, with a rejection that names the document and the field.
 import { randomUUID } from 'node:crypto';
-import { F16_MAX } from '../../protocols/embeddings.js';
+import { F16_MAX, vectorFromWire } from '../../protocols/embeddings.js';
 
 /** How embeddings are stored: `halfvec` (2 bytes a component, the default) or `vector` (4 bytes). */
 export type EmbeddingStorage = 'halfvec' | 'vector';
@@ -173,17 +173,9 @@ export function validateDocument(input: unknown, limits: ValidationLimits, index
     return reject(index, 'metadata', 'metadata contains a NUL character or an unpaired surrogate, which jsonb cannot store', id);
   }
 
-  const e = d['embedding'];
-  let embedding: Float32Array;
-  if (e instanceof Float32Array) embedding = e;
-  else if (Array.isArray(e)) {
-    for (let i = 0; i < e.length; i++) {
-      if (typeof e[i] !== 'number') return reject(index, 'embedding', `embedding[${i}] is not a number`, id);
-    }
-    embedding = Float32Array.from(e as number[]);
-  } else {
-    return reject(index, 'embedding', 'embedding must be a Float32Array or an array of numbers', id);
-  }
+  const wire = vectorFromWire(d['embedding'], 'embedding');
+  if (!(wire instanceof Float32Array)) return reject(index, 'embedding', wire.reason, id);
+  const embedding = wire;
   if (embedding.length !== limits.dims) {
     return reject(index, 'embedding', `embedding has ${embedding.length} dimensions, expected ${limits.dims}`, id);
   }

@@ -1,6 +1,7 @@
 // The memory actor's wire protocol: the `memory.*` request events (from code, binary frames or JSON from the
 // NATS CLI), their answers, the NATS subjects, and the checks that turn a malformed request into an
 // INVALID_ARGUMENT naming the field before anything touches the store.
+import { vectorFromWire } from '../../protocols/embeddings.js';
 import { InvalidArgumentError } from '../../protocols/errors.js';
 import type { HiveEvent } from '../../protocols/envelope.js';
 import type { Rejection } from './Document.js';
@@ -168,13 +169,9 @@ export function parseSearch(e: Record<string, unknown>): ParsedSearch {
   if (text !== undefined && vector !== undefined) throw invalid('text', 'give either text or vector, not both');
   let parsedVector: Float32Array | undefined;
   if (vector !== undefined) {
-    if (vector instanceof Float32Array) parsedVector = vector;
-    else if (Array.isArray(vector)) {
-      for (let i = 0; i < vector.length; i++) {
-        if (typeof vector[i] !== 'number') throw invalid('vector', `vector[${i}] is not a number`);
-      }
-      parsedVector = Float32Array.from(vector as number[]);
-    } else throw invalid('vector', 'vector must be a Float32Array or an array of numbers');
+    const v = vectorFromWire(vector, 'vector');
+    if (!(v instanceof Float32Array)) throw invalid('vector', v.reason);
+    parsedVector = v;
   } else if (typeof text !== 'string' || text.trim() === '') {
     throw invalid('text', text === undefined ? 'a search needs text or vector' : 'text must be a non-empty string');
   }

@@ -1,6 +1,6 @@
 // Checks the arguments of search, delete and stats before any SQL runs: a bad k, a wrong-size or
 // non-finite query vector, a bad filter or namespace is an InvalidArgumentError naming the argument.
-import { F16_MAX } from '../../protocols/embeddings.js';
+import { F16_MAX, vectorFromWire } from '../../protocols/embeddings.js';
 import { InvalidArgumentError } from '../../protocols/errors.js';
 import { MAX_ID_LENGTH, NAMESPACE_PATTERN, type EmbeddingStorage } from './Document.js';
 import type { DeleteRequest, SearchQuery } from './MemoryStore.js';
@@ -32,10 +32,8 @@ export function checkNamespace(namespace: unknown): string {
 
 /** Checks a query vector: a Float32Array or number array of `dims` finite values, not all zero. */
 export function checkVector(vector: unknown, dims: number, storage: EmbeddingStorage): Float32Array {
-  let v: Float32Array;
-  if (vector instanceof Float32Array) v = vector;
-  else if (Array.isArray(vector) && vector.every((x) => typeof x === 'number')) v = Float32Array.from(vector);
-  else throw invalid('vector', 'vector must be a Float32Array or an array of numbers');
+  const v = vectorFromWire(vector, 'vector');
+  if (!(v instanceof Float32Array)) throw invalid('vector', v.reason);
   if (v.length !== dims) throw invalid('vector', `vector has ${v.length} dimensions, expected ${dims}`, v.length);
   const max = storage === 'halfvec' ? F16_MAX : Infinity;
   let nonZero = false;

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Packr, unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hive } from '../../../cluster/Hive.js';
 import { HiveError } from '../../../protocols/errors.js';
@@ -103,6 +104,51 @@ describe.skipIf(!available)('memory actor on PostgreSQL and NATS', () => {
         type: 'memory.stats',
         node: 'a',
       });
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('memory pg - a binary frame as another language builds it: vectors as msgpack bin of little-endian float32', async () => {
+    // What a Python client sends: msgpack with the vector as bytes (numpy's astype('<f4').tobytes()), in a
+    // Hive frame (0xC1, version 1, msgpack body), and reads the msgpack reply.
+    const packr = new Packr({ useRecords: false });
+    const le = (v: number[]) => {
+      const b = new Uint8Array(v.length * 4);
+      const view = new DataView(b.buffer);
+      v.forEach((x, i) => view.setFloat32(i * 4, x, true));
+      return b;
+    };
+    const frame = (e: Record<string, unknown>) => {
+      const body = packr.pack({ v: 1, k: 'a', e, c: 'py-1', d: Date.now() + 30_000 });
+      const out = new Uint8Array(2 + body.length);
+      out.set([0xc1, 0x01]);
+      out.set(body, 2);
+      return out;
+    };
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      const ask = async (e: Record<string, unknown>) => {
+        const m = await nc.request(`hive.${cluster}.memory`, frame(e), { timeout: 30_000 });
+        expect(m.data[0]).toBe(0xc1);
+        expect(m.data[1] & 0x10).toBe(0); // small replies are not compressed
+        return unpack(m.data.subarray(2)) as { ok?: Record<string, unknown>; err?: Record<string, unknown> };
+      };
+      const v1 = Array.from({ length: 16 }, (_, i) => (i === 3 ? 1 : 0.01 * i));
+      const v2 = Array.from({ length: 16 }, (_, i) => (i === 9 ? 1 : -0.01 * i));
+      expect((await ask({ type: 'memory.ingest', namespace: 'bin', docs: [{ id: 'b1', content: 'one', embedding: le(v1) }, { id: 'b2', content: 'two', embedding: le(v2) }] })).ok).toEqual({
+        type: 'memory.ingested',
+        inserted: 2,
+        duplicates: 0,
+        rejected: [],
+      });
+      const found = await ask({ type: 'memory.search', namespace: 'bin', vector: le(v2), k: 1 });
+      expect(found.ok).toMatchObject({ type: 'memory.results', hits: [{ id: 'b2' }] });
+      // 4 x dims bytes, or refused naming the field
+      expect((await ask({ type: 'memory.search', namespace: 'bin', vector: le(v2).subarray(0, 62), k: 1 })).err).toMatchObject({ code: 'INVALID_ARGUMENT', details: { argument: 'vector' } });
+      expect((await ask({ type: 'memory.search', namespace: 'bin', vector: le(v2.slice(0, 15)), k: 1 })).err).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('15 dimensions, expected 16') });
+      const bad = await ask({ type: 'memory.ingest', namespace: 'bin', docs: [{ id: 'b3', content: 'three', embedding: le(v1).subarray(0, 7) }] });
+      expect(bad.ok).toMatchObject({ inserted: 0, rejected: [{ index: 0, field: 'embedding', reason: expect.stringContaining('not a multiple of 4') }] });
     } finally {
       await nc.close();
     }

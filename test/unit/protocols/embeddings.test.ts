@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   binarize,
+  vectorFromWire,
   decodeF16,
   dequantizeInt8,
   encodeF16,
@@ -188,5 +189,27 @@ describe('binary', () => {
     const near = a.map((x) => x + (rand() - 0.5) * 0.1);
     const far = randomVector(rand, 384);
     expect(hammingDistance(binarize(a), binarize(near))).toBeLessThan(hammingDistance(binarize(a), binarize(far)));
+  });
+});
+
+describe('vectorFromWire', () => {
+  it('reads msgpack bin as little-endian float32, 4 bytes a dimension, and refuses other lengths', () => {
+    const bytes = new Uint8Array(12);
+    const view = new DataView(bytes.buffer);
+    [1.5, -2, 0.25].forEach((x, i) => view.setFloat32(i * 4, x, true));
+    expect(Array.from(vectorFromWire(bytes, 'vector') as Float32Array)).toEqual([1.5, -2, 0.25]);
+    // an unaligned view (a bin inside a larger frame) reads the same
+    const framed = new Uint8Array(13);
+    framed.set(bytes, 1);
+    expect(Array.from(vectorFromWire(framed.subarray(1), 'vector') as Float32Array)).toEqual([1.5, -2, 0.25]);
+    expect(vectorFromWire(bytes.subarray(0, 10), 'embedding')).toEqual({ reason: expect.stringContaining('embedding as bytes must be little-endian float32') });
+  });
+
+  it('takes a Float32Array as it is and an array of numbers, and names what is wrong otherwise', () => {
+    const f = Float32Array.of(1, 2);
+    expect(vectorFromWire(f, 'vector')).toBe(f);
+    expect(Array.from(vectorFromWire([1, 2], 'vector') as Float32Array)).toEqual([1, 2]);
+    expect(vectorFromWire([1, 'x'], 'vector')).toEqual({ reason: 'vector[1] is not a number' });
+    expect(vectorFromWire('1,2', 'vector')).toEqual({ reason: expect.stringContaining('vector must be a Float32Array, bytes of little-endian float32') });
   });
 });
