@@ -19,3 +19,7 @@ export type { Embedder } from './actors/memory/Embedder.js';
 export type { DocumentInput, Rejection } from './actors/memory/Document.js';
 export type { SearchHit } from './actors/memory/MemoryStore.js';
 export { memorySubject, type IngestedAnswer, type QueuedAnswer, type ResultsAnswer, type DeletedAnswer, type StatsAnswer } from './actors/memory/memoryProtocol.js';
+export { NodeHttp, type NodeHttpOptions, type ClusterView } from './cluster/ops/NodeHttp.js';
+export { KPIS, kpiLevel, type KpiDefinition, type KpiId } from './cluster/ops/kpis.js';
+export type { KpiSample, KpiSection } from './cluster/ops/KpiSampler.js';
+export { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, parseHttpAddress, resolveHttpAddress, type HttpAddress } from './cluster/ops/httpOptions.js';
