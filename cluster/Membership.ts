@@ -1,6 +1,9 @@
 // Membership and failure detection: each node publishes a heartbeat on `hive.<cluster>.sys.heartbeat`;
 // every node keeps the table of live nodes and reports join, leave (a clean stop) and failure (no heartbeat
-// for `failureAfterMs`) to its subscribers.
+// for `failureAfterMs`) to its subscribers. A starting node says hello on `hive.<cluster>.sys.hello` and the
+// others heartbeat at once, so its view of the cluster is complete within a round trip; until a settling
+// window of two heartbeat intervals has passed, callers that miss a node in the view wait for it
+// (`waitFor`) instead of failing.
 import { decodeJson, encodeJson } from '../protocols/frame.js';
 import { isToken, sysSubject } from '../protocols/subjects.js';
 import type { Clock, TimerHandle } from '../runtime/Clock.js';
@@ -100,6 +103,11 @@ export class Membership {
   private running = false;
   private readonly heartbeatSubject: string;
   private readonly leaveSubject: string;
+  private readonly helloSubject: string;
+  /** Epoch ms until which the view may still be incomplete (set by start()). */
+  private settledAt = 0;
+  /** Epoch ms of the last heartbeat sent in answer to a hello (answers are at most one per quarter interval). */
+  private lastHelloBeat = 0;
 
   constructor(
     private readonly deps: {
@@ -117,6 +125,7 @@ export class Membership {
   ) {
     this.heartbeatSubject = sysSubject(deps.cluster, 'heartbeat');
     this.leaveSubject = sysSubject(deps.cluster, 'leave');
+    this.helloSubject = sysSubject(deps.cluster, 'hello');
     const members = this.members;
     deps.metrics.gauge('hive_cluster_nodes', 'Live nodes this node sees (itself included)', [], function () {
       this.set(members.size);
@@ -129,7 +138,54 @@ export class Membership {
     this.running = true;
     this.subs.push(this.deps.transport.subscribe(this.heartbeatSubject, (m) => this.onHeartbeat(m.data)));
     this.subs.push(this.deps.transport.subscribe(this.leaveSubject, (m) => this.onLeave(m.data)));
+    this.subs.push(this.deps.transport.subscribe(this.helloSubject, (m) => this.onHello(m.data)));
+    this.settledAt = this.deps.clock.now() + 2 * this.deps.heartbeatMs;
     this.tick();
+    if (this.deps.transport.connected) {
+      try {
+        this.deps.transport.publish(this.helloSubject, encodeJson({ type: 'hive.hello', node: this.deps.nodeId }));
+      } catch (err) {
+        this.deps.logger.debug({ err }, 'hello not sent');
+      }
+    }
+  }
+
+  /** Another node started: heartbeat now so its view is complete at once (throttled: the wire may flood hellos). */
+  private onHello(data: Uint8Array): void {
+    let msg: { node?: unknown };
+    try {
+      msg = decodeJson(data, 1024) as { node?: unknown };
+    } catch {
+      return;
+    }
+    if (typeof msg !== 'object' || msg === null || !isToken(msg.node) || msg.node === this.deps.nodeId) return;
+    const now = this.deps.clock.now();
+    if (now - this.lastHelloBeat < this.deps.heartbeatMs / 4) return;
+    this.lastHelloBeat = now;
+    this.beat();
+  }
+
+  /**
+   * Resolves true as soon as `test(live())` holds; false once it still does not hold when the view has
+   * settled (at once if it already has) or at `deadline` (epoch ms), whichever comes first.
+   * @example if (!(await membership.waitFor((ms) => ms.some((m) => m.pools?.includes('p')), deadline))) throw ...
+   */
+  waitFor(test: (members: Member[]) => boolean, deadline: number): Promise<boolean> {
+    if (test(this.live())) return Promise.resolve(true);
+    const until = Math.min(deadline, this.settledAt);
+    const now = this.deps.clock.now();
+    if (!this.running || until <= now) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean) => {
+        off();
+        this.deps.clock.clearTimeout(timer);
+        resolve(ok);
+      };
+      const off = this.subscribe((e) => {
+        if ((e.type === 'join' || e.type === 'update') && test(this.live())) finish(true);
+      });
+      const timer = this.deps.clock.setTimeout(() => finish(test(this.live())), until - now);
+    });
   }
 
   private tick = (): void => {

@@ -122,9 +122,14 @@ export class NodePools {
     if (local !== undefined) return local.pool.submit(task, options);
     const { queue, results } = await this.open();
     this.submitter ??= new TaskSubmitter({ system: this.deps.system, transport: this.deps.transport, queue, results });
-    const hosts = this.deps.membership.live().filter((m) => m.pools?.includes(name));
-    if (hosts.length === 0) throw new NoSuchActorError(`no live node hosts pool "${name}"`, { details: { pool: name } });
-    const outcome = await this.submitter.submit(name, task, options, 60_000);
+    // right after start the cluster view is still arriving: wait for a host within the task's deadline
+    const clock = this.deps.system.clock;
+    const started = clock.now();
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const hosted = await this.deps.membership.waitFor((live) => live.some((m) => m.pools?.includes(name) === true), started + timeoutMs);
+    if (!hosted) throw new NoSuchActorError(`no live node hosts pool "${name}"`, { details: { pool: name } });
+    const waited = clock.now() - started;
+    const outcome = await this.submitter.submit(name, task, waited > 0 && options.timeoutMs !== undefined ? { ...options, timeoutMs: Math.max(1, timeoutMs - waited) } : options, Math.max(1, 60_000 - waited));
     if (outcome.ok) return outcome.result;
     throw errorFromReply(outcome.error ?? { type: 'hive.error', code: 'INTERNAL', message: 'task failed' });
   }

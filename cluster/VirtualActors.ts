@@ -5,7 +5,7 @@
 // its state. Anyone reaches it on `hive.<cluster>.kind.<kind>.<key>`, active or not.
 import type { AnyActorLogic, Snapshot } from 'xstate';
 import type { HiveEvent } from '../protocols/envelope.js';
-import { HiveError, InvalidArgumentError, NoSuchActorError } from '../protocols/errors.js';
+import { HiveError, InvalidArgumentError, NoSuchActorError, toHiveError } from '../protocols/errors.js';
 import { actorSubject, assertToken, isToken, sysSubject, virtualSubject } from '../protocols/subjects.js';
 import type { ActorSystem, AskCallOptions } from '../runtime/ActorSystem.js';
 import type { AskOptions } from '../runtime/ActorRef.js';
@@ -159,14 +159,26 @@ export class VirtualActors {
       await this.persisted(a);
       return answer;
     }
-    return this.transit.request(virtualSubject(this.cluster, kind, key), event, {
-      timeoutMs: options.timeoutMs ?? this.system.config.askTimeoutMs,
-      deadline: options.deadline,
-      signal: options.signal,
-      guardKey: id,
-      what: `${kind}/${key}`,
-      noResponders: `no node of cluster "${this.cluster}" has registered kind "${kind}"`,
-    });
+    const subject = virtualSubject(this.cluster, kind, key);
+    const deadline = options.deadline ?? this.system.clock.now() + (options.timeoutMs ?? this.system.config.askTimeoutMs);
+    const request = () =>
+      this.transit.request(subject, event, {
+        deadline,
+        signal: options.signal,
+        guardKey: id,
+        what: `${kind}/${key}`,
+        noResponders: `no node of cluster "${this.cluster}" has registered kind "${kind}"`,
+      });
+    try {
+      return await request();
+    } catch (err) {
+      // nobody serves the kind yet while this node's view of the cluster is still arriving: wait for a node
+      // that registered it (within the deadline), then ask once more
+      const membership = this.deps.membership;
+      if (toHiveError(err).code !== 'NO_SUCH_ACTOR' || membership === undefined) throw err;
+      if (!(await membership.waitFor((live) => live.some((m) => m.kinds.includes(kind)), deadline))) throw err;
+      return request();
+    }
   }
 
   // ------------------------------------------------------------------ routing
