@@ -82,6 +82,23 @@ export function generateNodeId(): string {
   return `${host}-${randomBytes(3).toString('hex')}`;
 }
 
+/** The environment variable each option is read from (named in errors about a value that came from it). */
+export const envVarOf: Readonly<Record<string, string>> = Object.freeze({
+  cluster: 'HIVE_CLUSTER',
+  nodeId: 'HIVE_NODE_ID',
+  nats: 'HIVE_NATS_URL',
+  dataDir: 'HIVE_DATA_DIR',
+  database: 'HIVE_DATABASE_URL',
+  logLevel: 'HIVE_LOG_LEVEL',
+  mailboxCapacity: 'HIVE_MAILBOX_CAPACITY',
+  askTimeoutMs: 'HIVE_ASK_TIMEOUT_MS',
+  maxMessageBytes: 'HIVE_MAX_MESSAGE_BYTES',
+  compressThresholdBytes: 'HIVE_COMPRESS_THRESHOLD_BYTES',
+  compressLevel: 'HIVE_COMPRESS_LEVEL',
+  heartbeatMs: 'HIVE_HEARTBEAT_MS',
+  failureAfterMs: 'HIVE_FAILURE_AFTER_MS',
+});
+
 const intVars: Array<[string, keyof HiveConfig]> = [
   ['HIVE_MAILBOX_CAPACITY', 'mailboxCapacity'],
   ['HIVE_ASK_TIMEOUT_MS', 'askTimeoutMs'],
@@ -119,6 +136,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HiveOptions
   return out;
 }
 
+/** Options whose value came from the environment in the resolve step under way: errors name the variable. */
+let fromEnv: ReadonlySet<string> = new Set();
+
 function fail(option: string, message: string, value: unknown): never {
   let shown: string;
   try {
@@ -126,7 +146,11 @@ function fail(option: string, message: string, value: unknown): never {
   } catch {
     shown = String(value);
   }
-  throw new ConfigError(`invalid option ${option}: ${message} (got ${shown})`, { details: { option, value: shown } });
+  const root = option.split('.')[0] ?? option;
+  const variable = fromEnv.has(root) ? envVarOf[root] : undefined;
+  throw new ConfigError(`invalid option ${option}${variable === undefined ? '' : ` (from ${variable})`}: ${message} (got ${shown})`, {
+    details: { option, value: shown, ...(variable !== undefined && { variable }) },
+  });
 }
 
 function int(option: string, value: unknown, min: number, max: number): number {
@@ -156,7 +180,10 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
       throw new ConfigError(`unknown option ${key}: known options are ${[...knownOptions].join(', ')}`, { details: { option: key } });
     }
   }
-  const merged = { ...defaultConfig, ...configFromEnv(env), ...stripUndefined(options) } as HiveOptions & typeof defaultConfig;
+  const envOptions = configFromEnv(env);
+  const explicit = stripUndefined(options);
+  fromEnv = new Set(Object.keys(envOptions).filter((k) => !(k in explicit)));
+  const merged = { ...defaultConfig, ...envOptions, ...explicit } as HiveOptions & typeof defaultConfig;
   if (!isToken(merged.cluster)) fail('cluster', 'must be 1-128 characters of A-Z a-z 0-9 _ -', merged.cluster);
   const nodeId = merged.nodeId ?? generateNodeId();
   if (!isToken(nodeId)) fail('nodeId', 'must be 1-128 characters of A-Z a-z 0-9 _ -', nodeId);

@@ -1,10 +1,16 @@
-// `hive start`: run a node. Finds NATS (the given URL; else a server on 127.0.0.1:4222; else a nats-server
+// `hive start`: run a node. Validates the configuration, locks the data folder (one node per folder), checks a
+// `--database` (a configuration that can never work fails at once, naming the fix; an unreachable server
+// starts the node degraded), finds NATS (the given URL; else a server on 127.0.0.1:4222; else a nats-server
 // from PATH started as a child; else the in-process transport, said clearly), registers the built-in kinds,
-// loads the user's setup modules, prints a banner, and on SIGINT/SIGTERM stops cleanly with exit code 0.
+// loads the user's setup modules, prints a banner listing what it loaded, and on SIGINT/SIGTERM stops cleanly
+// with exit code 0.
 import { counterMachine } from '../../actors/counter.js';
 import { echoMachine } from '../../actors/echo.js';
 import { actorSubject, virtualSubject } from '../../protocols/subjects.js';
-import type { LogLevel } from '../../runtime/config.js';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { resolveConfig, type LogLevel } from '../../runtime/config.js';
+import { DataDirLock } from '../DataDirLock.js';
+import { checkDatabase, type DatabaseCheck } from '../databaseCheck.js';
 import type { CliIO } from '../cli.js';
 import { Hive } from '../Hive.js';
 import { findConfigFile, loadSetupModule } from '../loadModules.js';
@@ -36,7 +42,29 @@ export interface StartOptions {
 export async function runStart(raw: Record<string, unknown>, io: CliIO, signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<number> {
   const opts = raw as StartOptions;
   const httpAddress = resolveHttpAddress(opts.http, process.env);
-  const dataDir = opts.dataDir ?? '.hive';
+  // the whole configuration is validated before anything starts (errors name the option and its HIVE_* variable)
+  const config = resolveConfig(
+    {
+      ...(opts.cluster !== undefined && { cluster: opts.cluster }),
+      ...(opts.nodeId !== undefined && { nodeId: opts.nodeId }),
+      ...(opts.logLevel !== undefined && { logLevel: opts.logLevel as LogLevel }),
+      ...(opts.database !== undefined && { database: opts.database }),
+      ...(opts.dataDir !== undefined && { dataDir: opts.dataDir }),
+    },
+    process.env,
+  );
+  const memoryOptions = memoryOptionsFromEnv(process.env);
+  const dataDir = config.dataDir;
+  const lock = DataDirLock.acquire(dataDir, config.nodeId);
+  let database: DatabaseCheck | undefined;
+  if (opts.memory !== false && config.database !== undefined) {
+    try {
+      database = await checkDatabase(config.database, memoryOptions.schema ?? 'hive');
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
   let natsUrl = opts.nats;
   let child: ChildNats | undefined;
   let natsNote = '';
@@ -57,7 +85,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     hive = await Hive.start({
       env: process.env,
       ...(opts.cluster !== undefined && { cluster: opts.cluster }),
-      ...(opts.nodeId !== undefined && { nodeId: opts.nodeId }),
+      nodeId: config.nodeId,
       ...(opts.logLevel !== undefined && { logLevel: opts.logLevel as LogLevel }),
       ...(opts.database !== undefined && { database: opts.database }),
       dataDir,
@@ -65,36 +93,31 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     });
   } catch (err) {
     await child?.stop();
+    lock.release();
     throw err;
   }
   let http: NodeHttp | undefined;
   const stopAll = async () => {
-    await http?.close();
-    await hive.stop();
-    await child?.stop();
+    try {
+      await http?.close();
+      await hive.stop();
+      await child?.stop();
+    } finally {
+      lock.release();
+    }
   };
+  const loadFlags = opts.load ?? [];
+  const configFile = opts.config !== false ? findConfigFile(process.cwd()) : undefined;
   try {
     await hive.register('echo', echoMachine);
     await hive.register('counter', counterMachine);
-    const modules = [...(opts.load ?? [])];
-    if (opts.config !== false) {
-      const found = findConfigFile(process.cwd());
-      if (found !== undefined) modules.push(found);
-    }
-    for (const m of modules) await loadSetupModule(hive, m);
+    for (const m of [...loadFlags, ...(configFile === undefined ? [] : [configFile])]) await loadSetupModule(hive, m);
   } catch (err) {
     await stopAll();
     throw err;
   }
 
   const c = hive.cluster;
-  let memoryOptions: ReturnType<typeof memoryOptionsFromEnv>;
-  try {
-    memoryOptions = memoryOptionsFromEnv(process.env);
-  } catch (err) {
-    await stopAll();
-    throw err;
-  }
   const exit = waitForSignals(signals, io, hive, stopAll);
   // Memory is started before the banner so that its subject answers as soon as the node says it started; the
   // store itself opens in the background (the first open of a new PGlite folder takes seconds) and requests
@@ -121,23 +144,49 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
   }
   // everything this node serves is subscribed on the server before it says it started
   if (hive.transport.connected) await hive.transport.flush().catch(() => undefined);
+  const cli = cliCommand();
+  const inCluster = c === 'hive' ? '' : ` --cluster ${c}`;
+  const pools = hive.pools.names();
   const lines = [
     `hive node ${hive.nodeId} started`,
     `  cluster    ${c}`,
     natsUrl !== undefined
       ? `  nats       ${describeServers(natsUrl)}${natsNote}`
       : `  nats       none: in-process transport only. Other processes CANNOT reach this node (start nats-server or pass --nats)`,
+    `  data dir   ${resolve(dataDir)} (locked by this node)`,
+    `  loaded     ${loadFlags.length === 0 ? 'no --load modules' : loadFlags.map((m) => resolve(m)).join(', ')}`,
+    `  config     ${opts.config === false ? 'not read (--no-config)' : (configFile ?? `no hive.config.{ts,mjs,js} in ${process.cwd()}`)}`,
     `  kinds      ${hive.virtual.registeredKinds().join(', ')}`,
+    `  pools      ${pools.length === 0 ? 'none hosted here' : pools.join(', ')}`,
     http === undefined ? '  dashboard  off (--no-http)' : `  dashboard  ${http.url}/   (metrics ${http.url}/metrics, health /healthz /readyz, cluster /api/cluster)`,
     `  send to    ${actorSubject(c, '<actor-id>')}   (virtual: ${virtualSubject(c, '<kind>', '<key>')})`,
-    `  try        hive spawn echo --id e1${c === 'hive' ? '' : ` --cluster ${c}`} && hive ask e1 '{"type":"ping"}'${c === 'hive' ? '' : ` --cluster ${c}`}`,
+    `  try        ${cli} spawn echo --id e1${inCluster} && ${cli} ask e1 '{"type":"ping"}'${inCluster}`,
     ...(opts.memory === false
       ? ['  memory     off (--no-memory)']
-      : [`  memory     ${describeMemory(hive.config, memoryOptions)} (opening in the background)`, `  memory at  ${memorySubject(c)}   (hive ingest <file.jsonl>, hive search "<text>")`]),
+      : [
+          `  memory     ${describeMemory(hive.config, memoryOptions)} ${
+            database?.state === 'unreachable'
+              ? `DEGRADED: the database does not answer (${database.reason}); memory requests fail until it does, then it opens by itself`
+              : '(opening in the background)'
+          }`,
+          `  memory at  ${memorySubject(c)}   (${cli} ingest <file.jsonl>${inCluster}, ${cli} search "<text>"${inCluster})`,
+        ]),
     '',
   ];
   io.out(lines.join('\n'));
   return exit;
+}
+
+/**
+ * How the user ran this CLI, for the banner's examples: `node bin/hive.js` in a clone, `npx hive` from a
+ * project's node_modules, `hive` when installed on PATH.
+ */
+export function cliCommand(script = process.argv[1], cwd = process.cwd()): string {
+  if (script === undefined) return 'hive';
+  if (script.includes(`${sep}node_modules${sep}`)) return 'npx hive';
+  if (!script.endsWith('.js')) return 'hive';
+  const rel = relative(cwd, script);
+  return `node ${rel.startsWith('..') || isAbsolute(rel) ? script : rel}`;
 }
 
 /** Opens memory in the background and says so when it is ready. */

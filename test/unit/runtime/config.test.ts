@@ -61,6 +61,15 @@ describe('config', () => {
     });
   }
 
+  it('names the variable of an out-of-range environment value, and not when an explicit option overrides it', () => {
+    const err = refusal(() => resolveConfig({}, { HIVE_MAILBOX_CAPACITY: '-5' }));
+    expect(err.message).toContain('mailboxCapacity (from HIVE_MAILBOX_CAPACITY)');
+    expect(err.details).toMatchObject({ option: 'mailboxCapacity', variable: 'HIVE_MAILBOX_CAPACITY' });
+    expect(refusal(() => resolveConfig({ mailboxCapacity: 0 }, { HIVE_MAILBOX_CAPACITY: '5' })).message).not.toContain('HIVE_MAILBOX_CAPACITY');
+    expect(refusal(() => resolveConfig({}, { HIVE_CLUSTER: 'a.b' })).message).toContain('cluster (from HIVE_CLUSTER)');
+    expect(refusal(() => resolveConfig({}, { HIVE_NATS_URL: 'http://x y' })).message).toContain('(from HIVE_NATS_URL)');
+  });
+
   it('names the variable of a non-numeric environment value', () => {
     const err = refusal(() => configFromEnv({ HIVE_ASK_TIMEOUT_MS: 'soon' }));
     expect(err.message).toContain('askTimeoutMs (from HIVE_ASK_TIMEOUT_MS)');
