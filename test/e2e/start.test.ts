@@ -82,7 +82,7 @@ describe.skipIf(!hasNats)('hive start - one node per data folder', () => {
     const port = await freePort();
     const node = await startHiveNode(['--nats', server.url, '--cluster', uniqueName('degraded'), '--data-dir', join(dir, 'degraded'), '--database', `postgres://postgres@127.0.0.1:${port}/test`], 'deg');
     started.push(node);
-    expect(node.out()).toMatch(/memory {5}PostgreSQL postgres:\/\/postgres@127\.0\.0\.1:\d+\/test DEGRADED: the database does not answer/);
+    expect(node.out()).toMatch(/memory {5}PostgreSQL postgres:\/\/\S+@127\.0\.0\.1:\d+\/test DEGRADED: the database does not answer/);
     await stopHiveNode(node, 'SIGTERM');
     expect(await node.exited).toBe(0);
   }, 60_000);
