@@ -24,6 +24,10 @@ import { SupervisionSignals, type SupervisionEvent } from '../actors/supervisor/
 import { Supervisor, type NamedSupervisorOptions, type RootSupervisorOptions, type SupervisedSpawnOptions } from '../actors/supervisor/Supervisor.js';
 import { NodePools } from './NodePools.js';
 import { NodeBreakers } from './NodeBreakers.js';
+import { NodeLimits } from './NodeLimits.js';
+import type { Budget } from '../actors/limits/Budget.js';
+import type { Limiter } from '../actors/limits/Limiter.js';
+import type { BudgetOptions, LimiterOptions } from '../actors/limits/limitOptions.js';
 import { Memory, NodeMemory, type MemoryOptions } from './NodeMemory.js';
 import { KpiSampler } from './ops/KpiSampler.js';
 import { registerPoolMetrics } from './ops/poolMetrics.js';
@@ -133,6 +137,8 @@ export class Hive {
   readonly pools: NodePools;
   /** The seed KPIs sampled every few seconds (the `kpis` section of this node's status, what the dashboard shows). */
   readonly kpis: KpiSampler;
+  /** Cluster-wide limiters and budgets (`hive.limiter`, `hive.budget`). */
+  readonly limits: NodeLimits;
   /** A circuit breaker per destination node around remote asks. */
   readonly nodeBreakers: NodeBreakers;
   /**
@@ -189,7 +195,8 @@ export class Hive {
       spawn: (logic, options) => this.supervision.supervise(logic, options),
     });
     this.memory = new Memory(this.system, () => this.nodeMemory?.actorId);
-    this.pools = new NodePools({ system: this.system, transport, membership: this.membership, memory: () => this.memory });
+    this.limits = new NodeLimits({ cluster: config.cluster, node: config.nodeId, transport, clock, logger, metrics: this.metrics });
+    this.pools = new NodePools({ system: this.system, transport, membership: this.membership, memory: () => this.memory, limits: this.limits });
     this.control.addStatusSection('pools', () => this.pools.status());
     this.nodeBreakers = new NodeBreakers({ clock, metrics: this.metrics });
     this.system.transit.guard = this.nodeBreakers;
@@ -372,6 +379,30 @@ export class Hive {
     return this.pools.submit(name, task, options);
   }
 
+  /**
+   * The cluster-wide limiter `name`, the same limit on every node (its state lives in NATS KV; nodes lease
+   * tokens from it and hand them out locally). With options it (re)defines the limiter for the cluster; a bad
+   * option throws `INVALID_CONFIG` naming it. `take(n)` waits for capacity and never fails for lack of it.
+   * @example
+   * const openai = hive.limiter('openai', { requestsPerMinute: 500, tokensPerMinute: 90_000, maxConcurrent: 20 });
+   * const permit = await openai.take(estimatedTokens, { signal });
+   * try { await callTheModel(); } finally { permit.release(); }
+   */
+  limiter(name: string, options?: LimiterOptions): Limiter {
+    return this.limits.limiter(name, options);
+  }
+
+  /**
+   * The cluster-wide budget `name` (durable in NATS KV, the same figure on every node). With options it
+   * (re)defines it; `charge(cost)` rejects with `BUDGET_EXHAUSTED` once the period is spent.
+   * @example
+   * const team = hive.budget('team-a', { limit: 50, per: 'day' });
+   * await team.charge(0.12);
+   */
+  budget(name: string, options?: BudgetOptions): Budget {
+    return this.limits.budget(name, options);
+  }
+
   /** Live nodes of the cluster as this node sees them (itself included). */
   members(): Member[] {
     return this.membership.live();
@@ -398,6 +429,7 @@ export class Hive {
       this.control.stop();
       this.kpis.stop();
       await this.pools.stop();
+      await this.limits.stop();
       await (this.memoryStarting?.catch(() => undefined) ?? Promise.resolve());
       await this.nodeMemory?.stop();
       await this.virtual.stop();

@@ -12,6 +12,7 @@ import type { Transport, TransportMessage, TransportSubscription } from '../runt
 import { Pool, TaskSubmitter, poolMachine } from '../actors/pool/Pool.js';
 import { PoolManager, type PoolPeers, type PoolStats } from '../actors/pool/PoolManager.js';
 import { resolvePoolOptions, type PoolOptions } from '../actors/pool/poolOptions.js';
+import type { LimitsAccess } from '../actors/limits/LimitsAccess.js';
 import type { SubmitOptions } from '../actors/pool/Pool.js';
 import { InProcTransport } from '../runtime/InProcTransport.js';
 import { JetStreamWorkQueue } from './JetStreamWorkQueue.js';
@@ -39,7 +40,7 @@ export class NodePools {
   private submitter: TaskSubmitter | undefined;
 
   constructor(
-    private readonly deps: { system: ActorSystem; transport: Transport; membership: Membership; memory?: () => unknown },
+    private readonly deps: { system: ActorSystem; transport: Transport; membership: Membership; memory?: () => unknown; limits?: LimitsAccess },
   ) {}
 
   private open(): Promise<{ queue: WorkQueue; results: KeyValueStore }> {
@@ -101,7 +102,7 @@ export class NodePools {
       },
     };
     const memory = this.deps.memory?.();
-    const manager = new PoolManager({ name, options: resolved, system, transport, queue, results, peers, ...(memory !== undefined && { memory }) });
+    const manager = new PoolManager({ name, options: resolved, system, transport, queue, results, peers, ...(memory !== undefined && { memory }), ...(this.deps.limits !== undefined && { limits: this.deps.limits }) });
     const pool = new Pool(name, manager, this.submitter, resolved.taskTimeoutMs);
     const sub = transport.connected ? transport.subscribe(poolSubject(system.config.cluster, name), (m) => void this.onWireSubmit(name, m), { queue: `hive-pool-${name}` }) : undefined;
     this.pools.set(name, { manager, pool, sub });

@@ -21,6 +21,7 @@ export const ErrorCodes = [
   'INVALID_ARGUMENT',
   'DATABASE',
   'CANCELLED',
+  'BUDGET_EXHAUSTED',
   'INTERNAL',
 ] as const;
 
@@ -234,3 +235,12 @@ export class DatabaseError extends HiveError {
 }
 
 classes['DATABASE'] = DatabaseError;
+
+/** A budget's spending for its period has reached its limit (`details`: budget, period, spent, limit). */
+export class BudgetExhaustedError extends HiveError {
+  constructor(message: string, options: HiveErrorOptions = {}) {
+    super('BUDGET_EXHAUSTED', message, options);
+  }
+}
+
+classes['BUDGET_EXHAUSTED'] = BudgetExhaustedError;

@@ -8,6 +8,9 @@ import { HiveError, OverloadedError, TimeoutError, UnavailableError, toHiveError
 import type { Clock, TimerHandle } from '../../runtime/Clock.js';
 import type { Logger } from '../../runtime/logger.js';
 import { reply, replyError } from '../../runtime/reply.js';
+import type { Budget } from '../limits/Budget.js';
+import type { Limiter } from '../limits/Limiter.js';
+import { noLimits, type LimitsAccess } from '../limits/LimitsAccess.js';
 
 /** What a handler gets besides its task. */
 export interface AgentContext {
@@ -25,6 +28,10 @@ export interface AgentContext {
   logger: Logger;
   /** The agent's memory (a memory actor ref), when the node has one. */
   memory: unknown;
+  /** The cluster-wide limiter `name`: `await ctx.limiter('openai').take(tokens, { signal: ctx.signal })`. */
+  limiter(name: string): Limiter;
+  /** The cluster-wide budget `name`: `await ctx.budget('team').charge(cost)`. */
+  budget(name: string): Budget;
 }
 
 /** The user's work: an async function of the task. What it returns is the task's result. */
@@ -47,6 +54,8 @@ export interface AgentInput {
   concurrency?: number;
   logger: Logger;
   memory?: unknown;
+  /** The node's limiters and budgets (`ctx.limiter`, `ctx.budget`). */
+  limits?: LimitsAccess;
   /** Consecutive failures that put the agent in `failed` (default 5). */
   failureThreshold?: number;
   /** Rest in `failed` before taking tasks again (default 1000 ms). */
@@ -66,6 +75,7 @@ interface AgentState {
   concurrency: number;
   logger: Logger;
   memory: unknown;
+  limits: LimitsAccess;
   failureThreshold: number;
   failedCooldownMs: number;
   clock: Clock;
@@ -130,6 +140,8 @@ export const agentMachine = setup({
         signal: controller.signal,
         logger: context.logger,
         memory: context.memory,
+        limiter: (name) => context.limits.limiter(name),
+        budget: (name) => context.limits.budget(name),
       };
       const finish = (ok: boolean, value: unknown) => {
         const r = context.running.get(t.id);
@@ -182,6 +194,7 @@ export const agentMachine = setup({
     concurrency: input.concurrency ?? 1,
     logger: input.logger,
     memory: input.memory,
+    limits: input.limits ?? noLimits,
     failureThreshold: input.failureThreshold ?? 5,
     failedCooldownMs: input.failedCooldownMs ?? 1000,
     clock: input.clock,

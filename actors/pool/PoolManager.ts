@@ -18,6 +18,8 @@ import type { WorkQueue } from '../../runtime/WorkQueue.js';
 import { agentMachine, loadFromAnswer, type AgentInput } from '../agent/agentMachine.js';
 import { createStrategy, type Strategy } from '../balancer/createStrategy.js';
 import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
+import type { Permit } from '../limits/Limiter.js';
+import type { LimitsAccess } from '../limits/LimitsAccess.js';
 import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
 import type { ResolvedPoolOptions } from './poolOptions.js';
 import type { DeadTask, TaskOutcome, TaskRecord } from './TaskRecord.js';
@@ -77,6 +79,8 @@ export interface PoolManagerDeps {
   peers: PoolPeers;
   /** Given to each agent's handler as `ctx.memory`. */
   memory?: unknown;
+  /** The node's limiters and budgets: each agent's `ctx.limiter` / `ctx.budget`, and the pool's `limiter` option. */
+  limits?: LimitsAccess;
 }
 
 const MAX_RESULT_BYTES = 8 * 1024 * 1024;
@@ -246,6 +250,7 @@ export class PoolManager {
         clock: this.system.clock,
       };
       if (this.deps.memory !== undefined) i.memory = this.deps.memory;
+      if (this.deps.limits !== undefined) i.limits = this.deps.limits;
       input = i;
     } else {
       logic = agent;
@@ -306,6 +311,43 @@ export class PoolManager {
     if (now >= rec.deadline) {
       return this.finish(d, rec, { ok: false, error: new TimeoutError(`task ${rec.id} passed its deadline before it could run`) });
     }
+    // a permit from the pool's limiter first: the task waits here (its delivery kept alive) rather than fail
+    let permit: Permit | undefined;
+    try {
+      permit = await this.permitFor(rec);
+    } catch (err) {
+      const e = toHiveError(err);
+      if (e.code === 'TIMEOUT') return this.finish(d, rec, { ok: false, error: e });
+      if (e.code === 'ACTOR_STOPPED') return { kind: 'retry', error: e, delayMs: this.o.retryBaseMs };
+      return { kind: 'dead', error: e, record: encodeJson(this.deadTask(rec, e, d.deliveryCount)) };
+    }
+    try {
+      return await this.dispatch(rec, d);
+    } finally {
+      permit?.release();
+    }
+  };
+
+  /** Waits for a permit of the pool's limiter for `rec` (none without a limiter); aborted at the task's deadline. */
+  private async permitFor(rec: TaskRecord): Promise<Permit | undefined> {
+    const l = this.o.limiter;
+    if (l === undefined) return undefined;
+    if (this.deps.limits === undefined) throw new UnavailableError(`pool "${this.name}" has a limiter but its node has no limits`);
+    const n = typeof l.n === 'function' ? l.n(rec.task) : (l.n ?? 1);
+    const controller = new AbortController();
+    const timer = this.system.clock.setTimeout(
+      () => controller.abort(new TimeoutError(`task ${rec.id} passed its deadline waiting for limiter "${l.name}"`)),
+      Math.max(0, rec.deadline - this.system.clock.now()),
+    );
+    try {
+      return await this.deps.limits.limiter(l.name).take(n, { signal: controller.signal });
+    } finally {
+      this.system.clock.clearTimeout(timer);
+    }
+  }
+
+  /** Picks an agent, asks it to run the task, and answers what the consumer does with the delivery. */
+  private async dispatch(rec: TaskRecord, d: WorkContext): Promise<WorkOutcome> {
     let agentId: string | undefined;
     for (;;) {
       agentId = this.strategy.pick(rec.key);
@@ -346,7 +388,7 @@ export class PoolManager {
       // on the last attempt the consumer dead-letters it, then onDeadLettered records the failure
       return { kind: 'retry', error: e, ...(d.lastAttempt && { record: encodeJson(this.deadTask(rec, e, d.deliveryCount)) }) };
     }
-  };
+  }
 
   private report(agent: LocalAgent | undefined, answer: HiveEvent | undefined, started: number): void {
     if (agent === undefined) return;

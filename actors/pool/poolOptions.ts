@@ -43,11 +43,23 @@ export interface PoolOptions<TTask = unknown, TResult = unknown> {
    * failing the pool stops taking tasks for a cool-down, then lets one probe task through. false turns it off.
    */
   breaker?: false | BreakerOptions;
+  /**
+   * A cluster-wide limiter each task takes a permit from before it runs (held until it finishes): its name, or
+   * `{ name, n }` where `n` is the units a task takes (a number, or a function of the task; default 1). Tasks
+   * wait in the queue for capacity instead of failing with the provider's 429.
+   */
+  limiter?: string | PoolLimit<TTask>;
+}
+
+/** What each task of a pool takes from a limiter. */
+export interface PoolLimit<TTask = unknown> {
+  name: string;
+  n?: number | ((task: TTask) => number);
 }
 
 /** A pool's options with every default filled in. */
-export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'agent' | 'autoscale' | 'breaker'>> &
-  Pick<PoolOptions, 'agent'> & { autoscale: AutoscaleOptions | false; breaker: BreakerOptions | false };
+export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'agent' | 'autoscale' | 'breaker' | 'limiter'>> &
+  Pick<PoolOptions, 'agent'> & { autoscale: AutoscaleOptions | false; breaker: BreakerOptions | false; limiter: PoolLimit | undefined };
 
 /** The defaults every pool option falls back to. */
 export const defaultPoolOptions = Object.freeze({
@@ -76,7 +88,7 @@ function int(option: string, value: unknown, min: number, max: number): number {
   return value;
 }
 
-const known = new Set(['agent', 'min', 'max', 'concurrency', 'strategy', 'maxDeliver', 'retryBaseMs', 'retryMaxMs', 'taskTimeoutMs', 'ackWaitMs', 'autoscale', 'breaker']);
+const known = new Set(['agent', 'min', 'max', 'concurrency', 'strategy', 'maxDeliver', 'retryBaseMs', 'retryMaxMs', 'taskTimeoutMs', 'ackWaitMs', 'autoscale', 'breaker', 'limiter']);
 
 /** Fills in defaults and validates; throws {@link ConfigError} naming the first bad option. */
 export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
@@ -106,6 +118,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     ackWaitMs: int('ackWaitMs', merged.ackWaitMs, 300, 3_600_000),
     autoscale: autoscaleOf(options.autoscale, min, max),
     breaker: breakerOf(options.breaker),
+    limiter: limiterOf(options.limiter),
   };
 }
 
@@ -121,6 +134,16 @@ function breakerOf(value: PoolOptions['breaker']): BreakerOptions | false {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) fail('breaker', 'must be false or an object of circuit breaker options', value);
   return value;
+}
+
+function limiterOf(value: PoolOptions['limiter']): PoolLimit | undefined {
+  if (value === undefined) return undefined;
+  const l: PoolLimit = typeof value === 'string' ? { name: value } : value;
+  if (typeof l !== 'object' || l === null || typeof l.name !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(l.name)) {
+    fail('limiter', 'must be a limiter name or { name, n? }', value);
+  }
+  if (l.n !== undefined && typeof l.n !== 'function' && !(typeof l.n === 'number' && Number.isFinite(l.n) && l.n > 0)) fail('limiter.n', 'must be a positive number or a function of the task', l.n);
+  return l.n === undefined ? { name: l.name } : { name: l.name, n: l.n };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
