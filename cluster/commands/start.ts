@@ -160,7 +160,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     `  pools      ${pools.length === 0 ? 'none hosted here' : pools.join(', ')}`,
     http === undefined ? '  dashboard  off (--no-http)' : `  dashboard  ${http.url}/   (metrics ${http.url}/metrics, health /healthz /readyz, cluster /api/cluster)`,
     `  send to    ${actorSubject(c, '<actor-id>')}   (virtual: ${virtualSubject(c, '<kind>', '<key>')})`,
-    `  try        ${cli} spawn echo --id e1${inCluster} && ${cli} ask e1 '{"type":"ping"}'${inCluster}`,
+    `  try        ${cli} ask echo/hello '{"type":"ping"}'${inCluster}   (a virtual echo actor: answers {"type":"pong"})`,
     ...(opts.memory === false
       ? ['  memory     off (--no-memory)']
       : [
