@@ -8,6 +8,7 @@ import { Transit } from '../runtime/Transit.js';
 import { LOCAL_NATS_URL } from './localNats.js';
 import { natsOptionsFromEnv } from './natsOptions.js';
 import { NatsTransport } from './NatsTransport.js';
+import { memoryNamespaceSubject, namespaceOfRequest } from '../actors/memory/namespaceScope.js';
 
 /** A connection to one cluster's memory. */
 export class MemoryClient {
@@ -39,7 +40,9 @@ export class MemoryClient {
    * when the caller does) and returns the answer event; an error answer is thrown as its typed error.
    */
   request(event: HiveEvent, timeoutMs: number, signal?: AbortSignal): Promise<HiveEvent> {
-    const subject = memorySubject(this.cluster);
+    // one namespace: on its own subject, so a NATS permission can grant a tenant that namespace only
+    const ns = namespaceOfRequest(event);
+    const subject = ns === undefined ? memorySubject(this.cluster) : memoryNamespaceSubject(this.cluster, ns);
     return this.transit.request(subject, event, {
       timeoutMs,
       signal,

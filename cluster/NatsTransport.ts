@@ -30,6 +30,7 @@ import {
   HiveError,
   InvalidArgumentError,
   NoSuchActorError,
+  PermissionDeniedError,
   TimeoutError,
   TooLargeError,
   UnavailableError,
@@ -487,6 +488,16 @@ export class NatsTransport implements Transport {
     p.reject(new TimeoutError(`request to ${p.subject} timed out after ${timeoutMs} ms`, { details: { subject: p.subject, timeoutMs } }));
   }
 
+  /** The server refused a publish to `subject`: requests sent there fail now with PERMISSION_DENIED, not at their timeout. */
+  private rejectRefused(subject: string): void {
+    for (const [cid, p] of this.pending) {
+      if (p.subject !== subject) continue;
+      this.pending.delete(cid);
+      if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+      p.reject(new PermissionDeniedError(`the NATS server refused publishing to ${subject}: this user's permissions do not allow it`, { details: { subject } }));
+    }
+  }
+
   private rejectAll(why: string): void {
     if (this.pending.size === 0) return;
     const all = [...this.pending.values()];
@@ -524,7 +535,10 @@ export class NatsTransport implements Transport {
         this.setState('closed');
         break;
       case 'error':
-        this.log.warn({ err: s.error }, 'NATS server error');
+        if (s.error instanceof natsErrors.PermissionViolationError) {
+          this.log.warn({ operation: s.error.operation, subject: s.error.subject }, 'NATS refused: permissions violation');
+          if (s.error.operation === 'publish') this.rejectRefused(s.error.subject);
+        } else this.log.warn({ err: s.error }, 'NATS server error');
         break;
       case 'staleConnection':
         this.log.warn({}, 'NATS connection is stale (pings unanswered)');

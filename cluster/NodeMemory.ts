@@ -3,6 +3,8 @@
 // memory in-process), starts the MemoryService and the memory actor `memory-<nodeId>`, and serves the cluster
 // subject `hive.<cluster>.memory` (queue group `hive-memory`). `Memory` is the handle code uses (`hive.memory`).
 import { redactUrl } from '../runtime/redact.js';
+import { assertToken } from '../protocols/subjects.js';
+import { memoryNamespaceSubject, namespaceOfRequest, scopeToNamespace } from '../actors/memory/namespaceScope.js';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdirSync } from 'node:fs';
@@ -120,6 +122,7 @@ export class NodeMemory {
   readonly description: string;
   private readonly ownsStore: boolean;
   private sub: TransportSubscription | undefined;
+  private nsSub: TransportSubscription | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -223,6 +226,8 @@ export class NodeMemory {
     await deps.spawn(memoryMachine, { id: node.actorId, input: { service }, kind: 'memory' });
     if (transport.connected) {
       node.sub = system.transit.serve(memorySubject(config.cluster), node.onRequest, { queue: MEMORY_QUEUE_GROUP, defaultTimeoutMs: requestTimeoutMs });
+      // `hive.<cluster>.memory.<namespace>`: that namespace only (a NATS permission can grant one tenant one namespace)
+      node.nsSub = system.transit.serve(`${memorySubject(config.cluster)}.*`, node.onNamespaceRequest, { queue: MEMORY_QUEUE_GROUP, defaultTimeoutMs: requestTimeoutMs });
     }
     void service.start();
     return node;
@@ -232,20 +237,26 @@ export class NodeMemory {
    * A request on `hive.<cluster>.memory` (through the transit): handed to the local memory actor with the
    * caller's deadline (a JSON request from the NATS CLI gets `requestTimeoutMs`) and signal.
    */
-  private readonly onRequest = (req: InboundRequest): void => {
+  private readonly onRequest = (req: InboundRequest, event: HiveEvent = req.event): void => {
     const { system } = this.deps;
     if (!req.isAsk) {
       try {
-        system.tell(this.actorId, req.event);
+        system.tell(this.actorId, event);
       } catch (err) {
         this.deps.logger.warn({ err }, 'memory request dropped');
       }
       return;
     }
-    system.ask(this.actorId, req.event, { deadline: req.deadline, signal: req.signal }).then(
+    system.ask(this.actorId, event, { deadline: req.deadline, signal: req.signal }).then(
       (answer) => req.ok(answer),
       (err: unknown) => req.fail(err),
     );
+  };
+
+  /** A request on `hive.<cluster>.memory.<namespace>`: checked to touch that namespace only (an error is answered by the transit). */
+  private readonly onNamespaceRequest = (req: InboundRequest): void => {
+    const namespace = assertToken(req.subject.slice(req.subject.lastIndexOf('.') + 1), 'memory namespace');
+    this.onRequest(req, scopeToNamespace(req.event, namespace));
   };
 
   /** Status for `hive status`. */
@@ -258,6 +269,8 @@ export class NodeMemory {
     this.stopping ??= (async () => {
       this.sub?.unsubscribe();
       this.sub = undefined;
+      this.nsSub?.unsubscribe();
+      this.nsSub = undefined;
       await this.service.stop();
       await this.deps.system.stopActor(this.actorId);
       if (this.ownsStore) await this.service.store.close().catch((err: unknown) => this.deps.logger.warn({ err }, 'closing the memory store failed'));
@@ -364,7 +377,8 @@ export class Memory {
     if (!transport.connected) {
       throw new NoSuchActorError('this node has no memory (start it with memory: true) and is not connected to a cluster', { details: { subject: memorySubject(config.cluster) } });
     }
-    return this.system.transit.request(memorySubject(config.cluster), event, {
+    const ns = namespaceOfRequest(event);
+    return this.system.transit.request(ns === undefined ? memorySubject(config.cluster) : memoryNamespaceSubject(config.cluster, ns), event, {
       timeoutMs,
       what: 'memory',
       noResponders: `no node of cluster "${config.cluster}" serves memory (start one with \`hive start\`, or Hive.start({ memory: true }))`,

@@ -5,6 +5,7 @@ import { HiveError } from '../protocols/errors.js';
 import { runStart } from './commands/start.js';
 import { runAsk, runPools, runSend, runSpawn, runStatus, runSubmit } from './commands/client.js';
 import { runIngest, runSearch } from './commands/memory.js';
+import { runAuthInit } from './commands/auth.js';
 
 /** Exit codes: 0 ok, 1 the operation failed, 2 usage error. */
 export const EXIT_USAGE = 2;
@@ -102,6 +103,17 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .option('--json', 'print JSON for scripts')
     .addOption(new Option('--timeout <ms>', 'how long to wait').argParser(intArg('--timeout')).default(60_000))
     .action(async (text: string, opts: Record<string, unknown>) => setExit(await runSearch(text, opts, io)));
+
+  const auth = program.command('auth').description('roles on the bus: NATS users and permissions for node, client and admin');
+  auth
+    .command('init')
+    .description('write a nats-server config with users node, admin and clients, and one env file per user')
+    .addOption(new Option('--cluster <name>', 'cluster name').env('HIVE_CLUSTER').default('hive'))
+    .requiredOption('--out <dir>', 'folder to write nats-server.conf and <user>.env into')
+    .option('--client <name[=ns,...]>', 'a client user (repeat for more); "=ns1,ns2" limits its memory to those namespaces', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--nats <url>', 'server URL to write into the env files')
+    .option('--force', 'overwrite existing files')
+    .action((opts: Record<string, unknown>) => setExit(runAuthInit(opts, io)));
 
   return program;
 }

@@ -3,13 +3,13 @@
 // endpoint (`/api/cluster`), so both see the same view.
 import { decodeJson, encodeJson } from '../protocols/frame.js';
 import { sysSubject } from '../protocols/subjects.js';
+import { secureId } from '../runtime/ids.js';
 import type { Transport } from '../runtime/Transport.js';
 import type { NodeStatus } from './NodeControl.js';
 
 const MAX_REPLY = 64 * 1024 * 1024;
 /** Answers kept at most (a bound on what the wire can grow here). */
 const MAX_NODES = 10_000;
-let gatherSeq = 0;
 
 /**
  * Every live node's status: collected until `quietMs` pass without a new answer after the first one, or
@@ -17,7 +17,9 @@ let gatherSeq = 0;
  * Answers that are not status objects are ignored. Sorted by node id.
  */
 export async function gatherStatus(transport: Transport, cluster: string, waitMs = 2000, quietMs = 200): Promise<NodeStatus[]> {
-  const inbox = `_INBOX.hive_status_${process.pid}_${Date.now().toString(36)}_${(gatherSeq++).toString(36)}`;
+  // Under this connection's own inbox prefix (a restricted user may subscribe there only), unguessable.
+  const base = (transport as { replyInbox?: unknown }).replyInbox;
+  const inbox = `${typeof base === 'string' ? base : '_INBOX'}.status_${secureId()}`;
   const answers = new Map<string, NodeStatus>();
   let settle: (() => void) | undefined;
   let quiet: ReturnType<typeof setTimeout> | undefined;

@@ -98,6 +98,7 @@ export function credentialsFromUrls(servers: readonly string[]): { servers: stri
 /**
  * Reads the NATS options present in the environment: `HIVE_NATS_URL` (comma-separated), `HIVE_NATS_USER`,
  * `HIVE_NATS_PASSWORD`, `HIVE_NATS_TOKEN`, `HIVE_NATS_NKEY` (a seed), `HIVE_NATS_CREDS` (a file),
+ * `HIVE_NATS_INBOX_PREFIX` (the private reply inbox prefix a restricted user must use),
  * `HIVE_NATS_TLS_CA`, `HIVE_NATS_TLS_CERT`, `HIVE_NATS_TLS_KEY`. Unset or empty variables are left out.
  */
 export function natsOptionsFromEnv(env: NodeJS.ProcessEnv): Partial<NatsConnectionOptions> {
@@ -118,6 +119,8 @@ export function natsOptionsFromEnv(env: NodeJS.ProcessEnv): Partial<NatsConnecti
   if (nkey !== undefined) out.nkey = nkey;
   const creds = get('HIVE_NATS_CREDS');
   if (creds !== undefined) out.credsFile = creds;
+  const inboxPrefix = get('HIVE_NATS_INBOX_PREFIX');
+  if (inboxPrefix !== undefined) out.inboxPrefix = inboxPrefix;
   const tls: NatsTlsOptions = {};
   const ca = get('HIVE_NATS_TLS_CA');
   if (ca !== undefined) tls.caFile = ca;

@@ -22,6 +22,7 @@ export const ErrorCodes = [
   'DATABASE',
   'CANCELLED',
   'BUDGET_EXHAUSTED',
+  'PERMISSION_DENIED',
   'INTERNAL',
 ] as const;
 
@@ -174,6 +175,13 @@ export class CancelledError extends HiveError {
   }
 }
 
+/** The NATS server refused the operation: this user's permissions do not allow that subject. */
+export class PermissionDeniedError extends HiveError {
+  constructor(message: string, options: HiveErrorOptions = {}) {
+    super('PERMISSION_DENIED', message, options);
+  }
+}
+
 type ErrorClass = new (message: string, options?: HiveErrorOptions) => HiveError;
 
 const classes: Partial<Record<string, ErrorClass>> = {
@@ -192,6 +200,7 @@ const classes: Partial<Record<string, ErrorClass>> = {
   UNAVAILABLE: UnavailableError,
   INVALID_ARGUMENT: InvalidArgumentError,
   CANCELLED: CancelledError,
+  PERMISSION_DENIED: PermissionDeniedError,
 };
 
 /** True when `value` has the shape of an error reply (`{ type: 'hive.error', code, message }`). */

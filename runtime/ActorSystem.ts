@@ -66,6 +66,8 @@ export interface ActorInfo {
   handled: number;
   /** Asks the actor accepted and has not answered yet (dropped at their deadline). */
   awaiting: number;
+  /** Subscribed on the transport (reachable from other processes); false for local-only actors. */
+  reachable: boolean;
 }
 
 /** What an actor system needs from its node. */
@@ -306,7 +308,7 @@ export class ActorSystem {
   /** Local actors, for status. */
   actors(): ActorInfo[] {
     const out: ActorInfo[] = [];
-    for (const c of this.cells.values()) out.push({ id: c.id, kind: c.kind, status: c.status, mailboxDepth: c.depth, handled: c.handled, awaiting: c.awaiting?.size ?? 0 });
+    for (const c of this.cells.values()) out.push({ id: c.id, kind: c.kind, status: c.status, mailboxDepth: c.depth, handled: c.handled, awaiting: c.awaiting?.size ?? 0, reachable: c.subscription !== undefined });
     return out;
   }
 

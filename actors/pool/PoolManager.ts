@@ -256,7 +256,8 @@ export class PoolManager {
       logic = agent;
       input = { pool: this.name, concurrency: this.o.concurrency };
     }
-    this.system.spawn(logic, { id, kind: `agent:${this.name}`, input });
+    // Local only: an agent is driven by its pool manager, never from the wire (no NATS subscription).
+    this.system.spawn(logic, { id, kind: `agent:${this.name}`, input, localOnly: true });
     const local: LocalAgent = { id, inFlight: 0, capacity: this.o.concurrency, latencyEwmaMs: 0 };
     this.agents.set(id, local);
     this.strategy.add({ id, weight: 1, load: 0, capacity: local.capacity, latencyEwmaMs: 0, live: true });

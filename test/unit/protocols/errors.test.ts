@@ -10,6 +10,7 @@ import {
   DuplicateActorError,
   ErrorCodes,
   HiveError,
+  PermissionDeniedError,
   InvalidArgumentError,
   InvalidEventError,
   InvalidIdError,
@@ -43,6 +44,7 @@ const CLASSES: Array<[ErrorClass, string, boolean]> = [
   [UnavailableError, 'UNAVAILABLE', true],
   [InvalidArgumentError, 'INVALID_ARGUMENT', false],
   [DatabaseError, 'DATABASE', true],
+  [PermissionDeniedError, 'PERMISSION_DENIED', false],
 ];
 
 describe('errors - classes', () => {

@@ -98,3 +98,22 @@ describe('correlation ids', () => {
     expect(new Set(tokens).size).toBe(tokens.length);
   });
 });
+
+describe('pool agents', () => {
+  it('are local only: not subscribed on the transport, not listed as reachable; agent.drain from the wire reaches nothing', async () => {
+    const { hive, wire } = await setup();
+    await hive.pool<{ n: number }, number>('work', { agent: (t) => Promise.resolve(t.n * 2), min: 2, max: 2, concurrency: 1 });
+    const agents = hive.system.actors().filter((a) => a.kind === 'agent:work');
+    expect(agents.length).toBe(2);
+    for (const a of agents) {
+      expect(a.reachable).toBe(false);
+      const answer = await wire.request(`hive.wire.actor.${a.id}`, json({ type: 'agent.drain' }), 2000).then(
+        () => 'answered',
+        (e: { code?: string }) => e.code,
+      );
+      expect(answer).toBe('NO_SUCH_ACTOR');
+    }
+    expect(await hive.submit('work', { n: 21 })).toBe(42);
+    expect(hive.system.actors().filter((a) => a.kind === 'agent:work' && a.status === 'running').length).toBe(2);
+  });
+});
