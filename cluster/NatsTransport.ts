@@ -200,6 +200,7 @@ export class NatsTransport implements Transport {
   private readonly replyPrefix: string;
   private readonly pending = new Map<string, Pending>();
   private readonly listeners = new Set<(status: TransportStatus) => void>();
+  private readonly refusedListeners = new Set<(subject: string) => void>();
   private state: TransportStatus = 'connected';
   private closing: Promise<void> | undefined;
   private payloadLimit: number;
@@ -488,8 +489,23 @@ export class NatsTransport implements Transport {
     p.reject(new TimeoutError(`request to ${p.subject} timed out after ${timeoutMs} ms`, { details: { subject: p.subject, timeoutMs } }));
   }
 
+  /** Calls `listener` with the subject of every publish the server refused (a permissions violation). */
+  onRefused(listener: (subject: string) => void): () => void {
+    this.refusedListeners.add(listener);
+    return () => {
+      this.refusedListeners.delete(listener);
+    };
+  }
+
   /** The server refused a publish to `subject`: requests sent there fail now with PERMISSION_DENIED, not at their timeout. */
   private rejectRefused(subject: string): void {
+    for (const l of [...this.refusedListeners]) {
+      try {
+        l(subject);
+      } catch (err) {
+        this.log.error({ err, subject }, 'refusal listener threw');
+      }
+    }
     for (const [cid, p] of this.pending) {
       if (p.subject !== subject) continue;
       this.pending.delete(cid);

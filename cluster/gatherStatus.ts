@@ -3,7 +3,6 @@
 // endpoint (`/api/cluster`), so both see the same view.
 import { decodeJson, encodeJson } from '../protocols/frame.js';
 import { sysSubject } from '../protocols/subjects.js';
-import { secureId } from '../runtime/ids.js';
 import type { Transport } from '../runtime/Transport.js';
 import type { NodeStatus } from './NodeControl.js';
 
@@ -18,8 +17,7 @@ const MAX_NODES = 10_000;
  */
 export async function gatherStatus(transport: Transport, cluster: string, waitMs = 2000, quietMs = 200): Promise<NodeStatus[]> {
   // Under this connection's own inbox prefix (a restricted user may subscribe there only), unguessable.
-  const base = (transport as { replyInbox?: unknown }).replyInbox;
-  const inbox = `${typeof base === 'string' ? base : '_INBOX'}.status_${secureId()}`;
+  const inbox = transport.createInbox();
   const answers = new Map<string, NodeStatus>();
   let settle: (() => void) | undefined;
   let quiet: ReturnType<typeof setTimeout> | undefined;

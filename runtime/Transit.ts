@@ -23,6 +23,7 @@ import {
   CancelledError,
   InvalidArgumentError,
   NoSuchActorError,
+  PermissionDeniedError,
   TimeoutError,
   UnavailableError,
   errorFromReply,
@@ -286,6 +287,14 @@ export class Transit {
     }
     this.transport.onStatus((s) => {
       if (s === 'closed') this.failAll('the transport closed');
+    });
+    // the server refused a publish (NATS permissions): the requests sent there fail now, not at their deadline
+    this.transport.onRefused?.((subject) => {
+      for (const call of [...this.calls.values()]) {
+        if (call.subject !== subject) continue;
+        call.finish();
+        call.reject(new PermissionDeniedError(`the NATS server refused publishing to ${subject}: this user's permissions do not allow it`, { details: { subject } }));
+      }
     });
   }
 

@@ -52,6 +52,12 @@ export interface Transport {
   flush(): Promise<void>;
   /** Subscribe to connection state changes; returns an unsubscribe function. */
   onStatus(listener: (status: TransportStatus) => void): () => void;
+  /**
+   * Hear about publishes the server refused (a NATS permissions violation names the subject), so requests
+   * sent there fail at once with PERMISSION_DENIED rather than at their deadline. Optional: transports
+   * without permissions never call it.
+   */
+  onRefused?(listener: (subject: string) => void): () => void;
   /** Drain subscriptions and close. */
   close(): Promise<void>;
 }
