@@ -68,12 +68,23 @@ export class VirtualRef {
   }
 }
 
-/** Registered kinds, placement and activation of virtual actors on one node. */
+/** Owners of virtual actors this node remembers (the oldest are forgotten first). */
+const MAX_CACHED_PLACEMENTS = 10_000;
+
+/**
+ * Registered kinds, placement and activation of virtual actors on one node. Placement is cached (actor id →
+ * owner node): a message to an actor active on another node goes straight to that node's subject, one hop,
+ * no KV read. The cache forgets a node's entries when it leaves or fails, everything when a node joins,
+ * and an entry when its owner answers NO_SUCH_ACTOR.
+ */
 export class VirtualActors {
   private readonly kinds = new Map<string, { logic: AnyActorLogic; sub: TransportSubscription | undefined }>();
   private readonly active = new Map<string, Activation>();
   private readonly activating = new Map<string, Promise<void>>();
   private nodeSub: TransportSubscription | undefined;
+  private readonly owners = new Map<string, string>();
+  private readonly unwatch: (() => void) | undefined;
+  private readonly lookups: { cache: () => void; kv: () => void };
 
   constructor(
     private readonly deps: {
@@ -83,7 +94,46 @@ export class VirtualActors {
       snapshots: KeyValueStore;
       membership: Membership | undefined;
     },
-  ) {}
+  ) {
+    this.unwatch = deps.membership?.subscribe((e) => {
+      if (e.type === 'join') this.owners.clear();
+      else if (e.type === 'leave' || e.type === 'fail') for (const [id, node] of this.owners) if (node === e.node) this.owners.delete(id);
+    });
+    const c = deps.system.metrics.counter('hive_placement_lookups_total', "Where this node found a virtual actor's owner: its placement cache or the KV bucket", ['source']);
+    const cache = c.labels('cache');
+    const kv = c.labels('kv');
+    this.lookups = { cache: () => cache.inc(), kv: () => kv.inc() };
+  }
+
+  /** The cached owner of virtual actor `id`, when it is another live node. */
+  private cachedOwner(id: string): string | undefined {
+    const node = this.owners.get(id);
+    if (node === undefined) return undefined;
+    if (node === this.nodeId || (this.deps.membership !== undefined && !this.deps.membership.isLive(node))) {
+      this.owners.delete(id);
+      return undefined;
+    }
+    this.lookups.cache();
+    return node;
+  }
+
+  private rememberOwner(id: string, node: string): void {
+    if (node === this.nodeId) return;
+    this.owners.delete(id);
+    this.owners.set(id, node);
+    if (this.owners.size > MAX_CACHED_PLACEMENTS) this.owners.delete(this.owners.keys().next().value!);
+  }
+
+  /** Reads a placement from the KV bucket (counted: the cache is there to avoid this). */
+  private readPlacement(kind: string, key: string): ReturnType<KeyValueStore['get']> {
+    this.lookups.kv();
+    return this.deps.placement.get(placementKey(kind, key));
+  }
+
+  /** `hive.<cluster>.sys.node.<node>.kind.<kind>.<key>`: where a node takes messages for virtual actors it owns. */
+  private placedSubject(node: string, kind: string, key: string): string {
+    return sysSubject(this.cluster, 'node', node, 'kind', kind, key);
+  }
 
   private get system(): ActorSystem {
     return this.deps.system;
@@ -147,7 +197,8 @@ export class VirtualActors {
       this.system.tell(a.id, event);
       return;
     }
-    this.transit.tell(virtualSubject(this.cluster, kind, key), event);
+    const owner = this.cachedOwner(virtualActorId(kind, key));
+    this.transit.tell(owner === undefined ? virtualSubject(this.cluster, kind, key) : this.placedSubject(owner, kind, key), event);
   }
 
   /** @internal */
@@ -159,14 +210,31 @@ export class VirtualActors {
       await this.persisted(a);
       return answer;
     }
-    const subject = virtualSubject(this.cluster, kind, key);
     const deadline = options.deadline ?? this.system.clock.now() + (options.timeoutMs ?? this.system.config.askTimeoutMs);
+    const call = { deadline, signal: options.signal, guardKey: id, what: `${kind}/${key}` };
+    let owner = this.cachedOwner(id);
+    if (owner === undefined) {
+      // not cached: one KV read tells the owner (later messages skip it); no placement yet: the kind's subject activates it
+      const entry = await this.readPlacement(kind, key).catch(() => undefined);
+      const node = entry === undefined ? undefined : this.decodePlacement(entry.value).node;
+      if (node !== undefined && node !== this.nodeId && (this.deps.membership === undefined || this.deps.membership.isLive(node))) {
+        this.rememberOwner(id, node);
+        owner = node;
+      }
+    }
+    if (owner !== undefined) {
+      try {
+        return await this.transit.request(this.placedSubject(owner, kind, key), event, call);
+      } catch (err) {
+        if (!(err instanceof HiveError && err.code === 'NO_SUCH_ACTOR')) throw err;
+        this.owners.delete(id);
+        // nothing delivered there (the node is gone or no longer has the kind): through the kind's subject, same deadline
+        if (!isNoResponders(err) && err.details?.['notRegistered'] !== true) throw err;
+      }
+    }
     const request = () =>
-      this.transit.request(subject, event, {
-        deadline,
-        signal: options.signal,
-        guardKey: id,
-        what: `${kind}/${key}`,
+      this.transit.request(virtualSubject(this.cluster, kind, key), event, {
+        ...call,
         noResponders: `no node of cluster "${this.cluster}" has registered kind "${kind}"`,
       });
     try {
@@ -204,7 +272,7 @@ export class VirtualActors {
       return;
     }
     if (!this.kinds.has(kind)) {
-      this.answerError(req, new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`));
+      this.answerError(req, new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`, { details: { kind, node: this.nodeId, notRegistered: true } }));
       return;
     }
     await this.route(kind, key, req, true);
@@ -220,8 +288,13 @@ export class VirtualActors {
           await pending;
           continue;
         }
+        const cached = placedHere ? undefined : this.cachedOwner(id);
+        if (cached !== undefined) {
+          if (await this.forward(this.placedSubject(cached, kind, key), req, true)) return;
+          this.owners.delete(id);
+        }
         const pkey = placementKey(kind, key);
-        const entry = await this.deps.placement.get(pkey);
+        const entry = await this.readPlacement(kind, key);
         if (entry === undefined) {
           const target = placedHere ? this.nodeId : this.pickNode(kind);
           if (target !== this.nodeId) {
@@ -241,6 +314,7 @@ export class VirtualActors {
         }
         const alive = this.deps.membership === undefined || this.deps.membership.isLive(placement.node);
         if (alive) {
+          this.rememberOwner(id, placement.node);
           // Through the owner node's own subject (live as long as the node is), not the actor's: an actor
           // still activating there has no subscription yet, and taking it over then would activate it twice.
           const delivered = await this.forward(sysSubject(this.cluster, 'node', placement.node, 'kind', kind, key), req, true);
@@ -428,6 +502,8 @@ export class VirtualActors {
 
   /** Persists every local activation, releases its placement so others can take it at once, and stops listening. */
   async stop(): Promise<void> {
+    this.unwatch?.();
+    this.owners.clear();
     for (const k of this.kinds.values()) k.sub?.unsubscribe();
     this.nodeSub?.unsubscribe();
     for (const a of this.active.values()) {

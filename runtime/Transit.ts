@@ -240,6 +240,7 @@ export class Transit {
   private readonly latency: LatencyRecorder | undefined;
   private readonly calls = new Map<string, Call>();
   private readonly inflight = new Map<string, InboundRequest>();
+  private readonly cancelListeners = new Set<(reply: string, cid: string | undefined) => boolean>();
   private readonly timeouts: Timeouts;
   private readonly cancelSubject: string;
   private inbox: string | undefined;
@@ -316,7 +317,7 @@ export class Transit {
   /** Starts listening for `cancel` envelopes on `hive.<cluster>.sys.cancel` (nodes do; pure clients need not). */
   listenForCancels(): void {
     if (this.cancelSub !== undefined || !this.transport.connected) return;
-    this.cancelSub = this.transport.subscribe(this.cancelSubject, this.onCancel);
+    this.cancelSub = this.transport.subscribe(this.cancelSubject, this.onCancelMessage);
   }
 
   // ------------------------------------------------------------------ sending
@@ -411,13 +412,7 @@ export class Transit {
 
   /** @internal Tells every node that the ask `call` is cancelled. */
   sendCancel(call: Call): void {
-    const env: CancelEnvelope = { v: ENVELOPE_VERSION, k: 'c', r: this.replyPrefix + call.cid };
-    if (!call.json) env.c = call.cid;
-    try {
-      this.transport.publish(this.cancelSubject, this.codec.encode(env));
-    } catch (err) {
-      this.logger.debug({ err, subject: call.subject }, 'could not publish a cancel');
-    }
+    this.publishCancel(this.replyPrefix + call.cid, call.json ? undefined : call.cid);
   }
 
   private readonly onReply = (msg: TransportMessage): void => {
@@ -535,7 +530,7 @@ export class Transit {
     req.abandon(err);
   }
 
-  private readonly onCancel = (msg: TransportMessage): void => {
+  private readonly onCancelMessage = (msg: TransportMessage): void => {
     let env: CancelEnvelope;
     try {
       const value = isBinaryFrame(msg.data) ? this.codec.decode(msg.data) : decodeJson(msg.data, 64 * 1024);
@@ -548,16 +543,46 @@ export class Transit {
       return;
     }
     const req = this.inflight.get(env.c === undefined ? env.r : `${env.r} ${env.c}`);
-    if (req === undefined || req.settled) {
-      this.counters.cancelUnknown();
+    if (req !== undefined && !req.settled) {
+      this.counters.cancelApplied();
+      req.finish();
+      const err = new CancelledError(`ask (${req.event.type}) to ${req.subject} was cancelled by its sender`, { details: { subject: req.subject, type: req.event.type } });
+      this.answer(req, undefined, err);
+      req.abandon(err);
       return;
     }
-    this.counters.cancelApplied();
-    req.finish();
-    const err = new CancelledError(`ask (${req.event.type}) to ${req.subject} was cancelled by its sender`, { details: { subject: req.subject, type: req.event.type } });
-    this.answer(req, undefined, err);
-    req.abandon(err);
+    let applied = false;
+    for (const l of this.cancelListeners) {
+      try {
+        if (l(env.r, env.c)) applied = true;
+      } catch (err) {
+        this.logger.warn({ err }, 'cancel listener threw');
+      }
+    }
+    if (applied) this.counters.cancelApplied();
+    else this.counters.cancelUnknown();
   };
+
+  /**
+   * Hears the cancels that name no ask in progress here (a pool hears of its tasks this way: the reply subject
+   * is the submitter's results inbox, the correlation id the task id). `listener` returns true when it applied
+   * the cancel. Returns the function that stops it.
+   */
+  onCancel(listener: (reply: string, cid: string | undefined) => boolean): () => void {
+    this.listenForCancels();
+    this.cancelListeners.add(listener);
+    return () => this.cancelListeners.delete(listener);
+  }
+
+  /** Tells every node to cancel the work named by `reply` (its reply subject) and `cid` (its correlation id). */
+  publishCancel(reply: string, cid: string | undefined): void {
+    const env: CancelEnvelope = cid === undefined ? { v: ENVELOPE_VERSION, k: 'c', r: reply } : { v: ENVELOPE_VERSION, k: 'c', r: reply, c: cid };
+    try {
+      this.transport.publish(this.cancelSubject, this.codec.encode(env));
+    } catch (err) {
+      this.logger.debug({ err, reply }, 'could not publish a cancel');
+    }
+  }
 
   /** @internal Publishes the answer to an inbound ask. */
   answer(req: InboundRequest, ok: HiveEvent | undefined, err: unknown): void {

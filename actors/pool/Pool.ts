@@ -3,7 +3,7 @@
 // outcome already stored for that id is returned at once. Also the pool manager's xstate actor form.
 import { setup } from 'xstate';
 import type { HiveEvent } from '../../protocols/envelope.js';
-import { InvalidArgumentError, TimeoutError, errorFromReply } from '../../protocols/errors.js';
+import { CancelledError, InvalidArgumentError, TimeoutError, errorFromReply, toErrorReply } from '../../protocols/errors.js';
 import { decodeJson, encodeJson } from '../../protocols/frame.js';
 import { assertToken, sysSubject } from '../../protocols/subjects.js';
 import type { ActorSystem } from '../../runtime/ActorSystem.js';
@@ -23,6 +23,11 @@ export interface SubmitOptions {
   key?: string;
   /** Deadline from now (default: the pool's `taskTimeoutMs`). Past it the submitter gets TIMEOUT and the agent's signal aborts. */
   timeoutMs?: number;
+  /**
+   * Cancels the task: the submitter gets `CANCELLED` at once; a task still queued is never started, a
+   * running one has its agent's `ctx.signal` aborted (a `cancel` envelope tells every node).
+   */
+  signal?: AbortSignal;
 }
 
 interface Waiter {
@@ -80,16 +85,30 @@ export class TaskSubmitter {
     const now = system.clock.now();
     const rec: TaskRecord = { type: 'hive.task', id, pool, task, deadline: now + timeoutMs, submittedAt: now, replyTo: this.inbox };
     if (options.key !== undefined) rec.key = options.key;
+    const signal = options.signal;
+    if (signal?.aborted === true) throw new CancelledError(`task ${id} on pool "${pool}" was cancelled before it was submitted`, { cause: signal.reason });
     const outcome = new Promise<TaskOutcome>((resolve, reject) => {
-      const timer = system.clock.setTimeout(() => {
+      const drop = (): void => {
         const list = this.waiters.get(id)?.filter((w) => w.timer !== timer) ?? [];
         if (list.length === 0) this.waiters.delete(id);
         else this.waiters.set(id, list);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const timer = system.clock.setTimeout(() => {
+        drop();
         reject(new TimeoutError(`task ${id} on pool "${pool}" did not finish within ${timeoutMs} ms`, { details: { id, pool } }));
       }, timeoutMs);
+      const onAbort = (): void => {
+        system.clock.clearTimeout(timer);
+        drop();
+        const err = new CancelledError(`task ${id} on pool "${pool}" was cancelled`, { cause: signal?.reason, details: { id, pool } });
+        reject(err);
+        this.cancel(pool, id, err, now);
+      };
       const list = this.waiters.get(id) ?? [];
-      list.push({ resolve, reject, timer });
+      list.push({ resolve: (o) => (signal?.removeEventListener('abort', onAbort), resolve(o)), reject, timer });
       this.waiters.set(id, list);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
       // an id that already finished is answered from the result store
@@ -105,6 +124,18 @@ export class TaskSubmitter {
       }
     }
     return outcome;
+  }
+
+  /**
+   * Cancels task `id`: a `cancel` envelope (reply subject: this node's results inbox, correlation id: the task
+   * id) reaches the node running it (its agent's signal aborts) and every node that may pull it later (it is
+   * not started); CANCELLED is stored as its outcome unless it already has one.
+   */
+  private cancel(pool: string, id: string, err: CancelledError, submittedAt: number): void {
+    const { system, results } = this.deps;
+    system.transit.publishCancel(this.inbox, id);
+    const outcome: TaskOutcome = { type: 'hive.task.result', id, pool, ok: false, error: toErrorReply(err), attempts: 0, finishedAt: system.clock.now() };
+    results.create(id, encodeJson(outcome)).catch((e: unknown) => system.logger.debug({ err: e, task: id, submittedAt }, 'could not store a cancelled outcome'));
   }
 
   stop(): void {

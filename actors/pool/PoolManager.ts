@@ -6,7 +6,7 @@
 // redelivered task whose first run finished is answered from the store, not run again.
 import type { AnyActorLogic } from 'xstate';
 import type { HiveEvent } from '../../protocols/envelope.js';
-import { HiveError, TimeoutError, UnavailableError, toErrorReply, toHiveError } from '../../protocols/errors.js';
+import { CancelledError, HiveError, TimeoutError, UnavailableError, toErrorReply, toHiveError } from '../../protocols/errors.js';
 import { decodeJson, encodeJson } from '../../protocols/frame.js';
 import { sysSubject } from '../../protocols/subjects.js';
 import type { ActorSystem } from '../../runtime/ActorSystem.js';
@@ -84,9 +84,11 @@ export interface PoolManagerDeps {
 }
 
 const MAX_RESULT_BYTES = 8 * 1024 * 1024;
+/** Cancels remembered for tasks not pulled yet (the oldest are forgotten first). */
+const MAX_REMEMBERED_CANCELS = 10_000;
 
 /** Errors that say nothing about the handler's health (a bad task, a busy or gone agent). */
-const notHandlerFailures = new Set(['INVALID_ARGUMENT', 'INVALID_EVENT', 'OVERLOADED', 'NO_SUCH_ACTOR', 'ACTOR_STOPPED', 'UNAVAILABLE']);
+const notHandlerFailures = new Set(['INVALID_ARGUMENT', 'INVALID_EVENT', 'OVERLOADED', 'NO_SUCH_ACTOR', 'ACTOR_STOPPED', 'UNAVAILABLE', 'CANCELLED']);
 
 /** One pool on one node. */
 export class PoolManager {
@@ -97,6 +99,11 @@ export class PoolManager {
   private consumer: DurableConsumer<TaskRecord> | undefined;
   private subs: TransportSubscription[] = [];
   private unwatch: (() => void) | undefined;
+  private unlistenCancels: (() => void) | undefined;
+  /** Tasks running on this node's agents: who submitted them (their results inbox) and how to abort them. */
+  private readonly inProgress = new Map<string, { replyTo: string | undefined; controller: AbortController; agentId: string | undefined }>();
+  /** Cancelled task ids not pulled here yet, with the results inbox the cancel named. */
+  private readonly cancelled = new Map<string, string>();
   private target: number;
   private nextAgent = 0;
   private running = false;
@@ -171,6 +178,7 @@ export class PoolManager {
       }),
     );
     this.unwatch = this.deps.peers.onChange(() => this.rebalance());
+    this.unlistenCancels = this.system.transit.onCancel(this.onCancel);
     this.rebalance();
     this.refreshDepth();
     if (this.autoscaler !== undefined && this.o.autoscale !== false) this.scaleTimer = this.system.clock.setTimeout(this.scale, this.o.autoscale.intervalMs);
@@ -312,21 +320,53 @@ export class PoolManager {
     if (now >= rec.deadline) {
       return this.finish(d, rec, { ok: false, error: new TimeoutError(`task ${rec.id} passed its deadline before it could run`) });
     }
-    // a permit from the pool's limiter first: the task waits here (its delivery kept alive) rather than fail
-    let permit: Permit | undefined;
-    try {
-      permit = await this.permitFor(rec);
-    } catch (err) {
-      const e = toHiveError(err);
-      if (e.code === 'TIMEOUT') return this.finish(d, rec, { ok: false, error: e });
-      if (e.code === 'ACTOR_STOPPED') return { kind: 'retry', error: e, delayMs: this.o.retryBaseMs };
-      return { kind: 'dead', error: e, record: encodeJson(this.deadTask(rec, e, d.deliveryCount)) };
+    if (this.cancelled.get(rec.id) === (rec.replyTo ?? '')) {
+      this.cancelled.delete(rec.id);
+      return this.finish(d, rec, { ok: false, error: new CancelledError(`task ${rec.id} was cancelled before it started`) });
     }
+    const progress = { replyTo: rec.replyTo, controller: new AbortController(), agentId: undefined as string | undefined };
+    this.inProgress.set(rec.id, progress);
     try {
-      return await this.dispatch(rec, d);
+      // a permit from the pool's limiter first: the task waits here (its delivery kept alive) rather than fail
+      let permit: Permit | undefined;
+      try {
+        permit = await this.permitFor(rec);
+      } catch (err) {
+        const e = toHiveError(err);
+        if (e.code === 'TIMEOUT') return await this.finish(d, rec, { ok: false, error: e });
+        if (e.code === 'ACTOR_STOPPED') return { kind: 'retry', error: e, delayMs: this.o.retryBaseMs };
+        return { kind: 'dead', error: e, record: encodeJson(this.deadTask(rec, e, d.deliveryCount)) };
+      }
+      try {
+        return await this.dispatch(rec, d, progress);
+      } finally {
+        permit?.release();
+      }
     } finally {
-      permit?.release();
+      if (this.inProgress.get(rec.id) === progress) this.inProgress.delete(rec.id);
     }
+  };
+
+  /** A cancel for a task: abort it if it runs here, else remember it so that it is never started here. */
+  private onCancel = (replyTo: string, taskId: string | undefined): boolean => {
+    if (taskId === undefined) return false;
+    const p = this.inProgress.get(taskId);
+    if (p !== undefined) {
+      if ((p.replyTo ?? '') !== replyTo) return false;
+      p.controller.abort(new CancelledError(`task ${taskId} was cancelled`));
+      if (p.agentId !== undefined) {
+        try {
+          this.system.tell(p.agentId, { type: 'agent.cancel', taskId });
+        } catch {
+          // the agent is gone: nothing runs there any more
+        }
+      }
+      return true;
+    }
+    this.cancelled.delete(taskId);
+    this.cancelled.set(taskId, replyTo);
+    if (this.cancelled.size > MAX_REMEMBERED_CANCELS) this.cancelled.delete(this.cancelled.keys().next().value!);
+    return false;
   };
 
   /** Waits for a permit of the pool's limiter for `rec` (none without a limiter); aborted at the task's deadline. */
@@ -348,9 +388,10 @@ export class PoolManager {
   }
 
   /** Picks an agent, asks it to run the task, and answers what the consumer does with the delivery. */
-  private async dispatch(rec: TaskRecord, d: WorkContext): Promise<WorkOutcome> {
+  private async dispatch(rec: TaskRecord, d: WorkContext, progress: { controller: AbortController; agentId: string | undefined }): Promise<WorkOutcome> {
     let agentId: string | undefined;
     for (;;) {
+      if (progress.controller.signal.aborted) return this.finish(d, rec, { ok: false, error: new CancelledError(`task ${rec.id} was cancelled before it started`) });
       agentId = this.strategy.pick(rec.key);
       if (agentId !== undefined) break;
       if (this.agents.size === 0 || this.system.clock.now() >= rec.deadline) {
@@ -365,12 +406,13 @@ export class PoolManager {
       this.strategy.update(agentId, { load: agent.inFlight });
     }
     const started = this.system.clock.now();
+    progress.agentId = agentId;
     try {
       const ask = () =>
         this.system.ask(
           agentId,
           { type: 'agent.task', task: { id: rec.id, task: rec.task, deadline: rec.deadline, attempt: d.deliveryCount } },
-          { timeoutMs: Math.max(1, rec.deadline - started) },
+          { timeoutMs: Math.max(1, rec.deadline - started), signal: progress.controller.signal },
         );
       const answer = this.breaker === undefined ? await ask() : await this.breaker.call(ask);
       this.report(agent, answer, started);
@@ -378,6 +420,7 @@ export class PoolManager {
     } catch (err) {
       this.report(agent, undefined, started);
       const e = toHiveError(err);
+      if (e.code === 'CANCELLED') return this.finish(d, rec, { ok: false, error: e, agent: agentId });
       if (e.code === 'CIRCUIT_OPEN') {
         // not the task's fault: put it back until the breaker lets tasks through again
         return { kind: 'retry', error: e, delayMs: typeof e.details?.['retryInMs'] === 'number' ? e.details['retryInMs'] : this.o.retryBaseMs };
@@ -486,6 +529,7 @@ export class PoolManager {
     if (this.breakerTimer !== undefined) this.system.clock.clearTimeout(this.breakerTimer);
     for (const s of this.subs) s.unsubscribe();
     this.unwatch?.();
+    this.unlistenCancels?.();
     await this.consumer?.stop(this.o.taskTimeoutMs);
     for (const id of [...this.agents.keys()]) {
       this.agents.delete(id);
