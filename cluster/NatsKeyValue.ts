@@ -1,27 +1,35 @@
 // The KeyValueStore seam over a JetStream KV bucket: create-if-absent and revision-checked updates give
 // exactly one winner when several nodes race for the same key.
 import type { KV } from '@nats-io/kv';
-import { UnavailableError } from '../protocols/errors.js';
+import { HiveError, TooLargeError, UnavailableError } from '../protocols/errors.js';
 import type { KeyValueStore, KvEntry } from '../runtime/KeyValueStore.js';
 import type { NatsTransport } from './NatsTransport.js';
 
 /** A JetStream KV bucket as a {@link KeyValueStore}. */
 export class NatsKeyValue implements KeyValueStore {
-  private constructor(private readonly kv: KV) {}
+  private constructor(
+    private readonly kv: KV,
+    private readonly bucket: string,
+  ) {}
 
   /** Opens (creating when missing) the bucket `bucket`, keeping `history` revisions per key. */
   static async open(transport: NatsTransport, bucket: string, options: { history?: number; ttlMs?: number } = {}): Promise<NatsKeyValue> {
     try {
       const opts: Record<string, unknown> = { history: options.history ?? 1 };
       if (options.ttlMs !== undefined) opts['ttl'] = options.ttlMs;
-      return new NatsKeyValue(await transport.kv(bucket, opts));
+      return new NatsKeyValue(await transport.kv(bucket, opts), bucket);
     } catch (err) {
       throw new UnavailableError(`cannot open JetStream KV bucket "${bucket}" (is JetStream enabled on the server?): ${(err as Error).message}`, { cause: err });
     }
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
-    const e = await this.kv.get(key);
+    let e: Awaited<ReturnType<KV['get']>>;
+    try {
+      e = await this.kv.get(key);
+    } catch (err) {
+      throw this.failure('read', key, err);
+    }
     if (e === null || e.operation !== 'PUT') return undefined;
     return { value: e.value, revision: e.revision };
   }
@@ -31,7 +39,7 @@ export class NatsKeyValue implements KeyValueStore {
       return await this.kv.create(key, value);
     } catch (err) {
       if (isConflict(err)) return undefined;
-      throw err;
+      throw this.failure('create', key, err);
     }
   }
 
@@ -40,16 +48,35 @@ export class NatsKeyValue implements KeyValueStore {
       return await this.kv.update(key, value, revision);
     } catch (err) {
       if (isConflict(err)) return undefined;
-      throw err;
+      throw this.failure('update', key, err);
     }
   }
 
-  put(key: string, value: Uint8Array): Promise<number> {
-    return this.kv.put(key, value);
+  async put(key: string, value: Uint8Array): Promise<number> {
+    try {
+      return await this.kv.put(key, value);
+    } catch (err) {
+      throw this.failure('write', key, err);
+    }
   }
 
-  delete(key: string): Promise<void> {
-    return this.kv.delete(key);
+  async delete(key: string): Promise<void> {
+    try {
+      await this.kv.delete(key);
+    } catch (err) {
+      throw this.failure('delete', key, err);
+    }
+  }
+
+  /** The client's error as a typed one: TOO_LARGE over max_payload, else UNAVAILABLE (the bucket or JetStream is gone). */
+  private failure(op: string, key: string, err: unknown): HiveError {
+    if (err instanceof HiveError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    const details = { bucket: this.bucket, key };
+    if (/max_payload|maximum payload|message size exceeds/i.test(message)) {
+      return new TooLargeError(`cannot ${op} "${key}" in KV bucket "${this.bucket}": the value exceeds the server's max_payload`, { cause: err, details });
+    }
+    return new UnavailableError(`cannot ${op} "${key}" in KV bucket "${this.bucket}": ${message}`, { cause: err, details });
   }
 }
 

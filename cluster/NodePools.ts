@@ -33,6 +33,9 @@ interface WireSubmission {
   wait?: boolean;
 }
 
+/** Longest deadline a submission over NATS may ask for (10 minutes): a waiter lives at most this long. */
+export const MAX_WIRE_TIMEOUT_MS = 600_000;
+
 /** The pools of one node. */
 export class NodePools {
   private readonly pools = new Map<string, { manager: PoolManager; pool: Pool; sub: TransportSubscription | undefined }>();
@@ -104,7 +107,7 @@ export class NodePools {
     const memory = this.deps.memory?.();
     const manager = new PoolManager({ name, options: resolved, system, transport, queue, results, peers, ...(memory !== undefined && { memory }), ...(this.deps.limits !== undefined && { limits: this.deps.limits }) });
     const pool = new Pool(name, manager, this.submitter, resolved.taskTimeoutMs);
-    const sub = transport.connected ? transport.subscribe(poolSubject(system.config.cluster, name), (m) => void this.onWireSubmit(name, m), { queue: `hive-pool-${name}` }) : undefined;
+    const sub = transport.connected ? transport.subscribe(poolSubject(system.config.cluster, name), (m) => void this.onWireSubmit(name, m).catch((err: unknown) => this.deps.system.logger.error({ err, pool: name }, 'pool submission handler failed')), { queue: `hive-pool-${name}` }) : undefined;
     this.pools.set(name, { manager, pool, sub });
     membership.beat();
     await manager.start();
@@ -136,8 +139,15 @@ export class NodePools {
   }
 
   private async onWireSubmit(name: string, m: TransportMessage): Promise<void> {
+    // The answer may have nowhere to go (NATS reconnecting, the reply too large): log it, never throw. A
+    // throw from here would leave a rejected promise nobody handles, which once took the node down.
     const respond = (body: unknown) => {
-      if (m.reply !== undefined) this.deps.transport.publish(m.reply, encodeJson(body));
+      if (m.reply === undefined) return;
+      try {
+        this.deps.transport.publish(m.reply, encodeJson(body));
+      } catch (err) {
+        this.deps.system.logger.warn({ err, pool: name }, 'could not answer a pool submission (the submitter times out; the task itself is durable)');
+      }
     };
     try {
       const raw = decodeJson(m.data, this.deps.system.config.maxMessageBytes) as WireSubmission;
@@ -146,12 +156,17 @@ export class NodePools {
       const options: SubmitOptions = {};
       if (raw.id !== undefined) options.id = raw.id;
       if (raw.key !== undefined) options.key = raw.key;
-      if (raw.timeoutMs !== undefined) options.timeoutMs = raw.timeoutMs;
+      if (raw.timeoutMs !== undefined) {
+        if (typeof raw.timeoutMs !== 'number' || !(raw.timeoutMs > 0) || raw.timeoutMs > MAX_WIRE_TIMEOUT_MS) {
+          throw new InvalidArgumentError(`timeoutMs must be a number from 1 to ${MAX_WIRE_TIMEOUT_MS}, got ${JSON.stringify(raw.timeoutMs)}`, { details: { argument: 'timeoutMs' } });
+        }
+        options.timeoutMs = raw.timeoutMs;
+      }
       const entry = this.pools.get(name);
       if (entry === undefined) throw new NoSuchActorError(`pool "${name}" is not hosted on node "${this.deps.system.config.nodeId}"`);
       if (raw.wait === false || m.reply === undefined) {
-        const id = options.id ?? this.deps.system.ids.next();
-        void entry.pool.submitForOutcome(task, { ...options, id }).catch(() => undefined);
+        // answered "accepted" only once JetStream acknowledged the publish; a failed publish is answered as an error
+        const id = await entry.pool.enqueue(task, options);
         respond({ type: 'hive.task.accepted', id, pool: name });
         return;
       }

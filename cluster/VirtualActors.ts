@@ -435,8 +435,8 @@ export class VirtualActors {
         const version = a.version;
         const actor = this.system.localActor(a.id);
         if (actor === undefined) break;
-        const bytes = this.system.codec.encode(actor.getPersistedSnapshot());
         try {
+          const bytes = this.system.codec.encode(actor.getPersistedSnapshot());
           await this.deps.snapshots.put(placementKey(a.kind, a.key), bytes);
           a.saved = version;
           a.waiters = a.waiters.filter((w) => (w.version <= version ? (w.resolve(), false) : true));
@@ -447,10 +447,12 @@ export class VirtualActors {
           break;
         }
       }
-    })().finally(() => {
-      a.saving = undefined;
-      if (a.saved < a.version && a.waiters.length > 0) this.save(a);
-    });
+    })()
+      .catch((err: unknown) => this.system.logger.error({ err, actor: a.id }, 'virtual actor snapshot loop failed'))
+      .finally(() => {
+        a.saving = undefined;
+        if (a.saved < a.version && a.waiters.length > 0) this.save(a);
+      });
   }
 
   /** Resolves once every state change so far has been persisted. */

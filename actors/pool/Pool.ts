@@ -3,7 +3,7 @@
 // outcome already stored for that id is returned at once. Also the pool manager's xstate actor form.
 import { setup } from 'xstate';
 import type { HiveEvent } from '../../protocols/envelope.js';
-import { CancelledError, InvalidArgumentError, TimeoutError, errorFromReply, toErrorReply } from '../../protocols/errors.js';
+import { CancelledError, InvalidArgumentError, OverloadedError, TimeoutError, errorFromReply, toErrorReply } from '../../protocols/errors.js';
 import { decodeJson, encodeJson } from '../../protocols/frame.js';
 import { assertToken, sysSubject } from '../../protocols/subjects.js';
 import type { ActorSystem } from '../../runtime/ActorSystem.js';
@@ -38,16 +38,63 @@ interface Waiter {
 
 const MAX_OUTCOME = 64 * 1024 * 1024;
 
+/** Task ids one node waits for at once, at most (default); past it `submit()` refuses with OVERLOADED. */
+export const DEFAULT_MAX_SUBMISSION_WAITERS = 10_000;
+/** Callers waiting for the same task id on one node, at most. */
+export const MAX_WAITERS_PER_TASK = 64;
+
 /** Submits tasks and routes their outcomes back to the waiting callers; one per node. */
 export class TaskSubmitter {
   private readonly waiters = new Map<string, Waiter[]>();
   private sub: TransportSubscription | undefined;
   readonly inbox: string;
+  private readonly maxWaiters: number;
 
   constructor(
-    private readonly deps: { system: ActorSystem; transport: Transport; queue: WorkQueue; results: KeyValueStore },
+    private readonly deps: { system: ActorSystem; transport: Transport; queue: WorkQueue; results: KeyValueStore; maxWaiters?: number },
   ) {
     this.inbox = sysSubject(deps.system.config.cluster, 'node', deps.system.config.nodeId, 'results');
+    const limit = (this.maxWaiters = deps.maxWaiters ?? DEFAULT_MAX_SUBMISSION_WAITERS);
+    const pending = () => this.waiters.size;
+    deps.system.metrics.gauge('hive_pool_submission_waiters_limit', 'Task ids this node may wait for at once (submissions past it get OVERLOADED)', [], function () {
+      this.set(limit);
+    });
+    deps.system.metrics.gauge('hive_pool_submission_waiters', 'Task ids this node waits for now', [], function () {
+      this.set(pending());
+    });
+  }
+
+  /** Task ids waited for now. */
+  get pending(): number {
+    return this.waiters.size;
+  }
+
+  /** Validates a submission and builds its queue record. */
+  private record(pool: string, task: unknown, options: SubmitOptions, defaultTimeoutMs: number, replyTo: string | undefined): { rec: TaskRecord; timeoutMs: number } {
+    const { system } = this.deps;
+    const id = options.id === undefined ? system.ids.next() : assertToken(options.id, 'task id');
+    if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0 || options.key.length > 1024)) {
+      throw new InvalidArgumentError('task key must be a non-empty string of at most 1024 characters', { details: { argument: 'key' } });
+    }
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`, { details: { argument: 'timeoutMs' } });
+    }
+    const now = system.clock.now();
+    const rec: TaskRecord = { type: 'hive.task', id, pool, task, deadline: now + timeoutMs, submittedAt: now };
+    if (replyTo !== undefined) rec.replyTo = replyTo;
+    if (options.key !== undefined) rec.key = options.key;
+    return { rec, timeoutMs };
+  }
+
+  /**
+   * Queues `task` on `pool` without waiting for its outcome; resolves with the task id once the durable
+   * queue acknowledged it (rejects when the publish failed: nothing was queued). Holds no waiter.
+   */
+  async enqueue(pool: string, task: unknown, options: SubmitOptions, defaultTimeoutMs: number): Promise<string> {
+    const { rec } = this.record(pool, task, options, defaultTimeoutMs, undefined);
+    await this.deps.queue.publish(pool, encodeJson(rec), rec.id);
+    return rec.id;
   }
 
   private listen(): void {
@@ -75,16 +122,16 @@ export class TaskSubmitter {
   /** Queues `task` on `pool` and resolves with its outcome (or rejects with TIMEOUT at the deadline). */
   async submit(pool: string, task: unknown, options: SubmitOptions, defaultTimeoutMs: number): Promise<TaskOutcome> {
     const { system } = this.deps;
-    const id = options.id === undefined ? system.ids.next() : assertToken(options.id, 'task id');
-    if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0 || options.key.length > 1024)) {
-      throw new InvalidArgumentError('task key must be a non-empty string of at most 1024 characters', { details: { argument: 'key' } });
+    const { rec, timeoutMs } = this.record(pool, task, options, defaultTimeoutMs, this.inbox);
+    const id = rec.id;
+    const now = rec.submittedAt;
+    const same = this.waiters.get(id)?.length ?? 0;
+    if ((same === 0 && this.waiters.size >= this.maxWaiters) || same >= MAX_WAITERS_PER_TASK) {
+      throw new OverloadedError(`node "${system.config.nodeId}" already waits for ${same === 0 ? `${this.waiters.size} tasks (limit ${this.maxWaiters})` : `task ${id} ${same} times (limit ${MAX_WAITERS_PER_TASK})`}`, {
+        details: { pool, limit: this.maxWaiters },
+      });
     }
-    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${timeoutMs}`, { details: { argument: 'timeoutMs' } });
     this.listen();
-    const now = system.clock.now();
-    const rec: TaskRecord = { type: 'hive.task', id, pool, task, deadline: now + timeoutMs, submittedAt: now, replyTo: this.inbox };
-    if (options.key !== undefined) rec.key = options.key;
     const signal = options.signal;
     if (signal?.aborted === true) throw new CancelledError(`task ${id} on pool "${pool}" was cancelled before it was submitted`, { cause: signal.reason });
     const outcome = new Promise<TaskOutcome>((resolve, reject) => {
@@ -167,6 +214,14 @@ export class Pool<TTask = unknown, TResult = unknown> {
   /** Like {@link Pool.submit}, but resolves with the whole outcome (id, attempts, agent) instead of throwing. */
   submitForOutcome(task: TTask, options: SubmitOptions = {}): Promise<TaskOutcome> {
     return this.submitter.submit(this.name, task, options, this.defaultTimeoutMs);
+  }
+
+  /**
+   * Queues `task` durably without waiting for its outcome: resolves with the task id once the queue
+   * acknowledged it, rejects when nothing was queued.
+   */
+  enqueue(task: TTask, options: SubmitOptions = {}): Promise<string> {
+    return this.submitter.enqueue(this.name, task, options, this.defaultTimeoutMs);
   }
 
   /** This node's counters for the pool. */

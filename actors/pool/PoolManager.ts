@@ -4,6 +4,7 @@
 // task only after an agent finished it, retries failures with backoff, dead-letters a task after
 // `maxDeliver` attempts, and publishes each outcome to its submitter. Results are stored by task id, so a
 // redelivered task whose first run finished is answered from the store, not run again.
+import type { Counter } from 'prom-client';
 import type { AnyActorLogic } from 'xstate';
 import type { HiveEvent } from '../../protocols/envelope.js';
 import { CancelledError, HiveError, TimeoutError, UnavailableError, toErrorReply, toHiveError } from '../../protocols/errors.js';
@@ -113,12 +114,17 @@ export class PoolManager {
   private scaleTimer: TimerHandle | undefined;
   private readonly breaker: CircuitBreaker | undefined;
   private breakerTimer: TimerHandle | undefined;
+  private unlifecycle: (() => void) | undefined;
+  private readonly replaced: Counter<'pool' | 'reason'>;
+  private readonly errors: Counter<'pool' | 'op'>;
 
   constructor(private readonly deps: PoolManagerDeps) {
     this.name = deps.name;
     this.o = deps.options;
     this.target = deps.options.min;
     this.strategy = createStrategy(deps.options.strategy);
+    this.replaced = deps.system.metrics.counter('hive_pool_agents_replaced_total', 'Pool agents that stopped or failed on their own and left the balancer (then replaced per the pool size)', ['pool', 'reason']);
+    this.errors = deps.system.metrics.counter('hive_pool_errors_total', 'Pool manager operations that failed (resize messages, agent spawns, result-store reads, ...)', ['pool', 'op']);
     if (deps.options.autoscale !== false) this.autoscaler = new Autoscaler(deps.options.autoscale, deps.options.min, deps.options.max);
     if (deps.options.breaker !== false) {
       this.breaker = new CircuitBreaker(
@@ -171,12 +177,23 @@ export class PoolManager {
       this.deps.transport.subscribe(sysSubject(c, 'pool', this.name, 'resize'), (m) => {
         try {
           const { size } = decodeJson(m.data, 1024) as { size?: unknown };
-          if (typeof size === 'number') this.applyTarget(size);
-        } catch {
-          // not a resize message
+          if (typeof size !== 'number' || !Number.isFinite(size)) throw new HiveError('INVALID_ARGUMENT', 'a resize message needs a numeric size');
+          this.applyTarget(size);
+        } catch (err) {
+          this.errors.inc({ pool: this.name, op: 'resize' });
+          this.system.logger.warn({ err, pool: this.name, subject: m.subject }, 'pool resize message refused');
         }
       }),
     );
+    // an agent that stops or fails on its own (not retired by us) leaves the balancer at once and is replaced
+    this.unlifecycle = this.system.onLifecycle((e) => {
+      if (e.type === 'spawned' || !this.agents.has(e.id)) return;
+      this.agents.delete(e.id);
+      this.strategy.remove(e.id);
+      this.replaced.inc({ pool: this.name, reason: e.type });
+      this.system.logger.warn({ pool: this.name, agent: e.id, how: e.type }, 'pool agent stopped on its own: replacing it');
+      queueMicrotask(() => this.rebalance());
+    });
     this.unwatch = this.deps.peers.onChange(() => this.rebalance());
     this.unlistenCancels = this.system.transit.onCancel(this.onCancel);
     this.rebalance();
@@ -188,10 +205,20 @@ export class PoolManager {
   private scale = (): void => {
     if (!this.running || this.autoscaler === undefined || this.o.autoscale === false) return;
     this.scaleTimer = this.system.clock.setTimeout(this.scale, this.o.autoscale.intervalMs);
+    try {
+      this.scaleOnce(this.autoscaler);
+    } catch (err) {
+      // a timer callback must never throw (it would take the node down): log, count, look again next time
+      this.errors.inc({ pool: this.name, op: 'autoscale' });
+      this.system.logger.error({ err, pool: this.name }, 'pool autoscaling failed');
+    }
+  };
+
+  private scaleOnce(autoscaler: Autoscaler): void {
     if (this.deps.peers.hostsOf(this.name)[0] !== this.system.config.nodeId) return;
     const mine = this.status();
     const others = this.deps.peers.othersLoad(this.name);
-    const decision = this.autoscaler.observe(
+    const decision = autoscaler.observe(
       { busy: mine.busy + others.busy, capacity: mine.capacity + others.capacity, queued: this.stats.queued, size: this.target },
       this.system.clock.now(),
     );
@@ -199,7 +226,7 @@ export class PoolManager {
       this.system.logger.info({ pool: this.name, ...decision }, 'pool autoscaled');
       this.resize(decision.to);
     }
-  };
+  }
 
   // ------------------------------------------------------------------ agents
 
@@ -234,7 +261,17 @@ export class PoolManager {
   rebalance(): void {
     if (!this.running) return;
     const want = this.share();
-    while (this.agents.size < want) this.spawnAgent();
+    while (this.agents.size < want) {
+      try {
+        this.spawnAgent();
+      } catch (err) {
+        // e.g. the system refused the spawn: say so and try again at the next rebalance (never a throw
+        // out of a membership callback or the autoscaler's timer)
+        this.errors.inc({ pool: this.name, op: 'spawn' });
+        this.system.logger.error({ err, pool: this.name }, 'could not spawn a pool agent');
+        break;
+      }
+    }
     if (this.agents.size > want) {
       // drain the least busy first
       const extra = [...this.agents.values()].sort((a, b) => a.inFlight - b.inFlight).slice(0, this.agents.size - want);
@@ -244,7 +281,9 @@ export class PoolManager {
   }
 
   private spawnAgent(): void {
-    const id = `${this.name}-${this.system.config.nodeId}-${(this.nextAgent++).toString(36)}`;
+    // skip ids somebody else took (an actor spawned with the id of the pool's next agent)
+    let id = `${this.name}-${this.system.config.nodeId}-${(this.nextAgent++).toString(36)}`;
+    while (this.system.has(id)) id = `${this.name}-${this.system.config.nodeId}-${(this.nextAgent++).toString(36)}`;
     const agent = this.o.agent;
     let logic: AnyActorLogic;
     let input: unknown;
@@ -277,8 +316,12 @@ export class PoolManager {
     // let it finish what it runs, then it stops itself (its machine reaches its final state)
     try {
       this.system.tell(id, { type: 'agent.drain' });
-    } catch {
-      void this.system.stopActor(id);
+    } catch (err) {
+      this.system.logger.warn({ err, pool: this.name, agent: id }, 'could not drain a retired agent: stopping it');
+      this.system.stopActor(id).catch((stopErr: unknown) => {
+        this.errors.inc({ pool: this.name, op: 'retire' });
+        this.system.logger.error({ err: stopErr, pool: this.name, agent: id }, 'could not stop a retired agent');
+      });
     }
   }
 
@@ -310,10 +353,27 @@ export class PoolManager {
   private run = async (rec: TaskRecord, d: WorkContext): Promise<WorkOutcome> => {
     // a redelivered task whose first run finished is answered from the store, not run twice (a first
     // delivery has nothing stored: the submitter checked, and the queue de-duplicates by id)
-    const stored = d.deliveryCount > 1 ? await this.deps.results.get(rec.id).catch(() => undefined) : undefined;
+    let stored: Awaited<ReturnType<KeyValueStore['get']>>;
+    try {
+      stored = d.deliveryCount > 1 ? await this.deps.results.get(rec.id) : undefined;
+    } catch (err) {
+      // not knowing whether it already ran, do not run it again: retry once the store answers
+      this.errors.inc({ pool: this.name, op: 'result-read' });
+      this.system.logger.warn({ err, task: rec.id, pool: this.name }, 'could not read the result store; the task waits for it');
+      return { kind: 'retry', error: new UnavailableError(`could not read the result store for task ${rec.id}`, { cause: err }), delayMs: this.o.retryBaseMs };
+    }
     if (stored !== undefined) {
+      let outcome: TaskOutcome;
+      try {
+        outcome = decodeStoredOutcome(stored.value);
+      } catch (err) {
+        // a stored result nobody can read: the task ran, but its outcome is lost; say so instead of running it twice
+        this.errors.inc({ pool: this.name, op: 'result-decode' });
+        this.system.logger.error({ err, task: rec.id, pool: this.name }, 'stored task result is undecodable');
+        outcome = { type: 'hive.task.result', id: rec.id, pool: this.name, ok: false, attempts: d.deliveryCount, finishedAt: this.system.clock.now(), error: toErrorReply(new HiveError('BAD_FRAME', `the stored result of task ${rec.id} is undecodable`, { cause: err })) };
+      }
       this.stats.deduplicated += 1;
-      this.notify(rec, decodeJson(stored.value, MAX_RESULT_BYTES) as TaskOutcome);
+      this.notify(rec, outcome);
       return { kind: 'ack' };
     }
     const now = this.system.clock.now();
@@ -338,7 +398,7 @@ export class PoolManager {
         return { kind: 'dead', error: e, record: encodeJson(this.deadTask(rec, e, d.deliveryCount)) };
       }
       try {
-        return await this.dispatch(rec, d, progress);
+        return await this.dispatch(rec, d, progress, 0);
       } finally {
         permit?.release();
       }
@@ -388,7 +448,7 @@ export class PoolManager {
   }
 
   /** Picks an agent, asks it to run the task, and answers what the consumer does with the delivery. */
-  private async dispatch(rec: TaskRecord, d: WorkContext, progress: { controller: AbortController; agentId: string | undefined }): Promise<WorkOutcome> {
+  private async dispatch(rec: TaskRecord, d: WorkContext, progress: { controller: AbortController; agentId: string | undefined }, reroutes: number): Promise<WorkOutcome> {
     let agentId: string | undefined;
     for (;;) {
       if (progress.controller.signal.aborted) return this.finish(d, rec, { ok: false, error: new CancelledError(`task ${rec.id} was cancelled before it started`) });
@@ -421,6 +481,11 @@ export class PoolManager {
       this.report(agent, undefined, started);
       const e = toHiveError(err);
       if (e.code === 'CANCELLED') return this.finish(d, rec, { ok: false, error: e, agent: agentId });
+      if ((e.code === 'ACTOR_STOPPED' || e.code === 'NO_SUCH_ACTOR') && !this.agents.has(agentId) && reroutes < 3) {
+        // the agent stopped under the task (it left the balancer): not the task's fault, run it on another one
+        d.working();
+        return this.dispatch(rec, d, progress, reroutes + 1);
+      }
       if (e.code === 'CIRCUIT_OPEN') {
         // not the task's fault: put it back until the breaker lets tasks through again
         return { kind: 'retry', error: e, delayMs: typeof e.details?.['retryInMs'] === 'number' ? e.details['retryInMs'] : this.o.retryBaseMs };
@@ -455,7 +520,13 @@ export class PoolManager {
       if (rev === undefined) {
         // another delivery of the same task finished first: its outcome is the one
         const first = await this.deps.results.get(rec.id);
-        if (first !== undefined) final = decodeJson(first.value, MAX_RESULT_BYTES) as TaskOutcome;
+        if (first !== undefined) {
+          try {
+            final = decodeStoredOutcome(first.value);
+          } catch (err) {
+            this.system.logger.error({ err, task: rec.id, pool: this.name }, 'stored task result is undecodable; answering with this run\'s outcome');
+          }
+        }
         this.stats.deduplicated += 1;
       } else if (end.ok) this.stats.done += 1;
       else this.stats.failed += 1;
@@ -529,6 +600,7 @@ export class PoolManager {
     if (this.breakerTimer !== undefined) this.system.clock.clearTimeout(this.breakerTimer);
     for (const s of this.subs) s.unsubscribe();
     this.unwatch?.();
+    this.unlifecycle?.();
     this.unlistenCancels?.();
     await this.consumer?.stop(this.o.taskTimeoutMs);
     for (const id of [...this.agents.keys()]) {
@@ -537,4 +609,13 @@ export class PoolManager {
     }
     this.breaker?.dispose();
   }
+}
+
+/** Decodes a result-store record; throws when it is not a task outcome. */
+function decodeStoredOutcome(bytes: Uint8Array): TaskOutcome {
+  const o = decodeJson(bytes, MAX_RESULT_BYTES) as TaskOutcome;
+  if (typeof o !== 'object' || o === null || o.type !== 'hive.task.result' || typeof o.id !== 'string' || typeof o.ok !== 'boolean') {
+    throw new HiveError('BAD_FRAME', 'not a task outcome');
+  }
+  return o;
 }

@@ -21,6 +21,7 @@ import { memorySubject } from '../../actors/memory/memoryProtocol.js';
 import { ConfigError } from '../../protocols/errors.js';
 import { resolveHttpAddress } from '../ops/httpOptions.js';
 import { NodeHttp } from '../ops/NodeHttp.js';
+import { installProcessGuard } from '../../runtime/processGuard.js';
 
 /** Options of `hive start` as commander parses them. */
 export interface StartOptions {
@@ -97,10 +98,13 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     throw err;
   }
   let http: NodeHttp | undefined;
+  // the node keeps serving through a bug that leaves a promise without a handler: log it, count it
+  const unguard = installProcessGuard(hive.logger, hive.metrics);
   const stopAll = async () => {
     try {
       await http?.close();
       await hive.stop();
+      unguard();
       await child?.stop();
     } finally {
       lock.release();

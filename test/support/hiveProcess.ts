@@ -67,4 +67,11 @@ export async function startHiveNode(args: string[], id: string, env: NodeJS.Proc
 export async function stopHiveNode(n: HiveNode, signal: NodeJS.Signals): Promise<void> {
   if (n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill(signal);
   await n.exited;
+  assertNoUnhandled(n);
+}
+
+/** Throws when the node's process guard logged an unhandled rejection or uncaught exception (a bug it survived). */
+export function assertNoUnhandled(n: HiveNode): void {
+  const line = n.out().split('\n').find((l) => l.includes('"unhandled":'));
+  if (line !== undefined) throw new Error(`node ${n.id} survived an unhandled error (a bug): ${line}`);
 }
