@@ -5,7 +5,8 @@
 // Roles (cluster <c>):
 // - node: everything (a node serves actors, runs JetStream queues and KV buckets, answers any inbox);
 // - client: request actors (`hive.<c>.actor.>`), virtual actors (`hive.<c>.kind.>`), pools
-//   (`hive.<c>.pool.>`) and memory by namespace (`hive.<c>.memory.<namespace>`, all or the listed ones);
+//   (`hive.<c>.pool.>`), memory by namespace (`hive.<c>.memory.<namespace>`, all or the listed ones) and
+//   cancel its own asks (`hive.<c>.sys.cancel`);
 //   subscribe only to its own reply inbox prefix (`_INBOX_<user>.>`); nothing under `hive.<c>.sys.`, `task.`,
 //   `$JS.`, `$KV.` and no other inbox;
 // - admin: client, plus cluster status, spawn, pool resize (`hive.<c>.sys.…`) and the whole memory
@@ -39,13 +40,14 @@ export interface AuthSpec {
 
 /** Subjects a client may never publish to (listed as explicit denies, on top of the allow list). */
 function clientDenies(c: string): string[] {
-  return [`hive.${c}.sys.>`, 'task.>', '$JS.>', '$KV.>', '$SYS.>', '_INBOX.>'];
+  return [`hive.${c}.sys.*.>`, `hive.${c}.sys.status`, `hive.${c}.sys.heartbeat`, `hive.${c}.sys.leave`, 'task.>', '$JS.>', '$KV.>', '$SYS.>', '_INBOX.>'];
 }
 
 /** The publish allow list of a client of cluster `c` (memory limited to `namespaces` when given). */
 export function clientPublish(c: string, namespaces?: readonly string[]): string[] {
   const memory = namespaces === undefined ? [`hive.${c}.memory.*`] : namespaces.map((ns) => `hive.${c}.memory.${ns}`);
-  return [`hive.${c}.actor.>`, `hive.${c}.kind.>`, `hive.${c}.pool.>`, ...memory];
+  // sys.cancel: a caller may cancel its own asks (a cancel names the reply subject and the unguessable cid)
+  return [`hive.${c}.actor.>`, `hive.${c}.kind.>`, `hive.${c}.pool.>`, `hive.${c}.sys.cancel`, ...memory];
 }
 
 /** What only an admin may publish besides a client's subjects. */
