@@ -1,7 +1,7 @@
 // A quick ingestion throughput check on real PostgreSQL + pgvector (not a test, not the full benchmark):
 // PgStore's staged binary COPY pipeline against naive one-row INSERTs of the same documents, side by side.
 // Run: node --import tsx -e "import('./bench/memory-quick.ts').then(m=>m.run(process.argv.slice(1)))" -- [flags]
-// Flags: --docs 20000 --naive 2000 --dims 384 --workers <n> --concurrency <n> --url <postgres-url> --index --direct
+// Flags: --docs 20000 --naive 2000 --dims 384 --workers <n> --batch <n> --url <postgres-url> --index --direct
 import { performance } from 'node:perf_hooks';
 import { finished } from 'node:stream/promises';
 import pg from 'pg';
@@ -16,7 +16,7 @@ interface Args {
   naive: number;
   dims: number;
   workers: number | undefined;
-  concurrency: number | undefined;
+  batch: number | undefined;
   url: string;
   /** Ingest with the HNSW index already there (default: build it after the load). */
   index: boolean;
@@ -38,7 +38,7 @@ function parseArgs(argv: readonly string[]): Args {
     naive: num('naive', 2_000)!,
     dims: num('dims', 384)!,
     workers: num('workers'),
-    concurrency: num('concurrency'),
+    batch: num('batch'),
     url: get('url') ?? process.env['HIVE_BENCH_DATABASE'] ?? 'postgres://postgres@127.0.0.1:5432/test',
     index: argv.includes('--index'),
     direct: argv.includes('--direct'),
@@ -95,7 +95,7 @@ export async function run(argv: readonly string[] = []): Promise<{ copyDocsPerSe
     deferIndex: !args.index,
     directCopy: args.direct,
     ...(args.workers === undefined ? {} : { workers: args.workers }),
-    ...(args.concurrency === undefined ? {} : { ingestConcurrency: args.concurrency }),
+    ...(args.batch === undefined ? {} : { ingestBatchDocs: args.batch }),
   });
   const admin = new pg.Client({ connectionString: args.url });
   await admin.connect();
@@ -109,7 +109,7 @@ export async function run(argv: readonly string[] = []): Promise<{ copyDocsPerSe
     const copyMs = performance.now() - t0;
     const copyDocsPerSec = result.inserted / (copyMs / 1000);
     console.log(
-      `PgStore ingest (${args.direct ? 'direct-first' : 'staged'} binary COPY${args.index ? ', HNSW present' : ''}): ${result.inserted} docs × ${args.dims}-d in ${copyMs.toFixed(0)} ms = ${Math.round(copyDocsPerSec).toLocaleString('en-US')} docs/s (final batch size ${store.batchSize})`,
+      `PgStore ingest (${args.direct ? 'direct-first' : 'staged'} binary COPY${args.index ? ', HNSW present' : ''}): ${result.inserted} docs × ${args.dims}-d in ${copyMs.toFixed(0)} ms = ${Math.round(copyDocsPerSec).toLocaleString('en-US')} docs/s (batches of ${args.batch ?? 1000})`,
     );
 
     const t1 = performance.now();

@@ -210,7 +210,7 @@ export class Hive {
       clock,
       onError: (err) => logger.debug({ err }, 'KPI sample failed'),
       memory: async () => {
-        if (this.nodeMemory === undefined || this.nodeMemory.service.state !== 'ready') return undefined;
+        if (this.nodeMemory === undefined || this.nodeMemory.state !== 'ready') return undefined;
         const s = await this.memory.stats();
         return { documents: s.documents, queued: s.queued, breaker: s.breaker };
       },
@@ -279,9 +279,9 @@ export class Hive {
     return this.memoryStarting;
   }
 
-  /** This node's memory for health checks: `off` (no memory here), `starting`, or its store's state (`opening`, `ready`, `unavailable`). */
+  /** This node's memory for health checks: `off` (no memory here), `starting`, or its memory actor's state (`opening`, `ready`, `degraded`, `closing`, `closed`). */
   get memoryState(): string {
-    if (this.nodeMemory !== undefined) return this.nodeMemory.service.state;
+    if (this.nodeMemory !== undefined) return this.nodeMemory.state;
     return this.memoryStarting === undefined ? 'off' : 'starting';
   }
 

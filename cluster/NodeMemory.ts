@@ -1,6 +1,7 @@
 // Memory on a node: picks the store (PostgreSQL when a database URL is given, else embedded PGlite under
 // `<dataDir>/memory`), opens it in the background, opens the durable ingestion queue (JetStream over NATS, in
-// memory in-process), starts the MemoryService and the memory actor `memory-<nodeId>`, and serves the cluster
+// memory in-process), builds the MemoryParts and spawns the memory actor `memory-<nodeId>` (whose machine opens
+// and closes them), and serves the cluster
 // subject `hive.<cluster>.memory` (queue group `hive-memory`). `Memory` is the handle code uses (`hive.memory`).
 import { redactUrl } from '../runtime/redact.js';
 import { assertToken } from '../protocols/subjects.js';
@@ -11,8 +12,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { AnyActorLogic } from 'xstate';
 import type { Embedder } from '../actors/memory/Embedder.js';
-import { MemoryService, type MemoryIngestOptions } from '../actors/memory/MemoryService.js';
-import { memoryMachine } from '../actors/memory/memoryMachine.js';
+import { MemoryParts, type MemoryIngestOptions } from '../actors/memory/MemoryParts.js';
+import { memoryLifecycle, memoryMachine, type MemoryLifecycle, type MemoryMachineContext, type MemoryMachineInput } from '../actors/memory/memoryMachine.js';
 import {
   MEMORY_QUEUE_GROUP,
   memoryActorId,
@@ -70,6 +71,10 @@ export interface MemoryOptions extends MemoryStoreOptions {
    * creates it at open). A store the node makes defers its index unless `deferIndex` says otherwise.
    */
   indexAfterDocs?: number | false;
+  /** Memory requests running at once on this node (default 64); more wait in the memory actor. */
+  concurrency?: number;
+  /** Requests waiting in the memory actor beyond those (default 1,024); more are answered OVERLOADED. */
+  maxQueued?: number;
   /** Quiet time after the last commit before that index build starts (default 1.5 x the ingestion ack wait, at least 1 s). */
   indexIdleMs?: number;
 }
@@ -113,11 +118,11 @@ export function describeMemory(config: { database: string | undefined; dataDir: 
 const memoryQueues = new WeakMap<object, Map<string, MemoryWorkQueue>>();
 
 
-/** The memory of one node: its store, service, actor and subject. */
+/** The memory of one node: its store, parts, actor and subject. */
 export class NodeMemory {
   /** The memory actor's id (`memory-<nodeId>`). */
   readonly actorId: string;
-  readonly service: MemoryService;
+  readonly parts: MemoryParts;
   /** `PostgreSQL <url>` or `PGlite <folder>`, for banners and status. */
   readonly description: string;
   private readonly ownsStore: boolean;
@@ -127,11 +132,11 @@ export class NodeMemory {
 
   private constructor(
     private readonly deps: NodeMemoryDeps,
-    service: MemoryService,
+    parts: MemoryParts,
     description: string,
     ownsStore: boolean,
   ) {
-    this.service = service;
+    this.parts = parts;
     this.description = description;
     this.ownsStore = ownsStore;
     this.actorId = memoryActorId(deps.system.config.nodeId);
@@ -157,6 +162,8 @@ export class NodeMemory {
       requestTimeoutMs = 120_000,
       indexAfterDocs = 10_000,
       indexIdleMs,
+      concurrency,
+      maxQueued,
       ...explicitStoreOptions
     } = options;
     const storeOptions: MemoryStoreOptions = { deferIndex: indexAfterDocs !== false, ...explicitStoreOptions };
@@ -197,9 +204,9 @@ export class NodeMemory {
     const queue = openQueue(transport, config.cluster, system);
     const maxPayload = transport instanceof NatsTransport ? transport.maxPayload : transport instanceof InProcTransport ? transport.bus.maxPayload : 1024 * 1024;
     const batchBytes = ingest.batchBytes ?? Math.max(64 * 1024, Math.min(maxPayload, 8 * 1024 * 1024) - 64 * 1024);
-    let service: MemoryService;
+    let parts: MemoryParts;
     try {
-      service = new MemoryService({
+      parts = new MemoryParts({
         store,
         backend,
         queue: await queue,
@@ -214,22 +221,20 @@ export class NodeMemory {
         ...(breaker !== undefined && { breaker }),
         ...(cache !== undefined && { cache }),
         ingest: { ...ingest, consumers, batchBytes },
-        indexAfterDocs,
-        ...(indexIdleMs !== undefined && { indexIdleMs }),
         limits: { maxContentBytes: resolved.maxContentBytes, maxMetadataBytes: resolved.maxMetadataBytes },
       });
     } catch (err) {
       if (given === undefined) await store.close().catch(() => undefined);
       throw err;
     }
-    const node = new NodeMemory(deps, service, description, given === undefined);
-    await deps.spawn(memoryMachine, { id: node.actorId, input: { service }, kind: 'memory' });
+    const node = new NodeMemory(deps, parts, description, given === undefined);
+    const input: MemoryMachineInput = { parts, indexAfterDocs, ...(indexIdleMs !== undefined && { indexIdleMs }), ...(concurrency !== undefined && { concurrency }), ...(maxQueued !== undefined && { maxQueued }) };
+    await deps.spawn(memoryMachine, { id: node.actorId, input, kind: 'memory' });
     if (transport.connected) {
       node.sub = system.transit.serve(memorySubject(config.cluster), node.onRequest, { queue: MEMORY_QUEUE_GROUP, defaultTimeoutMs: requestTimeoutMs });
       // `hive.<cluster>.memory.<namespace>`: that namespace only (a NATS permission can grant one tenant one namespace)
       node.nsSub = system.transit.serve(`${memorySubject(config.cluster)}.*`, node.onNamespaceRequest, { queue: MEMORY_QUEUE_GROUP, defaultTimeoutMs: requestTimeoutMs });
     }
-    void service.start();
     return node;
   }
 
@@ -259,9 +264,50 @@ export class NodeMemory {
     this.onRequest(req, scopeToNamespace(req.event, namespace));
   };
 
+  private snapshot(): { value: unknown; context: MemoryMachineContext | undefined } {
+    const s = this.deps.system.localActor(this.actorId)?.getSnapshot() as { value: unknown; context: MemoryMachineContext } | undefined;
+    return { value: s?.value ?? 'closed', context: s?.context };
+  }
+
+  /** The memory actor's lifecycle state: `opening`, `ready`, `degraded` (database down, breaker open), `closing`, `closed`. */
+  get state(): MemoryLifecycle {
+    return memoryLifecycle(this.snapshot().value).state;
+  }
+
+  /** Calls `listener` on each lifecycle change; returns an unsubscribe function. */
+  onState(listener: (s: MemoryLifecycle) => void): () => void {
+    const actor = this.deps.system.localActor(this.actorId);
+    if (actor === undefined) return () => undefined;
+    let last: MemoryLifecycle | undefined;
+    const sub = actor.subscribe((s: { value: unknown }) => {
+      const state = memoryLifecycle(s.value).state;
+      if (state === last) return;
+      last = state;
+      try {
+        listener(state);
+      } catch {
+        // a listener's failure is its own
+      }
+    });
+    return () => sub.unsubscribe();
+  }
+
   /** Status for `hive status`. */
   status(): Record<string, unknown> {
-    return { actor: this.actorId, store: this.description, ...this.service.status() };
+    const { value, context } = this.snapshot();
+    const { state, index } = memoryLifecycle(value);
+    return {
+      actor: this.actorId,
+      store: this.description,
+      backend: this.parts.backend,
+      state,
+      index,
+      breaker: this.parts.db.breaker?.state ?? 'none',
+      cache: this.parts.search.cache?.stats(),
+      committing: this.parts.committer.committing,
+      waiting: this.parts.notices.waiting,
+      requests: { running: context?.running ?? 0, queued: context?.waiting.length ?? 0 },
+    };
   }
 
   /** Stops serving, lets batches being committed finish, stops the actor and closes the store (when it made it). */
@@ -271,9 +317,13 @@ export class NodeMemory {
       this.sub = undefined;
       this.nsSub?.unsubscribe();
       this.nsSub = undefined;
-      await this.service.stop();
+      // the machine closes the parts (batches being committed finish, waiting ingests are answered)
+      await this.deps.system.ask(this.actorId, { type: 'hive.memory.close' }, { timeoutMs: 120_000 }).catch((err: unknown) => {
+        this.deps.logger.warn({ err }, 'memory did not close cleanly');
+        return this.parts.close().catch(() => undefined);
+      });
       await this.deps.system.stopActor(this.actorId);
-      if (this.ownsStore) await this.service.store.close().catch((err: unknown) => this.deps.logger.warn({ err }, 'closing the memory store failed'));
+      if (this.ownsStore) await this.parts.store.close().catch((err: unknown) => this.deps.logger.warn({ err }, 'closing the memory store failed'));
     })();
     return this.stopping;
   }

@@ -2,7 +2,6 @@
 // with defaults, and the shapes of what it returns.
 import { ConfigError } from '../../protocols/errors.js';
 import type { EmbeddingStorage, Rejection } from './Document.js';
-import type { AdaptiveBatchOptions } from './AdaptiveBatchSize.js';
 import type { MetricsLike } from './memoryMetrics.js';
 
 /** HNSW index parameters (pgvector): graph degree, build-time and query-time candidate list sizes. */
@@ -38,14 +37,12 @@ export interface MemoryStoreOptions {
   maxMetadataBytes?: number;
   /** Largest `k` a search may ask for (default 1000). */
   maxK?: number;
-  /** Adaptive batch sizing for ingestion. */
-  batch?: Partial<AdaptiveBatchOptions>;
+  /** Documents per COPY batch of `ingest()` (default 1,000). */
+  ingestBatchDocs?: number;
   /** COPY encoder worker threads (default: available parallelism - 1, at least 1; 0 encodes inline). */
   workers?: number;
   /** Batches smaller than this are encoded on the calling thread (default 64: a worker round trip costs more). */
   inlineBelow?: number;
-  /** Batches loaded at once (default: 2 for PostgreSQL, 1 for PGlite, which has one backend). */
-  ingestConcurrency?: number;
   /**
    * Load each batch with `COPY` straight into the documents table first, inside a savepoint, and only when
    * that hits an already stored (namespace, id) roll back to the savepoint and take the staging path
@@ -159,10 +156,9 @@ export interface ResolvedStoreOptions {
   maxContentBytes: number;
   maxMetadataBytes: number;
   maxK: number;
-  batch: Partial<AdaptiveBatchOptions>;
+  ingestBatchDocs: number;
   workers: number | undefined;
   inlineBelow: number;
-  ingestConcurrency: number | undefined;
   directCopy: boolean;
   metrics: MetricsLike | undefined;
   metricsLabel: string;
@@ -212,10 +208,9 @@ export function resolveStoreOptions(o: MemoryStoreOptions = {}): ResolvedStoreOp
     maxContentBytes: intOption('maxContentBytes', o.maxContentBytes, 256 * 1024, 1, 64 * 1024 * 1024),
     maxMetadataBytes: intOption('maxMetadataBytes', o.maxMetadataBytes, 64 * 1024, 2, 64 * 1024 * 1024),
     maxK: intOption('maxK', o.maxK, 1000, 1, 100_000),
-    batch: o.batch ?? {},
+    ingestBatchDocs: intOption('ingestBatchDocs', o.ingestBatchDocs, 1000, 1, 1_000_000),
     workers: o.workers === undefined ? undefined : intOption('workers', o.workers, 0, 0, 256),
     inlineBelow: intOption('inlineBelow', o.inlineBelow, 64, 0, Number.MAX_SAFE_INTEGER),
-    ingestConcurrency: o.ingestConcurrency === undefined ? undefined : intOption('ingestConcurrency', o.ingestConcurrency, 1, 1, 64),
     directCopy: o.directCopy ?? false,
     metrics: o.metrics,
     metricsLabel: o.metricsLabel ?? 'memory',

@@ -21,7 +21,6 @@ export interface PgStoreOptions extends MemoryStoreOptions {
 
 /** Memory on PostgreSQL with pgvector. */
 export class PgStore extends SqlMemoryStore {
-  protected readonly defaultConcurrency = 2;
   protected readonly indexBuildMemory = '1GB';
   private readonly pool: pg.Pool;
   /** Sessions whose staging table exists. */

@@ -21,7 +21,6 @@ export interface PgliteStoreOptions extends MemoryStoreOptions {
 
 /** Memory on PGlite with pgvector: nothing to install. */
 export class PgliteStore extends SqlMemoryStore {
-  protected readonly defaultConcurrency = 1; // one backend: loads run one after another anyway
   protected readonly indexBuildMemory = '256MB';
   private db: PGliteInterface | undefined;
   private readonly owned: boolean;

@@ -1,8 +1,8 @@
-// What both memory backends share: migrations, the ingestion pipeline (validate, batch adaptively, encode on
-// workers, load through staging with ON CONFLICT DO NOTHING), argument checks, search, delete and stats.
+// What both memory backends share: migrations, loading batches encoded as binary COPY streams (the one
+// ingestion path: the memory actor's pipeline encodes and queues them, BatchCommitter calls `loadEncoded`;
+// `ingest()` runs the same path in-line for direct use), argument checks, search, delete and stats.
 // A backend supplies connections, transactions, the COPY load and the search round trip.
 import { HiveError, UnavailableError, toHiveError } from '../../protocols/errors.js';
-import { AdaptiveBatchSize } from './AdaptiveBatchSize.js';
 import { CopyEncoder } from './CopyEncoder.js';
 import { toDatabaseError } from './databaseErrors.js';
 import { validateDocument, type EmbeddingStorage, type Rejection, type ValidDocument } from './Document.js';
@@ -41,27 +41,6 @@ export interface SearchRow {
   score: number;
 }
 
-/** A tiny counting semaphore: at most `n` holders at once. */
-class Slots {
-  private free: number;
-  private readonly waiters: (() => void)[] = [];
-  constructor(n: number) {
-    this.free = n;
-  }
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free -= 1;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.free += 1;
-  }
-}
-
 /** The shared implementation of {@link MemoryStore} over SQL; see `PgStore` and `PgliteStore`. */
 export abstract class SqlMemoryStore implements MemoryStore {
   readonly dims: number;
@@ -69,7 +48,6 @@ export abstract class SqlMemoryStore implements MemoryStore {
   protected readonly options: ResolvedStoreOptions;
   protected readonly sql: MemorySql;
   protected readonly metrics: MemoryMetrics;
-  private readonly batcher: AdaptiveBatchSize;
   private encoder: CopyEncoder | undefined;
   private initializing: Promise<void> | undefined;
   private closed = false;
@@ -80,8 +58,6 @@ export abstract class SqlMemoryStore implements MemoryStore {
   private insertedSinceAnalyze = 0;
   private analyzing: Promise<void> | undefined;
 
-  /** Batches loaded at once when the options do not say. */
-  protected abstract readonly defaultConcurrency: number;
   /** `maintenance_work_mem` while building the HNSW index. */
   protected abstract readonly indexBuildMemory: string;
 
@@ -90,7 +66,6 @@ export abstract class SqlMemoryStore implements MemoryStore {
     this.dims = this.options.dims;
     this.storage = this.options.storage;
     this.sql = new MemorySql(this.options);
-    this.batcher = new AdaptiveBatchSize(this.options.batch);
     this.metrics = new MemoryMetrics(this.options.metrics, `${this.options.metricsLabel}:${backend}`, poolStats);
   }
 
@@ -110,11 +85,6 @@ export abstract class SqlMemoryStore implements MemoryStore {
   protected abstract searchRows(text: string, params: unknown[], vector: Float32Array, efSearch: number): Promise<SearchRow[]>;
   /** Closes the connection(s). */
   protected abstract disconnect(): Promise<void>;
-
-  /** The current adaptive ingestion batch size. */
-  get batchSize(): number {
-    return this.batcher.size;
-  }
 
   init(): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError());
@@ -217,63 +187,22 @@ export abstract class SqlMemoryStore implements MemoryStore {
       if (r.ok) valid.push(r);
       else rejected.push(r.rejection);
     }
-    const inserted = valid.length ? await this.load(valid) : 0;
-    this.insertedSinceAnalyze += inserted;
-    this.maybeAnalyze();
-    const result: IngestResult = { inserted, duplicates: valid.length - inserted, rejected };
-    this.metrics.ingested(result.inserted, result.duplicates, rejected.length);
-    return result;
-  }
-
-  /**
-   * The pipeline: cut adaptive batches, encode each (on worker threads) as soon as there is room for it, and
-   * load up to `concurrency` at once; encoding runs one batch ahead of loading. Stops at the first failure,
-   * lets the batches in flight finish, and throws that failure (batches already committed stay committed).
-   */
-  private async load(valid: ValidDocument[]): Promise<number> {
     const encoder = this.encoder;
     if (!encoder) throw this.closedError();
-    const concurrency = this.options.ingestConcurrency ?? this.defaultConcurrency;
-    const slots = new Slots(concurrency);
-    const inflight = new Set<Promise<void>>();
+    // the one path: encode a batch, load it as a COPY stream (loadEncoded counts and records it)
     let inserted = 0;
-    let failure: HiveError | undefined;
-    let pos = 0;
-    while (pos < valid.length && failure === undefined) {
-      const n = Math.min(this.batcher.size, valid.length - pos);
-      const slice = valid.slice(pos, pos + n);
-      pos += n;
-      const task = (async () => {
-        let copy: Buffer;
-        try {
-          copy = await encoder.encode(slice);
-        } catch (err) {
-          throw toHiveError(err);
-        }
-        await slots.acquire();
-        try {
-          if (failure) return;
-          const started = performance.now();
-          const tryDirect = this.options.directCopy && this.lastBatchClean;
-          const loaded = await this.loadBatch(copy, tryDirect);
-          inserted += loaded.inserted;
-          this.lastBatchClean = loaded.inserted === n;
-          const ms = performance.now() - started;
-          this.batcher.observe(n, ms);
-          this.metrics.batchDone(ms, this.batcher.size);
-        } finally {
-          slots.release();
-        }
-      })().catch((err: unknown) => {
-        failure ??= toDatabaseError(err, 'ingest');
-      });
-      inflight.add(task);
-      void task.finally(() => inflight.delete(task));
-      if (inflight.size > concurrency) await Promise.race(inflight);
+    for (let pos = 0; pos < valid.length; pos += this.options.ingestBatchDocs) {
+      const batch = valid.slice(pos, pos + this.options.ingestBatchDocs);
+      let copy: Buffer;
+      try {
+        copy = await encoder.encode(batch);
+      } catch (err) {
+        throw toHiveError(err);
+      }
+      inserted += (await this.loadEncoded(copy, batch.length)).inserted;
     }
-    await Promise.all(inflight);
-    if (failure) throw failure;
-    return inserted;
+    this.metrics.ingested(0, 0, rejected.length);
+    return { inserted, duplicates: valid.length - inserted, rejected };
   }
 
   /**
@@ -293,9 +222,11 @@ export abstract class SqlMemoryStore implements MemoryStore {
       throw toDatabaseError(err, 'ingest');
     }
     this.lastBatchClean = loaded.inserted === count;
-    this.metrics.batchDone(performance.now() - started, this.batcher.size);
+    this.metrics.batchDone(performance.now() - started);
     const result: IngestResult = { inserted: loaded.inserted, duplicates: count - loaded.inserted, rejected: [] };
     this.metrics.ingested(result.inserted, result.duplicates, 0);
+    this.insertedSinceAnalyze += loaded.inserted;
+    this.maybeAnalyze();
     return result;
   }
 

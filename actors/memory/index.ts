@@ -32,5 +32,4 @@ export {
 export { PgStore, type PgStoreOptions } from './PgStore.js';
 export { PgliteStore, type PgliteStoreOptions } from './PgliteStore.js';
 export { QueryCache, queryKey, type QueryCacheOptions, type QueryCacheStats, type QueryKey } from './QueryCache.js';
-export { AdaptiveBatchSize, type AdaptiveBatchOptions } from './AdaptiveBatchSize.js';
 export type { MetricsLike } from './memoryMetrics.js';

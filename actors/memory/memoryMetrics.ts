@@ -17,7 +17,6 @@ export class MemoryMetrics {
   private readonly docs: Counter<'store' | 'result'> | undefined;
   private readonly batch: Histogram<'store'> | undefined;
   private readonly search: Histogram<'store'> | undefined;
-  private readonly batchSize: Gauge<'store'> | undefined;
   private readonly label: { store: string };
 
   /**
@@ -31,7 +30,6 @@ export class MemoryMetrics {
     this.docs = registry.counter('hive_memory_ingest_docs_total', 'Documents through ingestion, by result (inserted, duplicate, rejected)', ['store', 'result']);
     this.batch = registry.histogram('hive_memory_ingest_batch_seconds', 'Ingestion batch time from encoding to commit', ['store'], BATCH_BUCKETS);
     this.search = registry.histogram('hive_memory_search_seconds', 'Search latency in the store (database round trip)', ['store']);
-    this.batchSize = registry.gauge('hive_memory_ingest_batch_size', 'Current adaptive ingestion batch size', ['store']);
     if (poolStats) {
       registry.gauge('hive_memory_db_connections', 'Database pool connections by state (total, idle, waiting clients)', ['store', 'state'], function collect() {
         const s = poolStats();
@@ -51,9 +49,8 @@ export class MemoryMetrics {
   }
 
   /** Records one committed batch. */
-  batchDone(ms: number, nextSize: number): void {
+  batchDone(ms: number): void {
     this.batch?.observe(this.label, ms / 1000);
-    this.batchSize?.set(this.label, nextSize);
   }
 
   /** Records one search. */

@@ -197,7 +197,7 @@ export function cliCommand(script = process.argv[1], cwd = process.cwd()): strin
 async function startMemory(hive: Hive, memoryOptions: ReturnType<typeof memoryOptionsFromEnv>, io: CliIO): Promise<void> {
   const memory = await hive.startMemory(memoryOptions);
   const opened = Date.now();
-  const off = memory.service.onState((state) => {
+  const off = memory.onState((state) => {
     if (state === 'ready') {
       off();
       io.out(`memory ready (${memory.description}, ${((Date.now() - opened) / 1000).toFixed(1)} s)\n`);

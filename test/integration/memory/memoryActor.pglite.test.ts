@@ -54,8 +54,8 @@ describe('memory actor on PGlite', () => {
 
   it('memory pglite - builds the HNSW index once the store holds enough documents, and search still works', async () => {
     const end = Date.now() + 60_000;
-    while (Date.now() < end && (hive.status().extra?.['memory'] as { index?: string }).index !== 'built') await new Promise((r) => setTimeout(r, 100));
-    expect((hive.status().extra?.['memory'] as { index?: string }).index).toBe('built');
+    while (Date.now() < end && (hive.status().extra?.['memory'] as { index?: string }).index !== 'indexed') await new Promise((r) => setTimeout(r, 100));
+    expect((hive.status().extra?.['memory'] as { index?: string }).index).toBe('indexed');
     const rows = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = 'actor' AND indexdef ILIKE '%hnsw%'");
     expect(rows.rows[0].n).toBe(1);
     const vectors = clusteredVectors(500, 16, { seed: 9 });

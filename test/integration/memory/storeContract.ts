@@ -33,7 +33,7 @@ export function storeContract(name: string, backend: () => StoreBackend): void {
       const vectors = clusteredVectors(400, 16, { seed: 3 });
       beforeAll(async () => {
         // Small adaptive batches and a worker thread, so that one ingest runs several batches through piscina.
-        store = open('main', { dims: 16, workers: 1, inlineBelow: 8, batch: { initial: 64, min: 16, step: 32 } });
+        store = open('main', { dims: 16, workers: 1, inlineBelow: 8, ingestBatchDocs: 64 });
         await store.init();
       });
 
@@ -192,7 +192,7 @@ export function storeContract(name: string, backend: () => StoreBackend): void {
     });
 
     it('loads directly when asked, falling back to staging for duplicates', async () => {
-      const store = open('direct', { dims: 8, directCopy: true, workers: 0, batch: { initial: 50, min: 10 } });
+      const store = open('direct', { dims: 8, directCopy: true, workers: 0, ingestBatchDocs: 50 });
       const vectors = clusteredVectors(200, 8, { seed: 5 });
       expect(await store.ingest(documents('d', vectors.slice(0, 120)))).toEqual({ inserted: 120, duplicates: 0, rejected: [] });
       expect(await store.ingest(documents('d', vectors))).toEqual({ inserted: 80, duplicates: 120, rejected: [] });

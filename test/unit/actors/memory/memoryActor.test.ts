@@ -10,6 +10,7 @@ import { HiveError } from '../../../../protocols/errors.js';
 import { decodeJson, encodeJson } from '../../../../protocols/frame.js';
 import { uniqueName } from '../../../support/services.js';
 import { FakeStore } from './fakeStore.js';
+import { HashingEmbedder } from '../../../../actors/memory/HashingEmbedder.js';
 
 const hives: Hive[] = [];
 
@@ -139,14 +140,17 @@ describe('memory actor', () => {
     let open!: () => void;
     store.opened = new Promise<void>((r) => (open = r));
     const hive = await node(store);
-    expect(hive.system.localActor(memoryActorId(hive.nodeId))?.getSnapshot().value).toBe('opening');
+    const actor = () => hive.system.localActor(memoryActorId(hive.nodeId))!.getSnapshot() as { value: unknown; context: { waiting: unknown[]; running: number } };
+    expect(actor().value).toMatchObject({ live: { store: 'opening' } });
     const ingest = hive.memory.ingest([{ id: 'early', namespace: 'o', content: 'before the store opened' }]);
     const search = hive.memory.search({ namespace: 'o', text: 'store' });
-    await new Promise((r) => setTimeout(r, 20));
+    // both wait in the memory actor while the store opens (none runs yet)
+    await vi.waitFor(() => expect(actor().context.waiting).toHaveLength(2));
+    expect(actor().context.running).toBe(0);
     open();
     expect(await ingest).toMatchObject({ inserted: 1 });
     expect(await search).toEqual([]);
-    expect(hive.system.localActor(memoryActorId(hive.nodeId))?.getSnapshot().value).toBe('ready');
+    expect(actor().value).toMatchObject({ live: { store: 'ready' } });
   });
 
   it('memory - a database that is down gets a typed retryable error fast, then CIRCUIT_OPEN with nothing queued', async () => {
@@ -163,9 +167,32 @@ describe('memory actor', () => {
     const ingest = await rejection(hive.memory.ingest([{ id: 'y', namespace: 'd', content: 'during the outage' }]));
     expect(ingest.code === 'CIRCUIT_OPEN' || ingest.code === 'DATABASE').toBe(true);
     expect(ingest.retryable).toBe(true);
+    const state = () => (hive.status().extra?.['memory'] as { state: string }).state;
+    expect(state()).toBe('degraded');
     store.down = false;
     await vi.waitFor(async () => expect(await hive.memory.search({ namespace: 'd', text: 'before the outage' })).toHaveLength(1), { timeout: 5000 });
     expect(store.docs.has('d\u0000y')).toBe(false);
+    expect(state()).toBe('ready');
+  });
+
+  it('memory - requests beyond the concurrency wait in the actor, and beyond maxQueued are answered OVERLOADED', async () => {
+    const store = new FakeStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const hashing = new HashingEmbedder({ dims: 8 });
+    // an embedder that holds every text query until the gate opens (a slow model)
+    const embedder = { dims: 8, embed: async (texts: readonly string[]) => (await gate, hashing.embed(texts)) };
+    const hive = await node(store, { embedder, concurrency: 1, maxQueued: 1 });
+    await vi.waitFor(() => expect((hive.status().extra?.['memory'] as { state: string }).state).toBe('ready'));
+    const a = hive.memory.search({ namespace: 'q', text: 'first' });
+    const b = hive.memory.search({ namespace: 'q', text: 'second' });
+    await vi.waitFor(() => expect((hive.status().extra?.['memory'] as { requests: unknown }).requests).toEqual({ running: 1, queued: 1 }));
+    const c = await rejection(hive.memory.search({ namespace: 'q', text: 'third' }));
+    expect(c).toMatchObject({ code: 'OVERLOADED' });
+    release();
+    expect(await a).toEqual([]);
+    expect(await b).toEqual([]);
+    expect((hive.status().extra?.['memory'] as { requests: unknown }).requests).toEqual({ running: 0, queued: 0 });
   });
 
   it('memory - queued documents wait out an outage and are stored exactly once when the database is back', async () => {
@@ -209,7 +236,7 @@ describe('memory actor', () => {
     await vi.waitFor(() => expect(store.calls.ensureIndex).toBe(1));
     await hive.memory.ingest([{ id: 'k', namespace: 'ix', content: 'one more' }]);
     expect(store.calls.ensureIndex).toBe(1);
-    expect(hive.status().extra?.['memory']).toMatchObject({ index: 'built' });
+    expect(hive.status().extra?.['memory']).toMatchObject({ index: 'indexed', state: 'ready' });
   });
 
   it('memory - the cluster subject answers a raw JSON request with JSON, and the actor id is memory-<node>', async () => {

@@ -1,5 +1,5 @@
 // Unit tests for the memory store's metrics in the node's registry: ingestion counts by result, batch and
-// search histograms, the adaptive batch size, and pool connections read at scrape time.
+// search histograms, and pool connections read at scrape time.
 import { describe, expect, it } from 'vitest';
 import { MemoryMetrics } from '../../../../actors/memory/memoryMetrics.js';
 import { MetricsRegistry } from '../../../../runtime/metrics.js';
@@ -9,7 +9,7 @@ describe('MemoryMetrics', () => {
     const registry = new MetricsRegistry({ cluster: 'c', node: 'n' }, { processMetrics: false });
     const m = new MemoryMetrics(registry, 'memory:postgres', () => ({ total: 3, idle: 1, waiting: 0 }));
     m.ingested(10, 2, 1);
-    m.batchDone(120, 2500);
+    m.batchDone(120);
     m.searched(2);
     const text = await registry.text();
     // The value of the sample `name` whose labels include `labels` (label order varies by metric type).
@@ -24,7 +24,6 @@ describe('MemoryMetrics', () => {
     expect(value('hive_memory_ingest_batch_seconds_count', { store })).toBe(1);
     expect(value('hive_memory_ingest_batch_seconds_sum', { store })).toBeCloseTo(0.12, 6);
     expect(value('hive_memory_search_seconds_count', { store })).toBe(1);
-    expect(value('hive_memory_ingest_batch_size', { store })).toBe(2500);
     expect(value('hive_memory_db_connections', { store, state: 'total' })).toBe(3);
     expect(value('hive_memory_db_connections', { store, state: 'idle' })).toBe(1);
   });
@@ -33,7 +32,7 @@ describe('MemoryMetrics', () => {
     const m = new MemoryMetrics(undefined, 'x');
     expect(() => {
       m.ingested(1, 0, 0);
-      m.batchDone(1, 1);
+      m.batchDone(1);
       m.searched(1);
     }).not.toThrow();
   });
