@@ -22,10 +22,10 @@ const te = new TextEncoder();
 const td = new TextDecoder();
 
 /** Polls `cond` until it holds (a deadline only to fail instead of hanging; never a timing assertion). */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, what: string | (() => string), limitMs = 20_000): Promise<void> {
   const end = Date.now() + limitMs;
   while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`gave up waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
@@ -169,9 +169,11 @@ export function describeDurableConsumer(label: string, fixture: () => ConsumerFi
       await dying.stop();
       capacity = 1;
       c.wake();
-      await until(() => c.stats().deadLettered === 1, 'the orphan to be dead-lettered');
+      await until(() => c.stats().deadLettered === 1, () => `the orphan to be dead-lettered (consumer ${JSON.stringify(c.stats())}, ran ${JSON.stringify(ran)})`);
       const [letter] = await f.queue.deadLetters(name, 10);
-      expect(letter.reason).toMatchObject({ code: 'UNAVAILABLE', deliveries: 2 });
+      expect(letter.reason?.code).toBe('UNAVAILABLE');
+      // 2, or more when the stopping node's pull still took (and gave back) a redelivery
+      expect(letter.reason?.deliveries).toBeGreaterThan(1);
       expect(letter.reason?.message).toContain('never settled');
       expect(ran).toEqual([]); // not run again past maxDeliver
       await until(async () => (await f.held(name)) === 0, 'the message to leave the queue');
