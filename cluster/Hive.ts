@@ -228,7 +228,7 @@ export class Hive {
   static async start(options: HiveStartOptions = {}): Promise<Hive> {
     const { transport: given, clock = systemClock, ids = new RandomIds(), logger: givenLogger, env, supervision, memory, ...rest } = options;
     const config = resolveConfig(rest, env === false ? {} : (env ?? process.env));
-    const logger = givenLogger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId, cluster: config.cluster });
+    const logger = givenLogger ?? createLogger({ level: config.logLevel, format: config.logFormat, nodeId: config.nodeId, cluster: config.cluster });
     let transport: Transport;
     if (given !== undefined) transport = given;
     else if (config.nats !== undefined) {

@@ -48,6 +48,7 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .addOption(new Option('--node-id <id>', 'this node id (default: host name + random suffix)').env('HIVE_NODE_ID'))
     .addOption(new Option('--data-dir <dir>', 'folder for node data (embedded database, nats-server store)').env('HIVE_DATA_DIR').default('.hive'))
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('HIVE_LOG_LEVEL').default('info'))
+    .addOption(new Option('--log-format <format>', 'log lines: pretty (human-readable), json, or auto (pretty on a terminal, JSON otherwise)').choices(['auto', 'pretty', 'json']).env('HIVE_LOG_FORMAT'))
     .addOption(new Option('--database <url>', 'PostgreSQL URL for memory (default: embedded PGlite under --data-dir)').env('HIVE_DATABASE_URL'))
     .addOption(new Option('--load <module...>', 'a module exporting a default setup function (hive) => void (repeatable; .js .mjs .ts)'))
     .addOption(new Option('--no-config', 'do not load hive.config.{ts,js,mjs} from the working folder'))

@@ -11,6 +11,10 @@ import { isToken } from '../protocols/subjects.js';
 export const LogLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** A log level. */
 export type LogLevel = (typeof LogLevels)[number];
+/** Log line formats: `pretty` (pino-pretty, for a terminal), `json` (one object a line), `auto` (pretty on a TTY). */
+export const LogFormats = ['auto', 'pretty', 'json'] as const;
+/** A log format. */
+export type LogFormat = (typeof LogFormats)[number];
 
 /** How to reach NATS. Credentials are optional; see the README for the environment variables. */
 export interface NatsSettings {
@@ -39,6 +43,8 @@ export interface HiveConfig {
   /** PostgreSQL URL for memory; `undefined` uses embedded PGlite under `dataDir`. */
   database: string | undefined;
   logLevel: LogLevel;
+  /** Log lines: `auto` (pretty when stderr is a terminal, JSON otherwise), `pretty` or `json`. */
+  logFormat: LogFormat;
   /** Messages an actor's mailbox holds before senders get `OVERLOADED`. */
   mailboxCapacity: number;
   /** Default ask timeout (also the limit for answering a JSON request from the NATS CLI). */
@@ -65,6 +71,7 @@ export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze
   dataDir: '.hive',
   database: undefined,
   logLevel: 'info',
+  logFormat: 'auto',
   mailboxCapacity: 10_000,
   askTimeoutMs: 5_000,
   maxMessageBytes: defaultFrameOptions.maxMessageBytes,
@@ -111,7 +118,7 @@ const intVars: Array<[string, keyof HiveConfig]> = [
 
 /**
  * Reads options from environment variables: HIVE_CLUSTER, HIVE_NODE_ID, HIVE_NATS_URL (comma-separated),
- * HIVE_DATA_DIR, HIVE_DATABASE_URL, HIVE_LOG_LEVEL, and the numeric HIVE_* options above.
+ * HIVE_DATA_DIR, HIVE_DATABASE_URL, HIVE_LOG_LEVEL, HIVE_LOG_FORMAT, and the numeric HIVE_* options above.
  * Values are validated by {@link resolveConfig}, which names the variable's option.
  */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HiveOptions {
@@ -125,6 +132,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HiveOptions
   str('HIVE_DATA_DIR', 'dataDir');
   str('HIVE_DATABASE_URL', 'database');
   str('HIVE_LOG_LEVEL', 'logLevel');
+  str('HIVE_LOG_FORMAT', 'logFormat');
   if (env['HIVE_NATS_URL']) out['nats'] = env['HIVE_NATS_URL'].split(',').map((s) => s.trim()).filter(Boolean);
   for (const [name, key] of intVars) {
     const v = env[name];
@@ -192,6 +200,7 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
     fail('database', 'must be a postgres:// URL', typeof merged.database === 'string' ? redactUrl(merged.database) : merged.database);
   }
   if (!LogLevels.includes(merged.logLevel)) fail('logLevel', `must be one of ${LogLevels.join(', ')}`, merged.logLevel);
+  if (!LogFormats.includes(merged.logFormat)) fail('logFormat', `must be one of ${LogFormats.join(', ')}`, merged.logFormat);
   const config: HiveConfig = {
     cluster: merged.cluster,
     nodeId,
@@ -199,6 +208,7 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
     dataDir: merged.dataDir,
     database: merged.database,
     logLevel: merged.logLevel,
+    logFormat: merged.logFormat,
     mailboxCapacity: int('mailboxCapacity', merged.mailboxCapacity, 1, 100_000_000),
     askTimeoutMs: int('askTimeoutMs', merged.askTimeoutMs, 1, 86_400_000),
     maxMessageBytes: int('maxMessageBytes', merged.maxMessageBytes, 1024, 1024 * 1024 * 1024),

@@ -8,7 +8,7 @@ import { counterMachine } from '../../actors/counter.js';
 import { echoMachine } from '../../actors/echo.js';
 import { actorSubject, virtualSubject } from '../../protocols/subjects.js';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { resolveConfig, type LogLevel } from '../../runtime/config.js';
+import { resolveConfig, type LogFormat, type LogLevel } from '../../runtime/config.js';
 import { DataDirLock } from '../DataDirLock.js';
 import { checkDatabase, type DatabaseCheck } from '../databaseCheck.js';
 import type { CliIO } from '../cli.js';
@@ -30,6 +30,7 @@ export interface StartOptions {
   nodeId?: string;
   dataDir?: string;
   logLevel?: string;
+  logFormat?: string;
   database?: string;
   load?: string[];
   config?: boolean;
@@ -49,6 +50,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
       ...(opts.cluster !== undefined && { cluster: opts.cluster }),
       ...(opts.nodeId !== undefined && { nodeId: opts.nodeId }),
       ...(opts.logLevel !== undefined && { logLevel: opts.logLevel as LogLevel }),
+      ...(opts.logFormat !== undefined && { logFormat: opts.logFormat as LogFormat }),
       ...(opts.database !== undefined && { database: opts.database }),
       ...(opts.dataDir !== undefined && { dataDir: opts.dataDir }),
     },
@@ -88,6 +90,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
       ...(opts.cluster !== undefined && { cluster: opts.cluster }),
       nodeId: config.nodeId,
       ...(opts.logLevel !== undefined && { logLevel: opts.logLevel as LogLevel }),
+      ...(opts.logFormat !== undefined && { logFormat: opts.logFormat as LogFormat }),
       ...(opts.database !== undefined && { database: opts.database }),
       dataDir,
       nats: natsUrl ?? false,
