@@ -314,7 +314,11 @@ export class NatsTransport implements Transport {
       try {
         // a status message (no payload, headers only) is "no responders" when its code is 503
         if (msg.data.length === 0 && msg.headers?.code === 503) handler({ subject: msg.subject, data: msg.data, reply: undefined, noResponders: true });
-        else handler({ subject: msg.subject, data: msg.data, reply: reply === '' ? undefined : reply });
+        else {
+          const traceparent = msg.headers?.get('traceparent');
+          const r = reply === '' ? undefined : reply;
+          handler(traceparent === undefined || traceparent === '' ? { subject: msg.subject, data: msg.data, reply: r } : { subject: msg.subject, data: msg.data, reply: r, traceparent });
+        }
       } catch (e) {
         log.error({ err: e, subject: msg.subject }, 'subscription handler threw');
       }

@@ -1,6 +1,7 @@
 // The versioned envelope that binary frames carry between nodes: a tell, an ask, the reply to an ask, or the
 // cancel of an ask.
 import { BadFrameError, InvalidEventError, isErrorReply, type ErrorReply } from './errors.js';
+import { MAX_TRACEPARENT_LENGTH } from './traceparent.js';
 
 /** Envelope format version; a frame body with another `v` is refused as BAD_FRAME. */
 export const ENVELOPE_VERSION = 1;
@@ -19,6 +20,8 @@ export interface TellEnvelope {
   e: HiveEvent;
   /** Sender actor id, when the sender is an actor. */
   f?: string;
+  /** W3C `traceparent` of the sender's span (see protocols/traceparent.ts); absent when nothing is traced. */
+  t?: string;
 }
 
 /** A request to an actor; the answer goes to the message's reply subject. */
@@ -31,6 +34,8 @@ export interface AskEnvelope {
   /** Deadline as epoch milliseconds; the receiver drops work past it. */
   d?: number;
   f?: string;
+  /** W3C `traceparent` of the asker's span: the serving node's span is its child (one trace across nodes). */
+  t?: string;
 }
 
 /** The answer to an ask: either an event (`ok`) or an error (`err`). */
@@ -85,6 +90,10 @@ export function parseEnvelope(value: unknown): Envelope {
       const kind = k === 't' ? 'tell' : 'ask';
       if (!isPlainObject(value['e'])) throw new BadFrameError(`${kind} envelope needs an event object in "e", got ${describe(value['e'])}`);
       optional(value, 'f', 'string', kind);
+      optional(value, 't', 'string', kind);
+      if (typeof value['t'] === 'string' && value['t'].length > MAX_TRACEPARENT_LENGTH) {
+        throw new BadFrameError(`${kind} envelope traceparent "t" is longer than ${MAX_TRACEPARENT_LENGTH} characters`);
+      }
       if (k === 'a') {
         const c = value['c'];
         if (typeof c !== 'string' || c === '') throw new BadFrameError(`ask envelope needs a correlation id string in "c", got ${describe(c)}`);

@@ -39,6 +39,8 @@ import { silentLogger, type Logger } from './logger.js';
 import type { LatencyRecorder, MetricsRegistry } from './metrics.js';
 import type { Replier } from './reply.js';
 import { Timeouts, type Expiring, type TimeoutBatch } from './Timeouts.js';
+import { endSpan, startClientSpan, startServerSpan, traceparentOf, withContext } from './tracing.js';
+import type { Span } from '@opentelemetry/api';
 import type { Transport, TransportMessage, TransportSubscription } from './Transport.js';
 
 /**
@@ -155,6 +157,10 @@ export class InboundRequest implements Replier, Expiring {
   owner: unknown = undefined;
   /** The key a cancel names it by, when it can be cancelled. */
   key: string | undefined = undefined;
+  /** The sender's W3C traceparent (envelope `t`, or the `traceparent` NATS header of a plain client). */
+  traceparent: string | undefined = undefined;
+  /** @internal The server span, when an OpenTelemetry SDK records one. */
+  span: Span | undefined = undefined;
   private controller: AbortController | undefined = undefined;
   private abortReason: Error | undefined = undefined;
 
@@ -325,6 +331,8 @@ export class Transit {
   /** Sends a tell envelope to `subject`. Throws for an unencodable event or a transport that refuses it. */
   tell(subject: string, event: HiveEvent, from?: string): void {
     const env: TellEnvelope = from === undefined ? { v: ENVELOPE_VERSION, k: 't', e: event } : { v: ENVELOPE_VERSION, k: 't', e: event, f: from };
+    const traceparent = traceparentOf();
+    if (traceparent !== undefined) env.t = traceparent;
     this.transport.publish(subject, this.codec.encode(env));
   }
 
@@ -366,16 +374,20 @@ export class Transit {
     if (this.stopped) return Promise.reject(new UnavailableError(`cannot ask ${o.what ?? subject}: this node is stopping`));
     // unguessable: nobody else can answer (or cancel) this request
     const cid = secureId();
+    const traced = startClientSpan(type, subject);
     let data: Uint8Array;
     try {
       if (json) data = encodeJson(body);
       else {
         const env: AskEnvelope = { v: ENVELOPE_VERSION, k: 'a', e: body as HiveEvent, c: cid, d: deadline };
         if (o.from !== undefined) env.f = o.from;
+        if (traced.traceparent !== undefined) env.t = traced.traceparent;
         data = this.codec.encode(env);
       }
     } catch (err) {
-      return Promise.reject(toHiveError(err));
+      const e = toHiveError(err);
+      endSpan(traced.span, e);
+      return Promise.reject(e);
     }
     if (this.inbox === undefined) this.openInbox();
     const call = new Call(this, cid, subject, type, budget, performance.now(), json, o);
@@ -395,6 +407,13 @@ export class Transit {
     } catch (err) {
       call.finish();
       call.reject(toHiveError(err));
+    }
+    const span = traced.span;
+    if (span !== undefined) {
+      promise.then(
+        () => endSpan(span),
+        (err: unknown) => endSpan(span, err),
+      );
     }
     return promise;
   }
@@ -469,11 +488,23 @@ export class Transit {
       else this.logger.debug({ err, subject: msg.subject }, 'message refused');
       return;
     }
+    const traced = startServerSpan(req.event.type, msg.subject, req.traceparent, this.deps.nodeId);
+    if (traced === undefined) {
+      this.handle(req, handler);
+      return;
+    }
+    req.span = traced.span;
+    withContext(traced.context, () => this.handle(req, handler));
+    // a tell has no answer to wait for: its span covers the handler's synchronous part
+    if (!req.isAsk) endSpan(req.span);
+  }
+
+  private handle(req: InboundRequest, handler: (req: InboundRequest) => void): void {
     try {
       handler(req);
     } catch (err) {
       if (req.isAsk) req.fail(err);
-      else this.logger.warn({ err, subject: msg.subject }, 'handler threw on a tell');
+      else this.logger.warn({ err, subject: req.subject }, 'handler threw on a tell');
     }
   }
 
@@ -483,13 +514,18 @@ export class Transit {
     if (!isBinaryFrame(msg.data)) {
       const event = validateWireEvent(decodeJson(msg.data, this.deps.maxMessageBytes));
       const req = new InboundRequest(this, msg.subject, event, reply, false, undefined, now + defaultTimeoutMs);
+      req.traceparent = msg.traceparent;
       if (reply !== undefined) this.track(req, reply, defaultTimeoutMs);
       return req;
     }
     const env = parseEnvelope(this.codec.decode(msg.data));
     if (env.k !== 't' && env.k !== 'a') throw new BadFrameError(`a ${env.k === 'r' ? 'reply' : 'cancel'} frame was sent to ${msg.subject}`);
     const event = validateWireEvent(env.e);
-    if (env.k === 't' || reply === undefined) return new InboundRequest(this, msg.subject, event, undefined, true, undefined, now + defaultTimeoutMs);
+    if (env.k === 't' || reply === undefined) {
+      const tell = new InboundRequest(this, msg.subject, event, undefined, true, undefined, now + defaultTimeoutMs);
+      tell.traceparent = env.t ?? msg.traceparent;
+      return tell;
+    }
     const deadline = env.d ?? now + defaultTimeoutMs;
     const budget = deadline - now;
     if (budget <= 0) {
@@ -502,6 +538,7 @@ export class Transit {
       });
     }
     const req = new InboundRequest(this, msg.subject, event, reply, true, env.c, deadline);
+    req.traceparent = env.t ?? msg.traceparent;
     this.track(req, `${reply} ${env.c}`, budget);
     return req;
   }
@@ -527,6 +564,8 @@ export class Transit {
     const err = new TimeoutError(`ask (${req.event.type}) to ${req.subject} was not answered before its deadline`, { details: { subject: req.subject, type: req.event.type } });
     // The NATS CLI waits for an answer (a binary asker gave up at the same instant: no answer for it).
     if (!req.binary && req.replyTo !== undefined) this.publishAnswer(req.replyTo, false, undefined, undefined, err);
+    endSpan(req.span, err);
+    req.span = undefined;
     req.abandon(err);
   }
 
@@ -587,6 +626,10 @@ export class Transit {
   /** @internal Publishes the answer to an inbound ask. */
   answer(req: InboundRequest, ok: HiveEvent | undefined, err: unknown): void {
     if (req.replyTo !== undefined) this.publishAnswer(req.replyTo, req.binary, req.cid, ok, err);
+    if (req.span !== undefined) {
+      endSpan(req.span, ok === undefined ? err : undefined);
+      req.span = undefined;
+    }
   }
 
   private publishAnswer(replyTo: string, binary: boolean, cid: string | undefined, ok: HiveEvent | undefined, err: unknown): void {
@@ -638,7 +681,10 @@ export class Transit {
     this.failAll('this node stopped');
     for (const req of [...this.inflight.values()]) {
       req.finish();
-      req.abandon(new UnavailableError('this node stopped'));
+      const err = new UnavailableError('this node stopped');
+      endSpan(req.span, err);
+      req.span = undefined;
+      req.abandon(err);
     }
     this.timeouts.dispose();
   }

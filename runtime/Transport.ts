@@ -13,6 +13,8 @@ export interface TransportMessage {
    * request's subject ("no responders", status 503); `data` is empty then.
    */
   readonly noResponders?: boolean;
+  /** The `traceparent` NATS header, when a plain client sent one (trace context for messages without an envelope). */
+  readonly traceparent?: string;
 }
 
 /** A live subscription; `unsubscribe` is idempotent. */

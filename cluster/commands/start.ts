@@ -22,6 +22,8 @@ import { ConfigError } from '../../protocols/errors.js';
 import { resolveHttpAddress } from '../ops/httpOptions.js';
 import { NodeHttp } from '../ops/NodeHttp.js';
 import { installProcessGuard } from '../../runtime/processGuard.js';
+import { startTelemetry, type Telemetry } from '../ops/telemetry.js';
+import { redactUrl } from '../../runtime/redact.js';
 
 /** Options of `hive start` as commander parses them. */
 export interface StartOptions {
@@ -103,11 +105,13 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
   let http: NodeHttp | undefined;
   // the node keeps serving through a bug that leaves a promise without a handler: log it, count it
   const unguard = installProcessGuard(hive.logger, hive.metrics);
+  let telemetry: Telemetry | undefined;
   const stopAll = async () => {
     try {
       await http?.close();
       await hive.stop();
       unguard();
+      await telemetry?.shutdown().catch(() => undefined);
       await child?.stop();
     } finally {
       lock.release();
@@ -138,6 +142,11 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
       throw err;
     }
   }
+  try {
+    telemetry = await startTelemetry(process.env, { cluster: hive.cluster, nodeId: hive.nodeId });
+  } catch (err) {
+    hive.logger.warn({ err }, 'OpenTelemetry export could not start: spans are not exported');
+  }
   if (httpAddress !== false) {
     try {
       http = await NodeHttp.start(hive, httpAddress);
@@ -165,6 +174,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     `  config     ${opts.config === false ? 'not read (--no-config)' : (configFile ?? `no hive.config.{ts,mjs,js} in ${process.cwd()}`)}`,
     `  kinds      ${hive.virtual.registeredKinds().join(', ')}`,
     `  pools      ${pools.length === 0 ? 'none hosted here' : pools.join(', ')}`,
+    ...(telemetry === undefined ? [] : [`  tracing    OTLP to ${redactUrl(telemetry.endpoint)}`]),
     http === undefined ? '  dashboard  off (--no-http)' : `  dashboard  ${http.url}/   (metrics ${http.url}/metrics, health /healthz /readyz, cluster /api/cluster)`,
     `  send to    ${actorSubject(c, '<actor-id>')}   (virtual: ${virtualSubject(c, '<kind>', '<key>')})`,
     `  try        ${cli} ask echo/hello '{"type":"ping"}'${inCluster}   (a virtual echo actor: answers {"type":"pong"})`,
