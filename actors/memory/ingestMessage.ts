@@ -5,6 +5,8 @@
 // keeps halfvec (lossless for it), float32 otherwise.
 import { Packr } from 'msgpackr';
 import { decodeF16, encodeF16 } from '../../protocols/embeddings.js';
+import { isToken } from '../../protocols/subjects.js';
+import { copyBatchProblem } from './copyValidation.js';
 import type { EmbeddingStorage, ValidDocument } from './Document.js';
 
 /** Message format version of a batch of documents. */
@@ -137,6 +139,9 @@ export function decodeQueueMessage(data: Uint8Array): QueueMessage {
       throw new Error('memory COPY message is missing fields');
     }
     const copy = data.subarray(COPY_PREFIX + hlen);
+    // only what validation produced is loaded: the stream must be exactly the document rows Hive writes
+    const problem = copyBatchProblem(copy, n, ns as string[], d, s === 'h' ? 'halfvec' : 'vector');
+    if (problem !== undefined) throw new Error(`memory COPY message is not a batch of valid documents: ${problem}`);
     return { kind: 'copy', batch: b, origin: typeof o === 'string' ? o : undefined, copy, count: n, namespaces: ns as string[], dims: d, storage: s === 'h' ? 'halfvec' : 'vector' };
   }
   return { kind: 'docs', ...decodeIngestMessage(data) };
@@ -161,12 +166,20 @@ export function decodeIngestMessage(data: Uint8Array): IngestMessage {
   const docs: IngestMessage['docs'] = new Array<IngestMessage['docs'][number]>(n);
   const namespaces = new Set<string>();
   for (let i = 0; i < n; i++) {
+    // what validation produced, nothing else: token namespaces, ids of 1-256 characters, text content, object metadata
+    const id: unknown = ids[i];
+    const content: unknown = c[i];
+    const meta: unknown = typeof m[i] === 'string' ? JSON.parse(m[i]) : undefined;
+    if (!isToken(ns[i]) || typeof id !== 'string' || id.length < 1 || id.length > 256 || typeof content !== 'string' || content === '') {
+      throw new Error(`memory ingestion message: document ${i} is not a validated document`);
+    }
+    if (typeof meta !== 'object' || meta === null || Array.isArray(meta) || !Number.isFinite(t[i])) throw new Error(`memory ingestion message: document ${i} has bad metadata or time`);
     namespaces.add(ns[i]);
     docs[i] = {
-      id: ids[i],
+      id,
       namespace: ns[i],
-      content: c[i],
-      metadata: JSON.parse(m[i]) as Record<string, unknown>,
+      content,
+      metadata: meta as Record<string, unknown>,
       embedding: flat.subarray(i * d, (i + 1) * d),
       createdAt: t[i],
     };
