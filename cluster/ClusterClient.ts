@@ -2,7 +2,7 @@
 // in JSON — the same payloads the NATS CLI sends: status from every node, spawn on a node, send, ask.
 import type { HiveEvent } from '../protocols/envelope.js';
 import { InvalidArgumentError, InvalidEventError, NoSuchActorError } from '../protocols/errors.js';
-import { FrameCodec, encodeJson } from '../protocols/frame.js';
+import { FrameCodec, decodeJson, encodeJson } from '../protocols/frame.js';
 import { actorSubject, assertToken, poolSubject, sysSubject, virtualSubject } from '../protocols/subjects.js';
 import { Transit } from '../runtime/Transit.js';
 import { NatsTransport } from './NatsTransport.js';
@@ -93,6 +93,77 @@ export class ClusterClient {
       timeoutMs: options.timeoutMs + 2_000,
       noResponders: `no live node hosts pool "${pool}" in cluster "${this.cluster}"`,
     });
+  }
+
+  /**
+   * True when something in the cluster hosts `target`: a node lists the actor id in its status (or lists only
+   * part of its actors), or, for `<kind>/<key>`, a node has registered the kind (it activates on a message).
+   */
+  async hosts(target: string, waitMs: number): Promise<boolean> {
+    this.subjectOf(target);
+    const nodes = await this.status(waitMs);
+    const slash = target.indexOf('/');
+    if (slash >= 0) return nodes.some((n) => n.kinds.includes(target.slice(0, slash)));
+    return nodes.some((n) => n.truncated || n.actors.some((a) => a.id === target));
+  }
+
+  /** The stored outcome of task `id` (kept 24 h), or undefined when there is none (yet). Reads only; creates nothing. */
+  async taskOutcome(id: string): Promise<Record<string, unknown> | undefined> {
+    assertToken(id, 'task id');
+    const bucket = `hive_${this.cluster}_results`;
+    const jsm = await this.transport.jetstreamManager();
+    let data: Uint8Array;
+    try {
+      const m = await jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${id}` });
+      if (m === null || m.data.length === 0) return undefined;
+      data = m.data;
+    } catch (err) {
+      if (/not found|no message/i.test((err as Error).message)) return undefined;
+      throw err;
+    }
+    const value = decodeJson(data, MAX_REPLY);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  }
+
+  /** Up to `limit` dead-lettered tasks of `pool`, oldest first, each with its stream sequence (for {@link dropDead}). */
+  async deadTasks(pool: string, limit: number): Promise<Array<{ seq: number; record: Record<string, unknown>; code?: string; reason?: string; deliveries?: number }>> {
+    assertToken(pool, 'pool name');
+    const stream = `HIVE_${this.cluster}_DLQ`;
+    const jsm = await this.transport.jetstreamManager();
+    const info = await jsm.streams.info(stream, { subjects_filter: this.dlqSubject(pool) }).catch(() => undefined);
+    const available = info?.state.subjects?.[this.dlqSubject(pool)] ?? 0;
+    if (available === 0) return [];
+    const consumer = await this.transport.jetstream().consumers.get(stream, { filter_subjects: this.dlqSubject(pool) });
+    const out: Array<{ seq: number; record: Record<string, unknown>; code?: string; reason?: string; deliveries?: number }> = [];
+    const batch = await consumer.fetch({ max_messages: Math.min(limit, available), expires: 2000 });
+    for await (const m of batch) {
+      let record: unknown;
+      try {
+        record = decodeJson(m.data, MAX_REPLY);
+      } catch {
+        record = undefined;
+      }
+      const entry: (typeof out)[number] = { seq: m.seq, record: typeof record === 'object' && record !== null && !Array.isArray(record) ? (record as Record<string, unknown>) : {} };
+      const code = m.headers?.get('Hive-Dead-Code');
+      if (code !== undefined && code !== '') {
+        entry.code = code;
+        entry.reason = m.headers?.get('Hive-Dead-Reason') ?? '';
+        entry.deliveries = Number(m.headers?.get('Hive-Deliveries') ?? 0);
+      }
+      out.push(entry);
+      if (out.length >= Math.min(limit, available)) break;
+    }
+    return out;
+  }
+
+  /** Removes dead letter `seq` of the cluster's dead-letter stream (after a replay). */
+  async dropDead(seq: number): Promise<void> {
+    const jsm = await this.transport.jetstreamManager();
+    await jsm.streams.deleteMessage(`HIVE_${this.cluster}_DLQ`, seq);
+  }
+
+  private dlqSubject(pool: string): string {
+    return `hive.${this.cluster}.dlq.${pool}`;
   }
 
   /** The subject of an actor id or a `<kind>/<key>` virtual actor. */

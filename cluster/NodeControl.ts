@@ -84,7 +84,11 @@ export class NodeControl {
       transport: this.deps.transport.description,
       kinds: virtual.registeredKinds(),
       actorCount: all.length,
-      actors: all.slice(0, MAX_LISTED),
+      // virtual actors are listed as users name them: <kind>/<key>
+      actors: all.slice(0, MAX_LISTED).map((a) => {
+        const name = virtual.nameOf(a.id);
+        return name === undefined ? a : { ...a, id: name };
+      }),
       truncated: all.length > MAX_LISTED,
       memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
       deadLetters: system.deadLetters.count,

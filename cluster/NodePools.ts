@@ -5,6 +5,7 @@
 import { MemoryWorkQueue, type WorkQueue } from '../runtime/WorkQueue.js';
 import { MemoryKeyValue, type KeyValueStore } from '../runtime/KeyValueStore.js';
 import { ConfigError, InvalidArgumentError, NoSuchActorError, errorFromReply, toErrorReply } from '../protocols/errors.js';
+import { outcomeError } from '../actors/pool/TaskRecord.js';
 import { decodeJson, encodeJson } from '../protocols/frame.js';
 import { assertToken, poolSubject } from '../protocols/subjects.js';
 import type { ActorSystem } from '../runtime/ActorSystem.js';
@@ -135,7 +136,7 @@ export class NodePools {
     const waited = clock.now() - started;
     const outcome = await this.submitter.submit(name, task, waited > 0 && options.timeoutMs !== undefined ? { ...options, timeoutMs: Math.max(1, timeoutMs - waited) } : options, Math.max(1, 60_000 - waited));
     if (outcome.ok) return outcome.result;
-    throw errorFromReply(outcome.error ?? { type: 'hive.error', code: 'INTERNAL', message: 'task failed' });
+    throw errorFromReply(outcomeError(outcome));
   }
 
   private async onWireSubmit(name: string, m: TransportMessage): Promise<void> {
@@ -171,7 +172,7 @@ export class NodePools {
         return;
       }
       const outcome = await entry.pool.submitForOutcome(task, options);
-      respond(outcome.ok ? outcome : { ...(outcome.error ?? toErrorReply(new Error('task failed'))), id: outcome.id });
+      respond(outcome.ok ? outcome : { ...outcomeError(outcome), id: outcome.id });
     } catch (err) {
       respond(toErrorReply(err));
     }

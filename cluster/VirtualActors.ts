@@ -162,6 +162,12 @@ export class VirtualActors {
   }
 
   /** The logic registered for `kind`, if any. */
+  /** `<kind>/<key>` for the id of a virtual actor active here (how users name it), else undefined. */
+  nameOf(id: string): string | undefined {
+    const a = this.active.get(id);
+    return a === undefined ? undefined : `${a.kind}/${a.key}`;
+  }
+
   logicOf(kind: string): AnyActorLogic | undefined {
     return this.kinds.get(kind)?.logic;
   }

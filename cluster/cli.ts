@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { HiveError } from '../protocols/errors.js';
 import { runStart } from './commands/start.js';
 import { runAsk, runPools, runSend, runSpawn, runStatus, runSubmit } from './commands/client.js';
+import { runDead, runResult } from './commands/tasks.js';
 import { runIngest, runSearch } from './commands/memory.js';
 import { runAuthInit } from './commands/auth.js';
 
@@ -27,12 +28,21 @@ function clusterOptions(cmd: Command): Command {
     .addOption(new Option('--nats <url>', 'NATS server URL(s), comma-separated').env('HIVE_NATS_URL'));
 }
 
-function intArg(flag: string) {
+/** A positive integer option; the error names the flag, and the variable `envVar` it may come from. */
+function intArg(flag: string, envVar?: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new CommanderError(EXIT_USAGE, 'hive.invalidArgument', `error: option '${flag}' must be a positive integer, got '${value}'`);
+    if (!Number.isInteger(n) || n <= 0) {
+      const source = envVar !== undefined && process.env[envVar] === value ? ` (from ${envVar})` : '';
+      throw new CommanderError(EXIT_USAGE, 'hive.invalidArgument', `error: option '${flag}'${source} must be a positive integer, got '${value}'`);
+    }
     return n;
   };
+}
+
+/** `--timeout <ms>` of a request that is an ask: HIVE_ASK_TIMEOUT_MS is its default, as on nodes. */
+function askTimeout(description: string): Option {
+  return new Option('--timeout <ms>', description).env('HIVE_ASK_TIMEOUT_MS').argParser(intArg('--timeout', 'HIVE_ASK_TIMEOUT_MS')).default(5000);
 }
 
 /** Builds the command tree (exported for tests and for `--help` output). */
@@ -66,14 +76,15 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .requiredOption('--id <id>', 'actor id')
     .option('--input <json>', 'input for the machine, as JSON')
     .option('--node <id>', 'the node to spawn on (default: the least loaded)')
-    .addOption(new Option('--timeout <ms>', 'how long to wait').argParser(intArg('--timeout')).default(5000))
+    .addOption(askTimeout('how long to wait'))
     .action(async (kind: string, opts: Record<string, unknown>) => setExit(await runSpawn(kind, opts, io)));
 
-  clusterOptions(program.command('send').description('send an event to an actor without waiting').argument('<id>', 'actor id').argument('<json>', 'the event, e.g. \'{"type":"inc"}\''))
+  clusterOptions(program.command('send').description('send an event to an actor without waiting (exit 1 when nothing hosts it)').argument('<id>', 'actor id, or <kind>/<key>').argument('<json>', 'the event, e.g. \'{"type":"inc"}\''))
+    .addOption(askTimeout('how long to look for the actor'))
     .action(async (id: string, json: string, opts: Record<string, unknown>) => setExit(await runSend(id, json, opts, io)));
 
   clusterOptions(program.command('ask').description("send an event to an actor and print its reply").argument('<id>', 'actor id').argument('<json>', 'the event, e.g. \'{"type":"ping"}\''))
-    .addOption(new Option('--timeout <ms>', 'how long to wait for the reply').argParser(intArg('--timeout')).default(5000))
+    .addOption(askTimeout('how long to wait for the reply'))
     .action(async (id: string, json: string, opts: Record<string, unknown>) => setExit(await runAsk(id, json, opts, io)));
 
   clusterOptions(program.command('submit').description('submit a task to a pool').argument('<pool>', 'pool name').argument('<json>', 'the task, as JSON'))
@@ -88,6 +99,18 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .option('--json', 'print JSON for scripts')
     .addOption(new Option('--wait <ms>', 'longest wait for node answers (it stops once they stop coming)').argParser(intArg('--wait')).default(2000))
     .action(async (opts: Record<string, unknown>) => setExit(await runPools(opts, io)));
+
+  clusterOptions(program.command('result').description('the outcome of a task: its result, or its error with attempts').argument('<pool>', 'pool name').argument('<task-id>', 'the id `hive submit` printed'))
+    .option('--json', 'print the whole outcome (id, attempts, agent, error)')
+    .addOption(askTimeout('how long to wait for the result store'))
+    .action(async (pool: string, id: string, opts: Record<string, unknown>) => setExit(await runResult(pool, id, opts, io)));
+
+  clusterOptions(program.command('dead').description("list a pool's dead-lettered tasks; --replay submits them again").argument('<pool>', 'pool name'))
+    .option('--replay', 'submit every listed task again (new task ids) and remove it from the dead letters')
+    .option('--json', 'print JSON for scripts')
+    .addOption(new Option('--limit <n>', 'most tasks to list').argParser(intArg('--limit')).default(100))
+    .addOption(askTimeout('how long to wait for JetStream'))
+    .action(async (pool: string, opts: Record<string, unknown>) => setExit(await runDead(pool, opts, io)));
 
   clusterOptions(program.command('ingest').description('store the documents of a JSONL file in the cluster memory').argument('<file>', 'JSONL: one {"content":...,"id"?,"namespace"?,"metadata"?,"embedding"?} per line'))
     .addOption(new Option('--namespace <ns>', 'namespace of lines that do not name one').default('default'))

@@ -13,7 +13,7 @@ import { reply } from '../../runtime/reply.js';
 import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
 import type { PoolManager, PoolStats } from './PoolManager.js';
-import type { TaskOutcome, TaskRecord } from './TaskRecord.js';
+import { outcomeError, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
 
 /** Options of one submission. */
 export interface SubmitOptions {
@@ -208,7 +208,7 @@ export class Pool<TTask = unknown, TResult = unknown> {
   async submit(task: TTask, options: SubmitOptions = {}): Promise<TResult> {
     const outcome = await this.submitForOutcome(task, options);
     if (outcome.ok) return outcome.result as TResult;
-    throw errorFromReply(outcome.error ?? { type: 'hive.error', code: 'INTERNAL', message: 'task failed' });
+    throw errorFromReply(outcomeError(outcome));
   }
 
   /** Like {@link Pool.submit}, but resolves with the whole outcome (id, attempts, agent) instead of throwing. */

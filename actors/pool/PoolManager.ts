@@ -353,6 +353,8 @@ export class PoolManager {
   private run = async (rec: TaskRecord, d: WorkContext): Promise<WorkOutcome> => {
     // a redelivered task whose first run finished is answered from the store, not run twice (a first
     // delivery has nothing stored: the submitter checked, and the queue de-duplicates by id)
+    // every redelivery is a retry: this node's own retries, and tasks a node that died was running
+    if (d.deliveryCount > 1) this.stats.retried += 1;
     let stored: Awaited<ReturnType<KeyValueStore['get']>>;
     try {
       stored = d.deliveryCount > 1 ? await this.deps.results.get(rec.id) : undefined;
@@ -493,7 +495,6 @@ export class PoolManager {
       if (e.code === 'TIMEOUT' || this.system.clock.now() >= rec.deadline) {
         return this.finish(d, rec, { ok: false, error: e.code === 'TIMEOUT' ? e : new TimeoutError(`task ${rec.id} passed its deadline`, { cause: e }), agent: agentId });
       }
-      if (!d.lastAttempt) this.stats.retried += 1;
       // on the last attempt the consumer dead-letters it, then onDeadLettered records the failure
       return { kind: 'retry', error: e, ...(d.lastAttempt && { record: encodeJson(this.deadTask(rec, e, d.deliveryCount)) }) };
     }
@@ -509,8 +510,9 @@ export class PoolManager {
   }
 
   /** Stores the outcome (the first stored one wins) and tells the submitter; a store that is down retries the task. */
-  private async finish(d: Pick<WorkContext, 'deliveryCount'>, rec: TaskRecord, end: { ok: boolean; result?: unknown; error?: HiveError; agent?: string }): Promise<WorkOutcome> {
+  private async finish(d: Pick<WorkContext, 'deliveryCount'>, rec: TaskRecord, end: { ok: boolean; result?: unknown; error?: HiveError; agent?: string; deadLettered?: boolean }): Promise<WorkOutcome> {
     const outcome: TaskOutcome = { type: 'hive.task.result', id: rec.id, pool: this.name, ok: end.ok, attempts: d.deliveryCount, finishedAt: this.system.clock.now() };
+    if (end.deadLettered === true) outcome.deadLettered = true;
     if (end.ok) outcome.result = end.result;
     if (end.error !== undefined) outcome.error = toErrorReply(end.error);
     if (end.agent !== undefined) outcome.agent = end.agent;
@@ -548,7 +550,7 @@ export class PoolManager {
     if (rec === undefined) return;
     this.stats.deadLettered += 1;
     this.system.logger.warn({ task: rec.id, pool: this.name, attempts: deliveries, err: err.message }, 'task dead-lettered');
-    const r = await this.finish({ deliveryCount: deliveries }, rec, { ok: false, error: err });
+    const r = await this.finish({ deliveryCount: deliveries }, rec, { ok: false, error: err, deadLettered: true });
     if (r.kind !== 'ack') throw (r as { error: HiveError }).error;
   };
 

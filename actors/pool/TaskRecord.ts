@@ -32,6 +32,19 @@ export interface TaskOutcome {
   /** The agent that ran it last. */
   agent?: string;
   finishedAt: number;
+  /** It failed every delivery it was allowed and was moved to the pool's dead-letter stream (`hive dead <pool>`). */
+  deadLettered?: boolean;
+}
+
+/**
+ * The error a failed task answers its submitter with: its own code and message, plus how many attempts were
+ * made and whether it was dead-lettered, in the message and in `details` (`task`, `pool`, `attempts`, `deadLettered`).
+ */
+export function outcomeError(outcome: TaskOutcome): ErrorReply {
+  const error = outcome.error ?? { type: 'hive.error' as const, code: 'INTERNAL', message: 'task failed' };
+  const tries = `${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'}`;
+  const after = outcome.deadLettered === true ? `task ${outcome.id}: ${tries}, dead-lettered; see hive dead ${outcome.pool}` : `task ${outcome.id}: ${tries}`;
+  return { ...error, message: `${error.message} [${after}]`, details: { ...error.details, task: outcome.id, pool: outcome.pool, attempts: outcome.attempts, deadLettered: outcome.deadLettered === true } };
 }
 
 /** A dead-lettered task: the record, its last error and how many times it was tried. */

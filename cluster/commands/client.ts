@@ -1,6 +1,6 @@
 // The client commands — status, spawn, send, ask — each a short session of ClusterClient calls that prints
 // a readable result (or JSON with --json) and returns the exit code.
-import { InvalidArgumentError } from '../../protocols/errors.js';
+import { InvalidArgumentError, NoSuchActorError } from '../../protocols/errors.js';
 import type { CliIO } from '../cli.js';
 import { ClusterClient, parseEventArg } from '../ClusterClient.js';
 import type { NodeStatus } from '../NodeControl.js';
@@ -37,8 +37,8 @@ export function renderStatus(cluster: string, nodes: NodeStatus[]): string {
   if (nodes.length === 0) return `cluster ${cluster}: no live nodes answered (start one with: hive start --cluster ${cluster})\n`;
   let out = `cluster ${cluster}: ${nodes.length} live node${nodes.length === 1 ? '' : 's'}\n\n`;
   out += table(
-    ['NODE', 'UPTIME', 'ACTORS', 'KINDS', 'RSS', 'PID'],
-    nodes.map((n) => [n.node, formatDuration(n.uptimeMs), String(n.actorCount), n.kinds.join(','), `${Math.round(n.memory.rssBytes / 1048576)} MB`, String(n.pid)]),
+    ['NODE', 'UPTIME', 'ACTORS', 'KINDS', 'MEMORY', 'RSS', 'PID'],
+    nodes.map((n) => [n.node, formatDuration(n.uptimeMs), String(n.actorCount), n.kinds.join(','), memoryColumn(n), `${Math.round(n.memory.rssBytes / 1048576)} MB`, String(n.pid)]),
   );
   const actors = nodes.flatMap((n) => n.actors.map((a) => [a.id, n.node, a.kind, a.status, String(a.mailboxDepth), String(a.handled)]));
   out += '\n';
@@ -47,6 +47,14 @@ export function renderStatus(cluster: string, nodes: NodeStatus[]): string {
   const truncated = nodes.filter((n) => n.truncated);
   if (truncated.length > 0) out += `(only the first actors of ${truncated.map((n) => n.node).join(', ')} are listed; use --json for counts)\n`;
   return out;
+}
+
+/** The node's semantic memory in one word or two: `off`, or backend and state (`pglite ready`, `postgres opening`, breaker when not closed). */
+function memoryColumn(n: NodeStatus): string {
+  const m = n.extra?.['memory'] as { backend?: unknown; state?: unknown; breaker?: unknown } | undefined;
+  if (m === undefined || m === null || typeof m !== 'object') return 'off';
+  const breaker = typeof m.breaker === 'string' && m.breaker !== 'closed' && m.breaker !== 'none' ? ` breaker:${m.breaker}` : '';
+  return `${typeof m.backend === 'string' ? m.backend : '?'} ${typeof m.state === 'string' ? m.state : '?'}${breaker}`;
 }
 
 /** `hive spawn <kind> --id <id>`. */
@@ -60,7 +68,13 @@ export async function runSpawn(kind: string, raw: Record<string, unknown>, io: C
 /** `hive send <id> <json>`. */
 export async function runSend(id: string, json: string, raw: Record<string, unknown>, io: CliIO): Promise<number> {
   const event = parseEventArg(json);
-  await withClient(raw, (c) => c.send(id, event));
+  await withClient(raw, async (c) => {
+    // a tell has no answer: look for what hosts the actor first, so that a send to nothing says so
+    if (!(await c.hosts(id, raw['timeout'] as number))) {
+      throw new NoSuchActorError(`nothing hosts "${id}" in cluster "${String(raw['cluster'])}" (no live node lists it${id.includes('/') ? ' or registers its kind' : ''}): not sent`, { details: { actor: id } });
+    }
+    await c.send(id, event);
+  });
   io.out(`sent ${event.type} to ${id}\n`);
   return 0;
 }
