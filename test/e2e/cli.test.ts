@@ -86,7 +86,7 @@ describe.skipIf(!natsBinaryAvailable())('hive CLI - end to end', () => {
   it('cli - a virtual counter comes back on another node with its count after kill -9', async () => {
     for (let i = 0; i < 3; i++) expect((await hive(['ask', 'counter/survivor', '{"type":"inc"}', ...common])).code).toBe(0);
     const status = JSON.parse((await hive(['status', '--json', ...common])).stdout) as { nodes: Array<{ node: string; actors: Array<{ id: string }> }> };
-    const host = status.nodes.find((n) => n.actors.some((a) => a.id === 'counter--survivor'))!.node;
+    const host = status.nodes.find((n) => n.actors.some((a) => a.id === 'counter/survivor'))!.node;
     const victim = started.find((n) => n.id === host)!;
     victim.proc.kill('SIGKILL');
     await victim.exited;
@@ -95,7 +95,7 @@ describe.skipIf(!natsBinaryAvailable())('hive CLI - end to end', () => {
     expect(JSON.parse(after.stdout)).toEqual({ type: 'count', value: 3 });
     const again = JSON.parse((await hive(['status', '--json', ...common])).stdout) as { nodes: Array<{ node: string; actors: Array<{ id: string }> }> };
     expect(again.nodes.map((n) => n.node)).not.toContain(host);
-    expect(again.nodes.find((n) => n.actors.some((a) => a.id === 'counter--survivor'))).toBeDefined();
+    expect(again.nodes.find((n) => n.actors.some((a) => a.id === 'counter/survivor'))).toBeDefined();
   });
 
   it('cli - stops cleanly on SIGTERM with exit code 0', async () => {
