@@ -15,6 +15,7 @@ export type { HiveEvent } from './protocols/envelope.js';
 export { Supervisor, type ChildSupervision, type SupervisedSpawnOptions, type NamedSupervisorOptions, type SupervisionEvent, type SupervisionStrategy, type RestartPolicy, type RestartFrom } from './actors/supervisor/index.js';
 export { Memory, type MemoryOptions, type MemorySearch, type MemoryIngestCall } from './cluster/NodeMemory.js';
 export { HashingEmbedder, type HashingEmbedderOptions } from './actors/memory/HashingEmbedder.js';
+export { HttpEmbedder, type HttpEmbedderOptions } from './actors/memory/HttpEmbedder.js';
 export type { Embedder } from './actors/memory/Embedder.js';
 export type { DocumentInput, Rejection } from './actors/memory/Document.js';
 export type { SearchHit } from './actors/memory/MemoryStore.js';

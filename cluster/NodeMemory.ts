@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { AnyActorLogic } from 'xstate';
 import type { Embedder } from '../actors/memory/Embedder.js';
+import { HttpEmbedder } from '../actors/memory/HttpEmbedder.js';
 import { MemoryParts, type MemoryIngestOptions } from '../actors/memory/MemoryParts.js';
 import { memoryLifecycle, memoryMachine, type MemoryLifecycle, type MemoryMachineContext, type MemoryMachineInput } from '../actors/memory/memoryMachine.js';
 import {
@@ -91,8 +92,10 @@ export interface NodeMemoryDeps {
 
 /**
  * Memory options from the environment, for `hive start`: HIVE_MEMORY_SCHEMA (the schema holding the
- * documents table, default `hive`) and HIVE_MEMORY_ACK_WAIT_MS (how long a queued batch held by a node that
- * died waits before another node takes it, default 10,000). Throws INVALID_CONFIG naming the variable.
+ * documents table, default `hive`), HIVE_MEMORY_ACK_WAIT_MS (how long a queued batch held by a node that
+ * died waits before another node takes it, default 10,000), and an OpenAI-compatible embedder:
+ * HIVE_EMBEDDER_URL, HIVE_EMBEDDER_MODEL, HIVE_EMBEDDER_DIMS (the store's dims too) and HIVE_EMBEDDER_API_KEY.
+ * Throws INVALID_CONFIG naming the variable.
  */
 export function memoryOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): MemoryOptions {
   const out: MemoryOptions = {};
@@ -103,6 +106,23 @@ export function memoryOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Memo
     const n = Number(ack);
     if (!Number.isInteger(n) || n < 100) throw new ConfigError(`HIVE_MEMORY_ACK_WAIT_MS must be an integer number of ms >= 100, got ${JSON.stringify(ack)}`, { details: { option: 'ingest.ackWaitMs' } });
     out.ingest = { ackWaitMs: n };
+  }
+  const url = env['HIVE_EMBEDDER_URL'];
+  if (url !== undefined && url !== '') {
+    const model = env['HIVE_EMBEDDER_MODEL'];
+    if (model === undefined || model === '') throw new ConfigError('HIVE_EMBEDDER_MODEL (--embedder-model) is required with HIVE_EMBEDDER_URL', { details: { option: 'embedder.model' } });
+    const rawDims = env['HIVE_EMBEDDER_DIMS'];
+    const dims = Number(rawDims);
+    if (rawDims === undefined || !Number.isInteger(dims) || dims < 1 || dims > 16_000) {
+      throw new ConfigError(`HIVE_EMBEDDER_DIMS (--embedder-dims) must be the model's dimension, an integer 1..16000, got ${JSON.stringify(rawDims)}`, { details: { option: 'embedder.dims' } });
+    }
+    const key = env['HIVE_EMBEDDER_API_KEY'];
+    try {
+      out.embedder = new HttpEmbedder({ url, model, dims, ...(key !== undefined && key !== '' && { apiKey: key }) });
+    } catch (err) {
+      throw new ConfigError(`HIVE_EMBEDDER_URL: ${(err as Error).message}`, { cause: err, details: { option: 'embedder.url' } });
+    }
+    out.dims = dims;
   }
   return out;
 }

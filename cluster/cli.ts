@@ -63,6 +63,9 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .addOption(new Option('--load <module...>', 'a module exporting a default setup function (hive) => void (repeatable; .js .mjs .ts)'))
     .addOption(new Option('--no-config', 'do not load hive.config.{ts,js,mjs} from the working folder'))
     .addOption(new Option('--no-memory', 'run without semantic memory (no embedded database)'))
+    .addOption(new Option('--embedder-url <url>', 'OpenAI-compatible embeddings endpoint, e.g. http://127.0.0.1:11434/v1 (key: env HIVE_EMBEDDER_API_KEY)').env('HIVE_EMBEDDER_URL'))
+    .addOption(new Option('--embedder-model <name>', 'embedding model name (with --embedder-url)').env('HIVE_EMBEDDER_MODEL'))
+    .addOption(new Option('--embedder-dims <n>', "the model's dimension, also the memory store's (with --embedder-url)").env('HIVE_EMBEDDER_DIMS'))
     .addOption(new Option('--http <host:port>', 'HTTP endpoint: dashboard, /metrics, /healthz, /readyz, /api/cluster (env HIVE_HTTP; default 127.0.0.1:9430, the next free port when taken; port 0: any free port)'))
     .addOption(new Option('--no-http', 'no HTTP endpoint'))
     .action(async (opts: Record<string, unknown>) => setExit(await runStart(opts, io)));

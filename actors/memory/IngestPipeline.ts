@@ -60,12 +60,14 @@ export class IngestPipeline {
     const publishing: Promise<void>[] = [];
     let queued = 0;
     let failed: unknown;
+    // every text is embedded before anything is queued: an embedder that fails or answers wrong stores nothing
+    const { inputs, embedded } = await this.embedAll(docs, namespace);
     const chunk = Math.max(this.d.batchDocs, 2000);
     for (let start = 0; start < docs.length && failed === undefined; start += chunk) {
       const valid: ValidDocument[] = [];
       const indexOf: number[] = [];
       const chunkRejected: Rejection[] = [];
-      await this.validate(docs.slice(start, start + chunk), namespace, valid, chunkRejected, indexOf);
+      this.validate(inputs, embedded, start, Math.min(docs.length, start + chunk), valid, chunkRejected, indexOf);
       for (const r of chunkRejected) rejected.push({ ...r, index: r.index + start });
       let pos = 0;
       for (const batch of this.cut(valid)) {
@@ -104,8 +106,8 @@ export class IngestPipeline {
     return { type: 'memory.ingested', inserted, duplicates, rejected } satisfies IngestedAnswer;
   }
 
-  /** Validates `docs`, embedding the content of those without an embedding (one embedder call for the chunk). */
-  private async validate(docs: readonly unknown[], namespace: string, valid: ValidDocument[], rejected: Rejection[], indexOf: number[]): Promise<void> {
+  /** Copies the documents with the request's namespace filled in, and embeds the content of those without an embedding. */
+  private async embedAll(docs: readonly unknown[], namespace: string): Promise<{ inputs: unknown[]; embedded: Set<number> }> {
     const { limits, embedder } = this.d;
     const inputs: unknown[] = new Array(docs.length);
     const toEmbed: number[] = [];
@@ -125,7 +127,6 @@ export class IngestPipeline {
     }
     const embedded = new Set<number>();
     if (toEmbed.length > 0) {
-      // all or nothing: an embedder that fails or answers wrong stores nothing of this request's chunk
       const vectors = await embedder.embed(toEmbed.map((i) => (inputs[i] as { content: string }).content));
       if (vectors.length !== toEmbed.length) throw new HiveError('INTERNAL', `embedder returned ${vectors.length} embeddings for ${toEmbed.length} texts`);
       for (let j = 0; j < toEmbed.length; j++) {
@@ -133,11 +134,16 @@ export class IngestPipeline {
         embedded.add(toEmbed[j]);
       }
     }
-    for (let i = 0; i < inputs.length; i++) {
-      const r = validateDocument(inputs[i], limits, i);
+    return { inputs, embedded };
+  }
+
+  /** Validates `inputs[from..to)`; indexes in `rejected` and `indexOf` are relative to `from`. */
+  private validate(inputs: readonly unknown[], embedded: ReadonlySet<number>, from: number, to: number, valid: ValidDocument[], rejected: Rejection[], indexOf: number[]): void {
+    for (let i = from; i < to; i++) {
+      const r = validateDocument(inputs[i], this.d.limits, i - from);
       if (r.ok) {
         valid.push(r);
-        indexOf.push(i);
+        indexOf.push(i - from);
       } else {
         const rej = r.rejection;
         if (rej.field === 'embedding' && embedded.has(i)) {

@@ -2,6 +2,7 @@
 // embedders and the query cache (the memory actor builds on these).
 export type { Embedder } from './Embedder.js';
 export { HashingEmbedder, tokenize, type HashingEmbedderOptions } from './HashingEmbedder.js';
+export { HttpEmbedder, type HttpEmbedderOptions } from './HttpEmbedder.js';
 export {
   validateDocument,
   NAMESPACE_PATTERN,

@@ -40,6 +40,9 @@ export interface StartOptions {
   memory?: boolean;
   /** `host:port` of the HTTP endpoint; false with --no-http. */
   http?: string | boolean;
+  embedderUrl?: string;
+  embedderModel?: string;
+  embedderDims?: string;
 }
 
 /** Runs a node until SIGINT/SIGTERM; resolves to the exit code. */
@@ -58,7 +61,12 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     },
     process.env,
   );
-  const memoryOptions = memoryOptionsFromEnv(process.env);
+  const memoryOptions = memoryOptionsFromEnv({
+    ...process.env,
+    ...(opts.embedderUrl !== undefined && { HIVE_EMBEDDER_URL: opts.embedderUrl }),
+    ...(opts.embedderModel !== undefined && { HIVE_EMBEDDER_MODEL: opts.embedderModel }),
+    ...(opts.embedderDims !== undefined && { HIVE_EMBEDDER_DIMS: opts.embedderDims }),
+  });
   const dataDir = config.dataDir;
   const lock = DataDirLock.acquire(dataDir, config.nodeId);
   let database: DatabaseCheck | undefined;
