@@ -24,4 +24,6 @@ export { NodeHttp, type NodeHttpOptions, type ClusterView } from './cluster/ops/
 export { KPIS, kpiLevel, type KpiDefinition, type KpiId } from './cluster/ops/kpis.js';
 export type { KpiSample, KpiSection } from './cluster/ops/KpiSampler.js';
 export { DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, parseHttpAddress, resolveHttpAddress, type HttpAddress } from './cluster/ops/httpOptions.js';
-export { Limiter, Budget, type Permit, type TakeOptions, type BudgetStatus, type LimiterOptions, type BudgetOptions, type LimitsAccess } from './actors/limits/index.js';
+export { Limiter, Budget, type Permit, type TakeOptions, type BudgetStatus, type LimiterOptions, type BudgetOptions } from './actors/limits/index.js';
+export type { NodeServices, ScheduledTimer } from './actors/agent/NodeServices.js';
+export { MAX_SCHEDULE_MS, type ScheduleOptions, type TimerTarget } from './actors/timers/timerRecord.js';

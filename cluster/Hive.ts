@@ -25,6 +25,10 @@ import { Supervisor, type NamedSupervisorOptions, type RootSupervisorOptions, ty
 import { NodePools } from './NodePools.js';
 import { NodeBreakers } from './NodeBreakers.js';
 import { NodeLimits } from './NodeLimits.js';
+import { NodeTimers } from './NodeTimers.js';
+import type { NodeServices, ScheduledTimer } from '../actors/agent/NodeServices.js';
+import type { ScheduleOptions, TimerTarget } from '../actors/timers/timerRecord.js';
+import type { HiveEvent } from '../protocols/envelope.js';
 import type { Budget } from '../actors/limits/Budget.js';
 import type { Limiter } from '../actors/limits/Limiter.js';
 import type { BudgetOptions, LimiterOptions } from '../actors/limits/limitOptions.js';
@@ -56,6 +60,9 @@ class MissingKeyValue implements KeyValueStore {
     this.fail();
   }
   async delete(): Promise<never> {
+    this.fail();
+  }
+  async keys(): Promise<never> {
     this.fail();
   }
 }
@@ -139,6 +146,10 @@ export class Hive {
   readonly kpis: KpiSampler;
   /** Cluster-wide limiters and budgets (`hive.limiter`, `hive.budget`). */
   readonly limits: NodeLimits;
+  /** Durable timers (`hive.schedule`). */
+  readonly timers: NodeTimers;
+  /** What this node offers the code it runs (pool agents' `ctx`). */
+  readonly services: NodeServices;
   /** A circuit breaker per destination node around remote asks. */
   readonly nodeBreakers: NodeBreakers;
   /**
@@ -196,7 +207,23 @@ export class Hive {
     });
     this.memory = new Memory(this.system, () => this.nodeMemory?.actorId);
     this.limits = new NodeLimits({ cluster: config.cluster, node: config.nodeId, transport, clock, logger, metrics: this.metrics });
-    this.pools = new NodePools({ system: this.system, transport, membership: this.membership, memory: () => this.memory, limits: this.limits });
+    this.services = {
+      limiter: (name) => this.limits.limiter(name),
+      budget: (name) => this.limits.budget(name),
+      schedule: (target, event, options) => this.schedule(target, event, options),
+      cancelSchedule: (id) => this.cancelSchedule(id),
+    };
+    this.pools = new NodePools({ system: this.system, transport, membership: this.membership, memory: () => this.memory, limits: this.services });
+    this.timers = new NodeTimers({
+      system: this.system,
+      transport,
+      logger,
+      delivery: {
+        tell: (id, event) => this.system.tell(id, event),
+        tellVirtual: (kind, key, event) => this.virtual.ref(kind, key).tell(event),
+        enqueue: (pool, task, id) => this.pools.enqueue(pool, task, id),
+      },
+    });
     this.control.addStatusSection('pools', () => this.pools.status());
     this.nodeBreakers = new NodeBreakers({ clock, metrics: this.metrics });
     this.system.transit.guard = this.nodeBreakers;
@@ -219,6 +246,7 @@ export class Hive {
     this.kpis.start();
     this.membership.start();
     this.control.start();
+    this.timers.start();
   }
 
   /**
@@ -403,6 +431,23 @@ export class Hive {
     return this.limits.budget(name, options);
   }
 
+  /**
+   * A durable timer: delivers `event` (with `timerId` added) to `target` — an actor id, `{ kind, key }` (a
+   * virtual actor, activated if needed) or `{ pool }` (the event becomes a task) — at `at` or after `afterMs`.
+   * Stored in NATS KV, fired by whichever node owns the timers, so it survives the node that set it; at least
+   * once, de-duplicated by `id` (scheduling a pending id again changes nothing). A time in the past fires at
+   * once; more than `MAX_SCHEDULE_MS` (366 days) ahead is refused with `INVALID_ARGUMENT`.
+   * @example await hive.schedule({ kind: 'approval', key: 'req-42' }, { type: 'timeout' }, { afterMs: 86_400_000, id: 'approval-req-42' });
+   */
+  schedule(target: TimerTarget, event: HiveEvent, options: ScheduleOptions): Promise<ScheduledTimer> {
+    return this.timers.schedule(target, event, options);
+  }
+
+  /** Cancels the pending timer `id`; resolves false when there was none (already fired, or never set). */
+  cancelSchedule(id: string): Promise<boolean> {
+    return this.timers.cancel(id);
+  }
+
   /** Live nodes of the cluster as this node sees them (itself included). */
   members(): Member[] {
     return this.membership.live();
@@ -430,6 +475,7 @@ export class Hive {
       this.kpis.stop();
       await this.pools.stop();
       await this.limits.stop();
+      await this.timers.stop();
       await (this.memoryStarting?.catch(() => undefined) ?? Promise.resolve());
       await this.nodeMemory?.stop();
       await this.virtual.stop();

@@ -78,6 +78,12 @@ export class NatsKeyValue implements KeyValueStore {
     }
     return new UnavailableError(`cannot ${op} "${key}" in KV bucket "${this.bucket}": ${message}`, { cause: err, details });
   }
+
+  async keys(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of await this.kv.keys(`${prefix}>`)) out.push(k);
+    return out;
+  }
 }
 
 function isConflict(err: unknown): boolean {

@@ -4,7 +4,6 @@
 import { Budget } from '../actors/limits/Budget.js';
 import { Limiter } from '../actors/limits/Limiter.js';
 import type { BudgetOptions, LimiterOptions } from '../actors/limits/limitOptions.js';
-import type { LimitsAccess } from '../actors/limits/LimitsAccess.js';
 import { assertToken } from '../protocols/subjects.js';
 import type { Clock } from '../runtime/Clock.js';
 import { InProcTransport } from '../runtime/InProcTransport.js';
@@ -43,10 +42,13 @@ class LazyKeyValue implements KeyValueStore {
   async delete(key: string): Promise<void> {
     return (await this.store()).delete(key);
   }
+  async keys(prefix: string): Promise<string[]> {
+    return (await this.store()).keys(prefix);
+  }
 }
 
 /** One node's limiters and budgets. */
-export class NodeLimits implements LimitsAccess {
+export class NodeLimits {
   private readonly limiters = new Map<string, Limiter>();
   private readonly budgets = new Map<string, Budget>();
   private readonly kv: KeyValueStore;

@@ -13,7 +13,7 @@ import type { Transport, TransportMessage, TransportSubscription } from '../runt
 import { Pool, TaskSubmitter, poolMachine } from '../actors/pool/Pool.js';
 import { PoolManager, type PoolPeers, type PoolStats } from '../actors/pool/PoolManager.js';
 import { resolvePoolOptions, type PoolOptions } from '../actors/pool/poolOptions.js';
-import type { LimitsAccess } from '../actors/limits/LimitsAccess.js';
+import type { NodeServices } from '../actors/agent/NodeServices.js';
 import type { SubmitOptions } from '../actors/pool/Pool.js';
 import { InProcTransport } from '../runtime/InProcTransport.js';
 import { JetStreamWorkQueue } from './JetStreamWorkQueue.js';
@@ -44,7 +44,7 @@ export class NodePools {
   private submitter: TaskSubmitter | undefined;
 
   constructor(
-    private readonly deps: { system: ActorSystem; transport: Transport; membership: Membership; memory?: () => unknown; limits?: LimitsAccess },
+    private readonly deps: { system: ActorSystem; transport: Transport; membership: Membership; memory?: () => unknown; limits?: NodeServices },
   ) {}
 
   private open(): Promise<{ queue: WorkQueue; results: KeyValueStore }> {
@@ -137,6 +137,17 @@ export class NodePools {
     const outcome = await this.submitter.submit(name, task, waited > 0 && options.timeoutMs !== undefined ? { ...options, timeoutMs: Math.max(1, timeoutMs - waited) } : options, Math.max(1, 60_000 - waited));
     if (outcome.ok) return outcome.result;
     throw errorFromReply(outcomeError(outcome));
+  }
+
+  /**
+   * Queues a task on pool `name` from this node without waiting for its outcome (durable timers use it).
+   * Resolves once the queue has it; the same `id` queued again is dropped.
+   */
+  async enqueue(name: string, task: unknown, id: string, timeoutMs = 60_000): Promise<void> {
+    assertToken(name, 'pool name');
+    const { queue, results } = await this.open();
+    this.submitter ??= new TaskSubmitter({ system: this.deps.system, transport: this.deps.transport, queue, results });
+    await this.submitter.enqueue(name, task, id, timeoutMs);
   }
 
   private async onWireSubmit(name: string, m: TransportMessage): Promise<void> {

@@ -18,6 +18,8 @@ export interface KeyValueStore {
   /** Writes `key` unconditionally. */
   put(key: string, value: Uint8Array): Promise<number>;
   delete(key: string): Promise<void>;
+  /** The keys that start with `prefix` (a dot-terminated key prefix such as `t.`). */
+  keys(prefix: string): Promise<string[]>;
 }
 
 /** An in-memory {@link KeyValueStore} (shared by the in-process nodes that hold the same instance). */
@@ -46,6 +48,10 @@ export class MemoryKeyValue implements KeyValueStore {
 
   async delete(key: string): Promise<void> {
     this.entries.delete(key);
+  }
+
+  async keys(prefix: string): Promise<string[]> {
+    return [...this.entries.keys()].filter((k) => k.startsWith(prefix));
   }
 
   private write(key: string, value: Uint8Array): number {

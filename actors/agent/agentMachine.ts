@@ -10,7 +10,7 @@ import type { Logger } from '../../runtime/logger.js';
 import { reply, replyError } from '../../runtime/reply.js';
 import type { Budget } from '../limits/Budget.js';
 import type { Limiter } from '../limits/Limiter.js';
-import { noLimits, type LimitsAccess } from '../limits/LimitsAccess.js';
+import { noLimits, type NodeServices } from './NodeServices.js';
 
 /** What a handler gets besides its task. */
 export interface AgentContext {
@@ -32,6 +32,10 @@ export interface AgentContext {
   limiter(name: string): Limiter;
   /** The cluster-wide budget `name`: `await ctx.budget('team').charge(cost)`. */
   budget(name: string): Budget;
+  /** A durable timer (see `hive.schedule`): `await ctx.schedule({ pool: 'retry' }, task, { afterMs: 3_600_000, id })`. */
+  schedule: NodeServices['schedule'];
+  /** Cancels a durable timer by id. */
+  cancelSchedule: NodeServices['cancelSchedule'];
 }
 
 /** The user's work: an async function of the task. What it returns is the task's result. */
@@ -54,8 +58,8 @@ export interface AgentInput {
   concurrency?: number;
   logger: Logger;
   memory?: unknown;
-  /** The node's limiters and budgets (`ctx.limiter`, `ctx.budget`). */
-  limits?: LimitsAccess;
+  /** The node's services (`ctx.limiter`, `ctx.budget`, `ctx.schedule`). */
+  limits?: NodeServices;
   /** Consecutive failures that put the agent in `failed` (default 5). */
   failureThreshold?: number;
   /** Rest in `failed` before taking tasks again (default 1000 ms). */
@@ -75,7 +79,7 @@ interface AgentState {
   concurrency: number;
   logger: Logger;
   memory: unknown;
-  limits: LimitsAccess;
+  limits: NodeServices;
   failureThreshold: number;
   failedCooldownMs: number;
   clock: Clock;
@@ -142,6 +146,8 @@ export const agentMachine = setup({
         memory: context.memory,
         limiter: (name) => context.limits.limiter(name),
         budget: (name) => context.limits.budget(name),
+        schedule: (target, e, options) => context.limits.schedule(target, e, options),
+        cancelSchedule: (id) => context.limits.cancelSchedule(id),
       };
       const finish = (ok: boolean, value: unknown) => {
         const r = context.running.get(t.id);

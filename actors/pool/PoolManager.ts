@@ -20,7 +20,7 @@ import { agentMachine, loadFromAnswer, type AgentInput } from '../agent/agentMac
 import { createStrategy, type Strategy } from '../balancer/createStrategy.js';
 import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { Permit } from '../limits/Limiter.js';
-import type { LimitsAccess } from '../limits/LimitsAccess.js';
+import type { NodeServices } from '../agent/NodeServices.js';
 import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
 import type { ResolvedPoolOptions } from './poolOptions.js';
 import type { DeadTask, TaskOutcome, TaskRecord } from './TaskRecord.js';
@@ -81,7 +81,7 @@ export interface PoolManagerDeps {
   /** Given to each agent's handler as `ctx.memory`. */
   memory?: unknown;
   /** The node's limiters and budgets: each agent's `ctx.limiter` / `ctx.budget`, and the pool's `limiter` option. */
-  limits?: LimitsAccess;
+  limits?: NodeServices;
 }
 
 const MAX_RESULT_BYTES = 8 * 1024 * 1024;
