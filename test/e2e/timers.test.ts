@@ -36,7 +36,7 @@ describe.skipIf(!natsBinaryAvailable())('durable timers across processes - end t
     const kv = await (client!.transport as NatsTransport).kv(`hive_${cluster}_timers`);
     const e = await kv.get('owner');
     if (e === null || e.operation !== 'PUT') return undefined;
-    return (e.json() as { node?: string }).node;
+    return e.json<{ node?: string }>().node;
   }
 
   it('a timer fires after the node that owned it is killed with -9', { timeout: 90_000 }, async () => {

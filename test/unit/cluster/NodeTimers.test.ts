@@ -125,8 +125,8 @@ describe('hive.schedule', () => {
     const states = [h.actor('approval', 'req1').ask({ type: 'status' }), h.actor('approval', 'req2').ask({ type: 'status' })];
     await advance(clock, 100);
     expect(await Promise.all(states)).toEqual([
-      { type: 'status', state: 'escalated' },
-      { type: 'status', state: 'approved' },
+      { type: 'status', state: '"escalated"' },
+      { type: 'status', state: '"approved"' },
     ]);
   });
 });

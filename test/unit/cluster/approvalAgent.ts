@@ -8,10 +8,10 @@ import { reply } from '../../../runtime/reply.js';
 export const DAY_MS = 24 * 3600_000;
 
 export function approvalAgent(hive: Hive) {
-  return setup({ types: { context: {} as { id?: string; what?: string }, events: {} as HiveEvent } }).createMachine({
+  return setup({ types: { context: {} as { id: string | undefined; what: string | undefined }, events: {} as HiveEvent } }).createMachine({
     initial: 'idle',
-    context: {},
-    on: { status: { actions: ({ self, event }) => reply(event, { type: 'status', state: String(self.getSnapshot().value) }) } },
+    context: { id: undefined, what: undefined },
+    on: { status: { actions: ({ self, event }) => reply(event, { type: 'status', state: JSON.stringify(self.getSnapshot().value) }) } },
     states: {
       idle: {
         on: {
