@@ -147,7 +147,7 @@ export class NodePools {
     assertToken(name, 'pool name');
     const { queue, results } = await this.open();
     this.submitter ??= new TaskSubmitter({ system: this.deps.system, transport: this.deps.transport, queue, results });
-    await this.submitter.enqueue(name, task, id, timeoutMs);
+    await this.submitter.enqueue(name, task, { id }, timeoutMs);
   }
 
   private async onWireSubmit(name: string, m: TransportMessage): Promise<void> {

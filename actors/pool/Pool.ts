@@ -185,16 +185,6 @@ export class TaskSubmitter {
     results.create(id, encodeJson(outcome)).catch((e: unknown) => system.logger.debug({ err: e, task: id, submittedAt }, 'could not store a cancelled outcome'));
   }
 
-  /**
-   * Queues `task` on `pool` without waiting for its outcome (nobody is told; the outcome is stored by id).
-   * Resolves once the queue has it; the same id queued again is dropped by the queue's de-duplication.
-   */
-  async enqueue(pool: string, task: unknown, id: string, timeoutMs: number): Promise<void> {
-    const now = this.deps.system.clock.now();
-    const rec: TaskRecord = { type: 'hive.task', id: assertToken(id, 'task id'), pool, task, deadline: now + timeoutMs, submittedAt: now };
-    await this.deps.queue.publish(pool, encodeJson(rec), rec.id);
-  }
-
   stop(): void {
     this.sub?.unsubscribe();
     this.sub = undefined;
