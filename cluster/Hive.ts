@@ -205,7 +205,8 @@ export class Hive {
       startedAt: this.startedAt,
       spawn: (logic, options) => this.supervision.supervise(logic, options),
     });
-    this.memory = new Memory(this.system, () => this.nodeMemory?.actorId);
+    // a node whose store is not the cluster's memory (its own PGlite while another node's is) uses the cluster's
+    this.memory = new Memory(this.system, () => (this.nodeMemory?.answersForCluster === true ? this.nodeMemory.actorId : undefined));
     this.limits = new NodeLimits({ cluster: config.cluster, node: config.nodeId, transport, clock, logger, metrics: this.metrics });
     this.services = {
       limiter: (name) => this.limits.limiter(name),
@@ -291,6 +292,7 @@ export class Hive {
         logger: this.logger,
         metrics: this.metrics,
         spawn: (logic, o) => this.spawn(logic, o),
+        isLive: (node) => this.membership.waitFor((live) => live.some((m) => m.node === node), this.clock.now() + this.config.failureAfterMs),
       },
       options,
     ).then(

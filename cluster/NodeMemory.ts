@@ -40,6 +40,8 @@ import type { Transport, TransportSubscription } from '../runtime/Transport.js';
 import { MemoryWorkQueue, type WorkQueue } from '../runtime/WorkQueue.js';
 import { JetStreamWorkQueue } from './JetStreamWorkQueue.js';
 import { NatsTransport } from './NatsTransport.js';
+import { MemoryClaim } from './MemoryClaim.js';
+import { NatsKeyValue } from './NatsKeyValue.js';
 
 /** How a node's memory is set up (`Hive.start({ memory: true | MemoryOptions })`). Every field is optional. */
 export interface MemoryOptions extends MemoryStoreOptions {
@@ -88,6 +90,8 @@ export interface NodeMemoryDeps {
   metrics: MetricsRegistry;
   /** Spawns the memory actor (supervised by the node's root supervisor). */
   spawn: (logic: AnyActorLogic, options: { id: string; input: unknown; kind: string }) => Promise<ActorRef>;
+  /** Whether a node is live (membership): decides when another node takes over the cluster's memory. */
+  isLive?: (node: string) => Promise<boolean>;
 }
 
 /**
@@ -148,6 +152,7 @@ export class NodeMemory {
   private readonly ownsStore: boolean;
   private sub: TransportSubscription | undefined;
   private nsSub: TransportSubscription | undefined;
+  private claim: MemoryClaim | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -250,10 +255,25 @@ export class NodeMemory {
     const node = new NodeMemory(deps, parts, description, given === undefined);
     const input: MemoryMachineInput = { parts, indexAfterDocs, ...(indexIdleMs !== undefined && { indexIdleMs }), ...(concurrency !== undefined && { concurrency }), ...(maxQueued !== undefined && { maxQueued }) };
     await deps.spawn(memoryMachine, { id: node.actorId, input, kind: 'memory' });
+    const serve = (on: boolean): void => {
+      if (on) {
+        node.sub ??= system.transit.serve(memorySubject(config.cluster), node.onRequest, { queue: MEMORY_QUEUE_GROUP, defaultTimeoutMs: requestTimeoutMs });
+        // `hive.<cluster>.memory.<namespace>`: that namespace only (a NATS permission can grant one tenant one namespace)
+        node.nsSub ??= system.transit.serve(`${memorySubject(config.cluster)}.*`, node.onNamespaceRequest, { queue: MEMORY_QUEUE_GROUP, defaultTimeoutMs: requestTimeoutMs });
+      } else {
+        node.sub?.unsubscribe();
+        node.sub = undefined;
+        node.nsSub?.unsubscribe();
+        node.nsSub = undefined;
+      }
+    };
     if (transport.connected) {
-      node.sub = system.transit.serve(memorySubject(config.cluster), node.onRequest, { queue: MEMORY_QUEUE_GROUP, defaultTimeoutMs: requestTimeoutMs });
-      // `hive.<cluster>.memory.<namespace>`: that namespace only (a NATS permission can grant one tenant one namespace)
-      node.nsSub = system.transit.serve(`${memorySubject(config.cluster)}.*`, node.onNamespaceRequest, { queue: MEMORY_QUEUE_GROUP, defaultTimeoutMs: requestTimeoutMs });
+      // one memory per cluster: the cluster subject belongs to one store (see MemoryClaim)
+      const kv = transport instanceof NatsTransport && deps.isLive !== undefined ? await NatsKeyValue.open(transport, `hive_${config.cluster}_memory`).catch(() => undefined) : undefined;
+      if (kv !== undefined && deps.isLive !== undefined) {
+        node.claim = new MemoryClaim({ kv, store: identity, shared: backend === 'postgres', node: config.nodeId, isLive: deps.isLive, clock: system.clock, logger, checkMs: config.failureAfterMs, serve });
+        await node.claim.start();
+      } else serve(true);
     }
     return node;
   }
@@ -319,6 +339,9 @@ export class NodeMemory {
     return {
       actor: this.actorId,
       store: this.description,
+      // whether this node answers on the cluster subject, and whose store the cluster's memory is
+      cluster: this.claim === undefined ? true : this.claim.answersForCluster,
+      ...(this.claim?.owner !== undefined && { owner: this.claim.owner.node }),
       backend: this.parts.backend,
       state,
       index,
@@ -330,9 +353,15 @@ export class NodeMemory {
     };
   }
 
+  /** False when this node's store is not the cluster's memory (another node's is): its `hive.memory` then goes to the cluster's. */
+  get answersForCluster(): boolean {
+    return this.claim === undefined || this.claim.answersForCluster;
+  }
+
   /** Stops serving, lets batches being committed finish, stops the actor and closes the store (when it made it). */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.claim?.stop();
       this.sub?.unsubscribe();
       this.sub = undefined;
       this.nsSub?.unsubscribe();
