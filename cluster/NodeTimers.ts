@@ -54,6 +54,7 @@ export class NodeTimers {
   private rescanAt = 0;
   private stopped = false;
   private inflight: Promise<void> | undefined;
+  private leaseFailures = 0;
   private readonly subject: string;
 
   constructor(
@@ -165,8 +166,14 @@ export class NodeTimers {
     this.tickTimer = this.clock.setTimeout(this.tick, RENEW_MS);
     if (this.inflight !== undefined) return;
     this.inflight = this.lease()
+      .then(() => {
+        this.leaseFailures = 0;
+      })
       .catch((err: unknown) => {
-        this.deps.logger.warn({ err }, 'timer lease check failed; retrying');
+        // once at warn level per outage, then at debug (it is retried every second)
+        this.leaseFailures += 1;
+        if (this.leaseFailures === 1) this.deps.logger.warn({ err }, 'timer lease check failed; retrying every second');
+        else this.deps.logger.debug({ err, failures: this.leaseFailures }, 'timer lease check failed');
         if (this.owner && this.clock.now() >= this.leaseEnds) this.lose();
       })
       .finally(() => (this.inflight = undefined));

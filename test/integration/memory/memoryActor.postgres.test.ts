@@ -40,7 +40,7 @@ afterAll(async () => {
     try {
       const jsm = await jetstreamManager(nc);
       for (const c of clusters) {
-        for (const stream of [`HIVE_${c}_TASKS`, `HIVE_${c}_DLQ`, `KV_hive_${c}_placement`, `KV_hive_${c}_snapshots`]) await jsm.streams.delete(stream).catch(() => undefined);
+        for (const stream of [`HIVE_${c}_TASKS`, `HIVE_${c}_DLQ`, `KV_hive_${c}_placement`, `KV_hive_${c}_snapshots`, `KV_hive_${c}_timers`]) await jsm.streams.delete(stream).catch(() => undefined);
       }
     } finally {
       await nc.close();
