@@ -1,10 +1,10 @@
 // Autoscaling under a load step: idle, then 50 concurrent submitters, then idle again; time for the pool to reach the size the load needs and to shrink back.
 //
-// Usage: npm run bench -- scale [--submitters=50] [--hold=ms] [--url=nats://127.0.0.1:4222]
+// Usage: npm run bench -- scale [--submitters=50] [--hold=ms] [--window=ms] [--url=nats://127.0.0.1:4222]
 //
 // Two child node processes (bench/support/poolNode.ts) host the `bench` pool with autoscaling on
 // (min 1, max 16 agents x 4 slots; grow x2 when utilization ≥ 0.8 for 300 ms, shrink x0.5 when ≤ 0.3 for
-// 1 s, cooldown 500 ms). This process joins as a client and steps the load: 50 closed-loop submitters for
+// 1 s, cooldown 500 ms, scale-down stabilization window `--window`, default 10 s). This process joins as a client and steps the load: 50 closed-loop submitters for
 // `--hold` ms, then none. It samples the pool's size (from the nodes' status) every 100 ms. The size the
 // load "needs" is the smallest size whose slots cover the submitters (ceil(50 / 4) = 13, so the first
 // power-of-two step at or above it: 16). Writes bench/results/scale.json.
@@ -27,7 +27,8 @@ export async function run(argv: string[]): Promise<void> {
   const submitters = numberArg(args, 'submitters', 50);
   const holdMs = numberArg(args, 'hold', 8000);
   const cluster = `bench_scale_${process.pid}`;
-  const autoscale = JSON.stringify({ sustainMs: 300, shrinkSustainMs: 1000, cooldownMs: 500, intervalMs: 100 });
+  const windowMs = numberArg(args, 'window', 10_000);
+  const autoscale = JSON.stringify({ sustainMs: 300, shrinkSustainMs: 1000, cooldownMs: 500, intervalMs: 100, scaleDownWindowMs: windowMs });
   const children: ChildProcess[] = [];
   let client: Hive | undefined;
   try {
@@ -63,7 +64,7 @@ export async function run(argv: string[]): Promise<void> {
     let reachedMs: number | undefined;
     let shrunkMs: number | undefined;
     let idleAt = 0;
-    while (performance.now() - t0 < holdMs + 30_000) {
+    while (performance.now() - t0 < holdMs + windowMs + 30_000) {
       const s = await sizeNow();
       const t = performance.now() - t0;
       timeline.push({ t: round(t, 0), ...s, phase });
@@ -83,6 +84,9 @@ export async function run(argv: string[]): Promise<void> {
     stop = true;
     await load;
     const peak = Math.max(...timeline.map((p) => p.size));
+    // shrinks while the load lasted: the decided target going down between two samples of the load phase
+    let shrinksDuringLoad = 0;
+    for (let i = 1; i < timeline.length; i++) if (timeline[i].phase === 'load' && timeline[i - 1].phase === 'load' && timeline[i].target < timeline[i - 1].target) shrinksDuringLoad += 1;
     console.log(`\nautoscaling under a load step: ${submitters} submitters for ${holdMs} ms, then idle (pool min 1, max 16)\n`);
     printTable(
       ['measure', 'value'],
@@ -91,6 +95,8 @@ export async function run(argv: string[]): Promise<void> {
         ['size the load needs', needed],
         ['peak size', peak],
         ['time to reach needed size, ms', reachedMs === undefined ? 'not reached' : round(reachedMs, 0)],
+        ['shrinks during the load', shrinksDuringLoad],
+        ['scale-down stabilization window, ms', windowMs],
         ['time to shrink back after the load, ms', shrunkMs === undefined ? 'not shrunk' : round(shrunkMs, 0)],
       ],
     );
@@ -101,6 +107,8 @@ export async function run(argv: string[]): Promise<void> {
       needed_size: needed,
       peak_size: peak,
       time_to_needed_ms: reachedMs === undefined ? null : round(reachedMs, 0),
+      shrinks_during_load: shrinksDuringLoad,
+      scale_down_window_ms: windowMs,
       time_to_shrink_ms: shrunkMs === undefined ? null : round(shrunkMs, 0),
       autoscale: JSON.parse(autoscale) as unknown,
       timeline: timeline.filter((_, i) => i % 5 === 0),

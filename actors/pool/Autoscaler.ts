@@ -2,7 +2,10 @@
 // (or a backlog) stays above the high-water mark for `sustainMs`, shrinks when it stays below the low-water
 // mark for `shrinkSustainMs`, within min/max, never sooner than a cooldown after the last change. O(1) per
 // observation (it keeps "above since" / "below since" times, not sample lists) and a bounded decision
-// history that says why each change was made.
+// history that says why each change was made. Shrinking is stabilized as Kubernetes' HPA does it: the pool
+// shrinks only to the highest size recommended during the last `scaleDownWindowMs`, so a short dip in the
+// middle of a steady load does not shrink a pool the load still needs (the recommendations kept are bounded
+// by the window and by a hard cap).
 import { ConfigError } from '../../protocols/errors.js';
 
 /** How a pool scales. */
@@ -21,6 +24,12 @@ export interface AutoscaleOptions {
   shrinkSustainMs: number;
   /** No change sooner than this after the last one (default 3 s). */
   cooldownMs: number;
+  /**
+   * Shrink only to the highest size recommended during this window (default 30 s; 0 turns stabilization
+   * off). Each observation recommends a size: grown when utilization is high, when low the size that runs
+   * the busy slots under the high-water mark, else the current size.
+   */
+  scaleDownWindowMs: number;
   /** Decisions kept for `hive pools` (default 20). */
   historySize: number;
   /** How often the pool looks (default 500 ms). */
@@ -36,6 +45,7 @@ export const defaultAutoscaleOptions: Readonly<AutoscaleOptions> = Object.freeze
   sustainMs: 1_000,
   shrinkSustainMs: 10_000,
   cooldownMs: 3_000,
+  scaleDownWindowMs: 30_000,
   historySize: 20,
   intervalMs: 500,
 });
@@ -80,10 +90,14 @@ export function resolveAutoscaleOptions(input: Partial<AutoscaleOptions> = {}): 
   num('sustainMs', 0, 86_400_000);
   num('shrinkSustainMs', 0, 86_400_000);
   num('cooldownMs', 0, 86_400_000);
+  num('scaleDownWindowMs', 0, 86_400_000);
   num('historySize', 1, 10_000);
   num('intervalMs', 10, 3_600_000);
   return o;
 }
+
+/** Recommendations one autoscaler keeps at most (a window over this many observations is cut to it). */
+export const MAX_RECOMMENDATIONS = 4096;
 
 /** Sizing decisions for one pool. */
 export class Autoscaler {
@@ -91,6 +105,8 @@ export class Autoscaler {
   private lowSince: number | undefined;
   private lastChange = -Infinity;
   private readonly decisions: ScaleDecision[] = [];
+  /** Recommended sizes of the last `scaleDownWindowMs` (oldest first), at most {@link MAX_RECOMMENDATIONS}. */
+  private readonly recommendations: Array<{ at: number; size: number }> = [];
 
   constructor(
     private readonly o: AutoscaleOptions,
@@ -113,15 +129,24 @@ export class Autoscaler {
       this.highSince = undefined;
       this.lowSince = undefined;
     }
+    const grown = Math.min(this.max, Math.max(s.size + 1, Math.ceil(s.size * this.o.growFactor)));
+    const shrunk = Math.max(this.min, Math.floor(s.size * this.o.shrinkFactor));
+    // a low utilization recommends the size that would run today's busy slots just under the high-water mark
+    // (idle: min), so an idle pool steps down as soon as the window has forgotten the load
+    const perAgent = s.size > 0 && s.capacity > 0 ? s.capacity / s.size : 1;
+    const sized = Math.max(this.min, Math.min(s.size, Math.ceil(s.busy / perAgent / this.o.highWater)));
+    const stable = this.recommend(now, pressure >= this.o.highWater ? grown : pressure <= this.o.lowWater ? sized : s.size);
     if (now - this.lastChange < this.o.cooldownMs) return undefined;
     let to = s.size;
     let reason = '';
     if (this.highSince !== undefined && now - this.highSince >= this.o.sustainMs && s.size < this.max) {
-      to = Math.min(this.max, Math.max(s.size + 1, Math.ceil(s.size * this.o.growFactor)));
+      to = grown;
       reason = `utilization ${utilization.toFixed(2)} ≥ ${this.o.highWater} for ${now - this.highSince} ms, ${s.queued} queued`;
     } else if (this.lowSince !== undefined && now - this.lowSince >= this.o.shrinkSustainMs && s.size > this.min) {
-      to = Math.max(this.min, Math.floor(s.size * this.o.shrinkFactor));
+      // stabilized: never below the highest size recommended in the window
+      to = Math.max(shrunk, Math.min(stable, s.size));
       reason = `utilization ${utilization.toFixed(2)} ≤ ${this.o.lowWater} for ${now - this.lowSince} ms`;
+      if (to > shrunk) reason += `; held at ${to} by the ${this.o.scaleDownWindowMs} ms window`;
     }
     if (to === s.size) return undefined;
     const d: ScaleDecision = { at: now, from: s.size, to, reason };
@@ -131,6 +156,16 @@ export class Autoscaler {
     if (this.decisions.length >= this.o.historySize) this.decisions.shift();
     this.decisions.push(d);
     return d;
+  }
+
+  /** Records the size recommended at `now`; returns the highest recommended during the window. */
+  private recommend(now: number, size: number): number {
+    const r = this.recommendations;
+    r.push({ at: now, size });
+    while (r.length > 0 && (now - r[0].at > this.o.scaleDownWindowMs || r.length > MAX_RECOMMENDATIONS)) r.shift();
+    let highest = size;
+    for (const x of r) if (x.size > highest) highest = x.size;
+    return highest;
   }
 
   /** The last decisions, oldest first. */

@@ -7,7 +7,7 @@ import { SimulatedClock } from '../../../../runtime/Clock.js';
 import { InProcBus, InProcTransport } from '../../../../runtime/InProcTransport.js';
 import { silentLogger } from '../../../../runtime/logger.js';
 
-const options = resolveAutoscaleOptions({ sustainMs: 1000, shrinkSustainMs: 5000, cooldownMs: 2000 });
+const options = resolveAutoscaleOptions({ sustainMs: 1000, shrinkSustainMs: 5000, cooldownMs: 2000, scaleDownWindowMs: 0 });
 
 describe('autoscaler', () => {
   it('grows by the factor only after utilization stays high for sustainMs, then respects the cooldown', () => {
@@ -32,6 +32,41 @@ describe('autoscaler', () => {
     expect(a.observe({ busy: 0, capacity: 4, queued: 0, size: 4 }, 15000)).toBeUndefined(); // low again only since 9000 + cooldown
     expect(a.observe({ busy: 0, capacity: 4, queued: 0, size: 4 }, 20000)).toMatchObject({ from: 4, to: 2 });
     expect(a.observe({ busy: 0, capacity: 2, queued: 0, size: 2 }, 40000)).toBeUndefined(); // at min
+  });
+
+  it('shrinks only to the highest size recommended in scaleDownWindowMs: short dips under a steady load do not shrink it', () => {
+    const a = new Autoscaler(resolveAutoscaleOptions({ sustainMs: 0, shrinkSustainMs: 1000, cooldownMs: 0, scaleDownWindowMs: 10_000 }), 1, 16);
+    // a steady load on 16 agents (utilization in the middle band), with dips below the low-water mark
+    // lasting 2 s every 5 s: without the window each dip shrinks the pool to 8
+    let size = 16;
+    const sizes: number[] = [];
+    for (let t = 0; t <= 60_000; t += 100) {
+      const dip = t % 5000 >= 3000;
+      size = a.observe({ busy: dip ? 2 : 50, capacity: size * 4, queued: 0, size }, t)?.to ?? size;
+      sizes.push(size);
+    }
+    expect(Math.min(...sizes)).toBe(16);
+    // once the load is gone for longer than the window, it shrinks
+    for (let t = 60_100; t <= 80_000; t += 100) size = a.observe({ busy: 0, capacity: size * 4, queued: 0, size }, t)?.to ?? size;
+    expect(size).toBeLessThan(16);
+    expect(a.history()[0].from).toBe(16);
+    expect(a.history()[0].at).toBeGreaterThan(60_000 + 10_000 - 3000);
+
+    // the same dips without the window: it flaps
+    const b = new Autoscaler(resolveAutoscaleOptions({ sustainMs: 0, shrinkSustainMs: 1000, cooldownMs: 0, scaleDownWindowMs: 0 }), 1, 16);
+    let s2 = 16;
+    let shrinks = 0;
+    for (let t = 0; t <= 60_000; t += 100) {
+      const dip = t % 5000 >= 3000;
+      const d = b.observe({ busy: dip ? 2 : 50, capacity: s2 * 4, queued: 0, size: s2 }, t);
+      if (d !== undefined && d.to < d.from) shrinks += 1;
+      s2 = d?.to ?? s2;
+    }
+    expect(shrinks).toBeGreaterThan(0);
+  });
+
+  it('refuses a negative scaleDownWindowMs naming it', () => {
+    expect(() => resolveAutoscaleOptions({ scaleDownWindowMs: -1 })).toThrow(/pool\.autoscale\.scaleDownWindowMs/);
   });
 
   it('treats a backlog as full utilization and keeps a bounded history', () => {
@@ -65,7 +100,7 @@ describe('pool autoscaling', () => {
       agent: () => new Promise<void>((r) => release.push(r)),
       min: 1,
       max: 8,
-      autoscale: { sustainMs: 100, shrinkSustainMs: 1000, cooldownMs: 200, intervalMs: 50 },
+      autoscale: { sustainMs: 100, shrinkSustainMs: 1000, cooldownMs: 200, intervalMs: 50, scaleDownWindowMs: 1500 },
     });
     const settle = async () => {
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
