@@ -1,6 +1,18 @@
 // agent-hive: the public API. Start a node with `Hive.start()`, spawn xstate machines as actors, reach them
 // by id with `hive.ref(id)`, answer asks from machines with `reply(event, answer)`.
-export { Hive, type HiveStartOptions } from './cluster/Hive.js';
+export { Hive, type HiveStartOptions, type HiveSpawnOptions } from './cluster/Hive.js';
+export type { Pool, SubmitOptions } from './actors/pool/Pool.js';
+export type { PoolOptions, PoolStrategy, PoolLimit } from './actors/pool/poolOptions.js';
+export type { PoolStats } from './actors/pool/PoolManager.js';
+export type { TaskOutcome } from './actors/pool/TaskRecord.js';
+export type { AgentHandler, AgentContext } from './actors/agent/agentMachine.js';
+export type { VirtualRef } from './cluster/VirtualActors.js';
+export type { Member, MembershipEvent } from './cluster/Membership.js';
+export type { NodeStatus } from './cluster/NodeControl.js';
+export type { BreakerOptions } from './actors/breaker/breakerOptions.js';
+export type { MemoryStore, MemoryStoreOptions } from './actors/memory/MemoryStore.js';
+export type { MemoryApi } from './actors/memory/MemoryApi.js';
+export { MAX_DEADLINE_MS } from './runtime/Transit.js';
 export { ActorRef, type AskOptions } from './runtime/ActorRef.js';
 export type { ActorLifecycleEvent, ActorInfo, SpawnOptions } from './runtime/ActorSystem.js';
 export { reply, replyError, isAsk } from './runtime/reply.js';

@@ -36,6 +36,7 @@ import { silentLogger } from '../runtime/logger.js';
 import { reply } from '../runtime/reply.js';
 import { closedLoop, syncLoop, Window, type LoadResult } from './support/load.js';
 import { median, numberArg, parseArgs, printTable, round, writeResults } from './util.js';
+import { hiveInternals } from '../cluster/internal.js';
 
 const TARGET_LOCAL = 100_000;
 
@@ -157,7 +158,7 @@ async function runEvents(pair: Pair, inflight: number, warmupMs: number, duratio
 async function runAwaited(pair: Pair, inflight: number, warmupMs: number, durationMs: number): Promise<LoadResult> {
   const measureFrom = performance.now() + warmupMs;
   await pair.requester.ask({ type: 'awaited', loops: inflight, measureFrom, endAt: measureFrom + durationMs });
-  const actor = pair.requesterHive.system.localActor(pair.requester.id)!;
+  const actor = hiveInternals(pair.requesterHive).system.localActor(pair.requester.id)!;
   const awaited = (actor.getSnapshot() as { context: RequesterContext }).context.awaited;
   if (awaited === undefined) throw new Error('the requester did not start its loops');
   return awaited;

@@ -119,29 +119,54 @@ export interface HiveStartOptions extends HiveOptions {
 /** Options of {@link Hive.spawn}: the runtime's spawn options plus how the actor is supervised. */
 export type HiveSpawnOptions = SupervisedSpawnOptions;
 
+/**
+ * A node's parts that are not public API (the actor system, transport, membership, virtual actors, node
+ * control, pools, per-node breakers): the runtime's own modules, tests and benchmarks reach them through
+ * {@link hiveInternals} (exported from `cluster/internal.ts`, not from the package entry).
+ * @internal
+ */
+export interface HiveInternals {
+  system: ActorSystem;
+  transport: Transport;
+  membership: Membership;
+  virtual: VirtualActors;
+  control: NodeControl;
+  pools: NodePools;
+  nodeBreakers: NodeBreakers;
+}
+
+const internalsOf = new WeakMap<Hive, HiveInternals>();
+
+/** @internal A node's internals (see {@link HiveInternals}). */
+export function hiveInternals(hive: Hive): HiveInternals {
+  const i = internalsOf.get(hive);
+  if (i === undefined) throw new Error('not a started Hive node');
+  return i;
+}
+
 /** One Hive node: its actors, reachable from every node of its cluster. */
 export class Hive {
   /** The resolved configuration. */
   readonly config: HiveConfig;
   /** This node's actor system. */
-  readonly system: ActorSystem;
+  private readonly system: ActorSystem;
   /** The transport this node talks over. */
-  readonly transport: Transport;
+  private readonly transport: Transport;
   readonly logger: Logger;
   readonly metrics: MetricsRegistry;
   readonly clock: Clock;
   /** Epoch ms this node started. */
   readonly startedAt: number;
   /** Live nodes and join/leave/fail events. */
-  readonly membership: Membership;
+  private readonly membership: Membership;
   /** Registered kinds and virtual actors. */
-  readonly virtual: VirtualActors;
+  private readonly virtual: VirtualActors;
   /** Status and spawn requests from the CLI and other nodes. */
-  readonly control: NodeControl;
+  private readonly control: NodeControl;
   /** The node's root supervisor: supervises every actor started with {@link Hive.spawn}. */
   readonly supervision: Supervisor;
   /** The pools this node hosts. */
-  readonly pools: NodePools;
+  private readonly pools: NodePools;
   /** The seed KPIs sampled every few seconds (the `kpis` section of this node's status, what the dashboard shows). */
   readonly kpis: KpiSampler;
   /** Cluster-wide limiters and budgets (`hive.limiter`, `hive.budget`). */
@@ -151,7 +176,7 @@ export class Hive {
   /** What this node offers the code it runs (pool agents' `ctx`). */
   readonly services: NodeServices;
   /** A circuit breaker per destination node around remote asks. */
-  readonly nodeBreakers: NodeBreakers;
+  private readonly nodeBreakers: NodeBreakers;
   /**
    * Semantic memory: this node's memory actor when it has memory, else the cluster's (`hive.<cluster>.memory`).
    * @example await hive.memory.ingest([{ namespace: 'docs', content: 'hello' }]); await hive.memory.search({ namespace: 'docs', text: 'hi' });
@@ -248,6 +273,15 @@ export class Hive {
     this.membership.start();
     this.control.start();
     this.timers.start();
+    internalsOf.set(this, {
+      system: this.system,
+      transport: this.transport,
+      membership: this.membership,
+      virtual: this.virtual,
+      control: this.control,
+      pools: this.pools,
+      nodeBreakers: this.nodeBreakers,
+    });
   }
 
   /**

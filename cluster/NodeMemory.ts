@@ -29,6 +29,7 @@ import { PgStore } from '../actors/memory/PgStore.js';
 import type { QueryCacheOptions } from '../actors/memory/QueryCache.js';
 import type { BreakerOptions } from '../actors/breaker/breakerOptions.js';
 import type { HiveEvent } from '../protocols/envelope.js';
+import type { MemoryApi, MemoryIngestCall, MemorySearch } from '../actors/memory/MemoryApi.js';
 import { ConfigError, NoSuchActorError } from '../protocols/errors.js';
 import type { ActorRef } from '../runtime/ActorRef.js';
 import type { ActorSystem } from '../runtime/ActorSystem.js';
@@ -388,30 +389,7 @@ async function openQueue(transport: Transport, cluster: string, system: ActorSys
   return q;
 }
 
-/** A search from code: text or vector, in a namespace. */
-export interface MemorySearch {
-  namespace: string;
-  text?: string;
-  vector?: Float32Array | number[];
-  /** Hits wanted (default 10). */
-  k?: number;
-  /** Only documents whose metadata contains this object. */
-  filter?: Record<string, unknown>;
-  /** HNSW candidate list size for this query. */
-  efSearch?: number;
-  /** Ms to wait for the answer (default 60,000). */
-  timeoutMs?: number;
-}
-
-/** Options of {@link Memory.ingest}. */
-export interface MemoryIngestCall {
-  /** Namespace of documents that do not name one (default `default`). */
-  namespace?: string;
-  /** false: resolve once the documents are durably queued. Default true: once committed. */
-  wait?: boolean;
-  /** Ms to wait (default 600,000). */
-  timeoutMs?: number;
-}
+export type { MemorySearch, MemoryIngestCall } from '../actors/memory/MemoryApi.js';
 
 /**
  * Semantic memory from code (`hive.memory`, and `ctx.memory` in pool agents): the node's own memory actor
@@ -422,7 +400,7 @@ export interface MemoryIngestCall {
  * const hits = await hive.memory.search({ namespace: 'docs', text: 'where are embeddings stored?', k: 5 });
  * ```
  */
-export class Memory {
+export class Memory implements MemoryApi {
   /** @internal */
   constructor(
     private readonly system: ActorSystem,

@@ -2,6 +2,7 @@
 // the result store, creates a PoolManager and its actor per pool, serves the NATS subject
 // `hive.<cluster>.pool.<name>` (a JSON request submits a task and gets its outcome), and reports pool
 // counters in the node's status.
+import type { MemoryApi } from '../actors/memory/MemoryApi.js';
 import { MemoryWorkQueue, type WorkQueue } from '../runtime/WorkQueue.js';
 import { MemoryKeyValue, type KeyValueStore } from '../runtime/KeyValueStore.js';
 import { ConfigError, InvalidArgumentError, NoSuchActorError, errorFromReply, toErrorReply } from '../protocols/errors.js';
@@ -44,7 +45,7 @@ export class NodePools {
   private submitter: TaskSubmitter | undefined;
 
   constructor(
-    private readonly deps: { system: ActorSystem; transport: Transport; membership: Membership; memory?: () => unknown; limits?: NodeServices },
+    private readonly deps: { system: ActorSystem; transport: Transport; membership: Membership; memory?: () => MemoryApi; limits?: NodeServices },
   ) {}
 
   private open(): Promise<{ queue: WorkQueue; results: KeyValueStore }> {

@@ -64,12 +64,27 @@ export interface CancelEnvelope {
   c?: string;
 }
 
+/** Most frames one batch envelope may carry. */
+export const MAX_BATCH_FRAMES = 256;
+
+/**
+ * Several frames in one message (`k: "b"`): what a node sends when many asks to one destination, or many
+ * answers to one asker, are ready in the same event-loop turn. `m` holds whole binary frames (msgpack bin),
+ * each a tell, ask or reply envelope, handled as if each had come alone with this message's reply subject.
+ */
+export interface BatchEnvelope {
+  v: 1;
+  k: 'b';
+  /** The frames, 1 to {@link MAX_BATCH_FRAMES}. */
+  m: Uint8Array[];
+}
+
 /** Any envelope. */
-export type Envelope = TellEnvelope | AskEnvelope | ReplyEnvelope | CancelEnvelope;
+export type Envelope = TellEnvelope | AskEnvelope | ReplyEnvelope | CancelEnvelope | BatchEnvelope;
 
 /**
  * Checks that a decoded frame body is an envelope and returns it typed: `v` is {@link ENVELOPE_VERSION},
- * `k` is `t`, `a`, `r` or `c`; a tell or ask carries an object `e`, an ask a non-empty string `c`; optional
+ * `k` is `t`, `a`, `r`, `c` or `b`; a tell or ask carries an object `e`, an ask a non-empty string `c`; optional
  * fields have their types (`f` string, `d` finite number, reply `c` string, `ok` object, `err` an error
  * reply). Whether `e` is a valid event (a string `type`) is left to {@link validateEvent}, so the
  * caller can answer INVALID_EVENT rather than BAD_FRAME. Unknown extra fields are tolerated.
@@ -121,8 +136,16 @@ export function parseEnvelope(value: unknown): Envelope {
       optional(value, 'c', 'string', 'cancel');
       return value as unknown as CancelEnvelope;
     }
+    case 'b': {
+      const m = value['m'];
+      if (!Array.isArray(m) || m.length === 0 || m.length > MAX_BATCH_FRAMES) {
+        throw new BadFrameError(`batch envelope needs 1 to ${MAX_BATCH_FRAMES} frames in "m", got ${describe(m)}`);
+      }
+      for (let i = 0; i < m.length; i++) if (!(m[i] instanceof Uint8Array)) throw new BadFrameError(`batch envelope frame m[${i}] must be binary, got ${describe(m[i])}`);
+      return value as unknown as BatchEnvelope;
+    }
     default:
-      throw new BadFrameError(`unknown envelope kind ${describe(k)}; expected "t" (tell), "a" (ask), "r" (reply) or "c" (cancel)`, { details: { k } });
+      throw new BadFrameError(`unknown envelope kind ${describe(k)}; expected "t" (tell), "a" (ask), "r" (reply), "c" (cancel) or "b" (batch)`, { details: { k } });
   }
 }
 

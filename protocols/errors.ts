@@ -16,8 +16,6 @@ export const ErrorCodes = [
   'ACTOR_FAILED',
   'ACTOR_STOPPED',
   'UNAVAILABLE',
-  'NO_SUCH_KIND',
-  'NO_SUCH_POOL',
   'INVALID_ARGUMENT',
   'DATABASE',
   'CANCELLED',

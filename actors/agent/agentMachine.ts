@@ -4,10 +4,11 @@
 // consecutive handler failures it rests for a cool-down before taking tasks again).
 import { assign, setup } from 'xstate';
 import type { HiveEvent } from '../../protocols/envelope.js';
-import { HiveError, OverloadedError, TimeoutError, UnavailableError, toHiveError } from '../../protocols/errors.js';
+import { HiveError, OverloadedError, TimeoutError, UnavailableError } from '../../protocols/errors.js';
 import type { Clock, TimerHandle } from '../../runtime/Clock.js';
 import type { Logger } from '../../runtime/logger.js';
 import { reply, replyError } from '../../runtime/reply.js';
+import type { MemoryApi } from '../memory/MemoryApi.js';
 import type { Budget } from '../limits/Budget.js';
 import type { Limiter } from '../limits/Limiter.js';
 import { noLimits, type NodeServices } from './NodeServices.js';
@@ -26,8 +27,8 @@ export interface AgentContext {
   signal: AbortSignal;
   /** A logger tagged with the agent and task. */
   logger: Logger;
-  /** The agent's memory (a memory actor ref), when the node has one. */
-  memory: unknown;
+  /** Semantic memory (the node's, else the cluster's): `await ctx.memory?.search({ namespace, text })`. */
+  memory: MemoryApi | undefined;
   /** The cluster-wide limiter `name`: `await ctx.limiter('openai').take(tokens, { signal: ctx.signal })`. */
   limiter(name: string): Limiter;
   /** The cluster-wide budget `name`: `await ctx.budget('team').charge(cost)`. */
@@ -57,7 +58,7 @@ export interface AgentInput {
   /** Tasks run at once (default 1). */
   concurrency?: number;
   logger: Logger;
-  memory?: unknown;
+  memory?: MemoryApi | undefined;
   /** The node's services (`ctx.limiter`, `ctx.budget`, `ctx.schedule`). */
   limits?: NodeServices;
   /** Consecutive failures that put the agent in `failed` (default 5). */
@@ -78,7 +79,7 @@ interface AgentState {
   handler: AgentHandler;
   concurrency: number;
   logger: Logger;
-  memory: unknown;
+  memory: MemoryApi | undefined;
   limits: NodeServices;
   failureThreshold: number;
   failedCooldownMs: number;
@@ -263,9 +264,4 @@ export function loadFromAnswer(answer: HiveEvent): AgentLoad | undefined {
   const { load, capacity, latencyEwmaMs } = answer as Partial<AgentLoad>;
   if (typeof load !== 'number' || typeof capacity !== 'number' || typeof latencyEwmaMs !== 'number') return undefined;
   return { load, capacity, latencyEwmaMs };
-}
-
-/** Turns an agent's failure into the error the submitter sees. */
-export function taskError(err: unknown): HiveError {
-  return toHiveError(err);
 }

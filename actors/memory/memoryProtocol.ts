@@ -3,7 +3,6 @@
 // INVALID_ARGUMENT naming the field before anything touches the store.
 import { vectorFromWire } from '../../protocols/embeddings.js';
 import { InvalidArgumentError } from '../../protocols/errors.js';
-import type { HiveEvent } from '../../protocols/envelope.js';
 import type { Rejection } from './Document.js';
 import type { MemoryStats, SearchHit } from './MemoryStore.js';
 import { checkNamespace } from './storeArguments.js';
@@ -214,9 +213,4 @@ export function parseDelete(e: Record<string, unknown>): { namespace: string; id
 /** Checks a `memory.stats` request. */
 export function parseStats(e: Record<string, unknown>): { namespace: string | undefined } {
   return { namespace: e['namespace'] === undefined ? undefined : checkNamespace(e['namespace']) };
-}
-
-/** True for the request event types the memory actor handles. */
-export function isMemoryRequest(event: HiveEvent): event is HiveEvent & MemoryRequest {
-  return event.type === 'memory.ingest' || event.type === 'memory.search' || event.type === 'memory.delete' || event.type === 'memory.stats';
 }

@@ -23,6 +23,7 @@ import type { Permit } from '../limits/Limiter.js';
 import type { NodeServices } from '../agent/NodeServices.js';
 import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
 import type { ResolvedPoolOptions } from './poolOptions.js';
+import type { MemoryApi } from '../memory/MemoryApi.js';
 import type { DeadTask, TaskOutcome, TaskRecord } from './TaskRecord.js';
 
 /** What a pool manager needs to know about the other nodes. */
@@ -79,7 +80,7 @@ export interface PoolManagerDeps {
   results: KeyValueStore;
   peers: PoolPeers;
   /** Given to each agent's handler as `ctx.memory`. */
-  memory?: unknown;
+  memory?: MemoryApi;
   /** The node's limiters and budgets: each agent's `ctx.limiter` / `ctx.budget`, and the pool's `limiter` option. */
   limits?: NodeServices;
 }

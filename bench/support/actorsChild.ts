@@ -12,6 +12,7 @@ import { createActor, type AnyActorRef } from 'xstate';
 import { counterMachine, type CounterInput } from '../../actors/counter.js';
 import { Hive } from '../../cluster/Hive.js';
 import { silentLogger } from '../../runtime/logger.js';
+import { hiveInternals } from '../../cluster/internal.js';
 
 /** What the child reports. */
 export interface ActorsChildResult {
@@ -78,12 +79,12 @@ async function main(): Promise<void> {
   };
 
   for (let i = 0; i < warmup; i++) await spawn(`w-${i}`);
-  if (hive !== undefined && nats !== undefined) await hive.transport.flush();
+  if (hive !== undefined && nats !== undefined) await hiveInternals(hive).transport.flush();
   const before = await settle();
 
   const t0 = performance.now();
   for (let i = 0; i < count; i++) await spawn(`${idPrefix}${i}`);
-  if (hive !== undefined && nats !== undefined) await hive.transport.flush();
+  if (hive !== undefined && nats !== undefined) await hiveInternals(hive).transport.flush();
   const spawnMs = performance.now() - t0;
   const after = await settle();
 
@@ -91,12 +92,12 @@ async function main(): Promise<void> {
   if (hive === undefined) alive = bare.filter((a) => a.getSnapshot().status === 'active').length - warmup;
   else {
     alive = 0;
-    for (let i = 0; i < count; i++) if (hive.system.has(`${idPrefix}${i}`)) alive++;
+    for (let i = 0; i < count; i++) if (hiveInternals(hive).system.has(`${idPrefix}${i}`)) alive++;
   }
   const result: ActorsChildResult = {
     type: 'result',
     side,
-    transport: hive === undefined ? 'none' : hive.transport.kind,
+    transport: hive === undefined ? 'none' : hiveInternals(hive).transport.kind,
     count,
     warmup,
     heapBytesPerActor: (after.heapUsed - before.heapUsed) / count,

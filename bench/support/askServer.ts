@@ -3,7 +3,8 @@
 // --cluster=<unique name> [--id=<actor id>] [--subject=<subject>]`. Prints `{"type":"ready",...}` on stdout
 // once it answers, then serves until stdin closes or it gets SIGTERM/SIGINT, and exits.
 //   hive       a Hive node on NATS (`Hive.start({ nats, cluster })`) with the built-in echo actor (actors/echo.ts)
-//              spawned as `--id`: it answers every ask with the event it received.
+//              spawned as `--id`: it answers every ask with the event it received; the same machine is
+//              registered as kind `echo` (virtual actors activate here).
 //   raw        a raw @nats-io/transport-node connection subscribed to `--subject` with a callback that answers
 //              every request with its own payload (`msg.respond(msg.data)`): the limit.
 //   moleculer  a Moleculer ServiceBroker (NATS transporter over the `nats` v2 client, default JSON
@@ -13,6 +14,7 @@ import { ServiceBroker, type Context } from 'moleculer';
 import { echoMachine } from '../../actors/echo.js';
 import { Hive } from '../../cluster/Hive.js';
 import { silentLogger } from '../../runtime/logger.js';
+import { hiveInternals } from '../../cluster/internal.js';
 
 function arg(name: string): string | undefined {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -29,7 +31,8 @@ async function main(): Promise<void> {
     case 'hive': {
       const hive = await Hive.start({ nats: url, cluster, env: false, logger: silentLogger() });
       await hive.spawn(echoMachine, { id: arg('id') ?? 'echo-1' });
-      await hive.transport.flush();
+      await hive.register('echo', echoMachine); // the virtual actor row: echo/bench activates here
+      await hiveInternals(hive).transport.flush();
       stop = () => hive.stop();
       break;
     }

@@ -24,6 +24,7 @@ import { NodeHttp } from '../ops/NodeHttp.js';
 import { installProcessGuard } from '../../runtime/processGuard.js';
 import { startTelemetry, type Telemetry } from '../ops/telemetry.js';
 import { redactUrl } from '../../runtime/redact.js';
+import { hiveInternals } from '../internal.js';
 
 /** Options of `hive start` as commander parses them. */
 export interface StartOptions {
@@ -167,10 +168,10 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     }
   }
   // everything this node serves is subscribed on the server before it says it started
-  if (hive.transport.connected) await hive.transport.flush().catch(() => undefined);
+  if (hiveInternals(hive).transport.connected) await hiveInternals(hive).transport.flush().catch(() => undefined);
   const cli = cliCommand();
   const inCluster = c === 'hive' ? '' : ` --cluster ${c}`;
-  const pools = hive.pools.names();
+  const pools = hiveInternals(hive).pools.names();
   const lines = [
     `hive node ${hive.nodeId} started`,
     `  cluster    ${c}`,
@@ -180,7 +181,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     `  data dir   ${resolve(dataDir)} (locked by this node)`,
     `  loaded     ${loadFlags.length === 0 ? 'no --load modules' : loadFlags.map((m) => resolve(m)).join(', ')}`,
     `  config     ${opts.config === false ? 'not read (--no-config)' : (configFile ?? `no hive.config.{ts,mjs,js} in ${process.cwd()}`)}`,
-    `  kinds      ${hive.virtual.registeredKinds().join(', ')}`,
+    `  kinds      ${hiveInternals(hive).virtual.registeredKinds().join(', ')}`,
     `  pools      ${pools.length === 0 ? 'none hosted here' : pools.join(', ')}`,
     ...(telemetry === undefined ? [] : [`  tracing    OTLP to ${redactUrl(telemetry.endpoint)}`]),
     http === undefined ? '  dashboard  off (--no-http)' : `  dashboard  ${http.url}/   (metrics ${http.url}/metrics, health /healthz /readyz, cluster /api/cluster)`,

@@ -14,6 +14,7 @@ import type { NodeStatus } from '../NodeControl.js';
 import { DEFAULT_HTTP_PORT_TRIES, type HttpAddress } from './httpOptions.js';
 import { KPIS } from './kpis.js';
 import { checkReadiness } from './readiness.js';
+import { hiveInternals } from '../internal.js';
 
 /** What `/api/cluster` answers. */
 export interface ClusterView {
@@ -206,8 +207,8 @@ export class NodeHttp {
   private async gather(): Promise<ClusterView> {
     const hive = this.hive;
     let nodes: NodeStatus[];
-    if (hive.transport.connected) {
-      nodes = await gatherStatus(hive.transport, hive.cluster, this.options.gatherWaitMs ?? 1500);
+    if (hiveInternals(hive).transport.connected) {
+      nodes = await gatherStatus(hiveInternals(hive).transport, hive.cluster, this.options.gatherWaitMs ?? 1500);
       // this node always shows, even when its own answer was lost
       if (!nodes.some((n) => n.node === hive.nodeId)) nodes = [...nodes, hive.status()].sort((a, b) => a.node.localeCompare(b.node));
     } else {

@@ -3,6 +3,7 @@
 import { encodeJson } from '../../protocols/frame.js';
 import { sysSubject } from '../../protocols/subjects.js';
 import type { Hive } from '../Hive.js';
+import { hiveInternals } from '../internal.js';
 
 /** One readiness check. */
 export interface ReadinessCheck {
@@ -21,7 +22,7 @@ export interface Readiness {
 /** Runs the readiness checks of `hive` (the subscription check waits at most `timeoutMs`). */
 export async function checkReadiness(hive: Hive, timeoutMs = 2000): Promise<Readiness> {
   const checks: ReadinessCheck[] = [];
-  const t = hive.transport;
+  const t = hiveInternals(hive).transport;
   const nats = t.kind !== 'nats' ? { ok: true, detail: `no NATS: ${t.description}` } : t.connected ? { ok: true, detail: `connected to ${t.description}` } : { ok: false, detail: `not connected to NATS (${t.description})` };
   checks.push({ name: 'nats', ...nats });
   if (!nats.ok) {

@@ -11,6 +11,7 @@ import type { HiveEvent } from '../../protocols/envelope.js';
 import { silentLogger } from '../../runtime/logger.js';
 import { startHiveNode, type HiveNode } from '../support/hiveProcess.js';
 import { natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../support/services.js';
+import { hiveInternals } from '../../cluster/internal.js';
 
 describe.skipIf(!natsBinaryAvailable())('durable timers across processes - end to end', () => {
   let server: OwnNatsServer;
@@ -33,7 +34,7 @@ describe.skipIf(!natsBinaryAvailable())('durable timers across processes - end t
   });
 
   async function ownerOf(): Promise<string | undefined> {
-    const kv = await (client!.transport as NatsTransport).kv(`hive_${cluster}_timers`);
+    const kv = await (hiveInternals(client!).transport as NatsTransport).kv(`hive_${cluster}_timers`);
     const e = await kv.get('owner');
     if (e === null || e.operation !== 'PUT') return undefined;
     return e.json<{ node?: string }>().node;

@@ -11,6 +11,7 @@ import { HiveError } from '../../../protocols/errors.js';
 import { silentLogger } from '../../../runtime/logger.js';
 import { NATS_URL, deleteClusterStreams, natsAvailable, natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../../support/services.js';
 import { codeOf } from '../../support/errors.js';
+import { hiveInternals } from '../../../cluster/internal.js';
 
 const hasNats = await natsAvailable();
 const nodes: Hive[] = [];
@@ -79,14 +80,14 @@ describe.skipIf(!hasNats)('cluster over NATS - two nodes', () => {
     await a.spawn(echoMachine, { id: 'e' });
     const subject = `hive.${cluster}.actor.e`;
     const json = async (payload: Uint8Array | string) => JSON.parse(new TextDecoder().decode((await raw.request(subject, payload, { timeout: 5000 })).data)) as Record<string, unknown>;
-    const binary = async (payload: Uint8Array) => a.system.codec.decode((await raw.request(subject, payload, { timeout: 5000 })).data) as Record<string, unknown>;
+    const binary = async (payload: Uint8Array) => hiveInternals(a).system.codec.decode((await raw.request(subject, payload, { timeout: 5000 })).data) as Record<string, unknown>;
 
     expect(await json('{"type":"ping"}')).toEqual({ type: 'pong' });
     expect(await json('{"type": nope')).toMatchObject({ type: 'hive.error', code: 'BAD_FRAME' });
     expect(await json(new Uint8Array([0xff, 0xfe, 0x00, 0x01]))).toMatchObject({ type: 'hive.error', code: 'BAD_FRAME' });
     expect(await json('{"kind":"no type"}')).toMatchObject({ type: 'hive.error', code: 'INVALID_EVENT' });
     // a binary frame cut short
-    const good = a.system.codec.encode({ v: 1, k: 'a', c: 'x', e: { type: 'ping', pad: 'y'.repeat(100) } });
+    const good = hiveInternals(a).system.codec.encode({ v: 1, k: 'a', c: 'x', e: { type: 'ping', pad: 'y'.repeat(100) } });
     expect(await binary(good.subarray(0, good.length - 20))).toMatchObject({ k: 'r', err: { code: 'BAD_FRAME' } });
     // an unknown version
     const wrongVersion = good.slice();
@@ -125,7 +126,7 @@ describe.skipIf(!hasNats)('cluster over NATS - two nodes', () => {
     const incs = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).actor('counter', 'shared').ask({ type: 'inc' }));
     await Promise.all(incs);
     expect(await a.actor('counter', 'shared').ask({ type: 'get' })).toEqual({ type: 'count', value: 20 });
-    const hosts = [a, b].filter((n) => n.system.has('counter--shared'));
+    const hosts = [a, b].filter((n) => hiveInternals(n).system.has('counter--shared'));
     expect(hosts).toHaveLength(1);
   });
 
@@ -176,7 +177,7 @@ describe.skipIf(!natsBinaryAvailable())('cluster over NATS - server restart', ()
       }),
     );
     await server.kill();
-    await until(() => !a.transport.connected && !b.transport.connected, 'both nodes to notice the server is gone');
+    await until(() => !hiveInternals(a).transport.connected && !hiveInternals(b).transport.connected, 'both nodes to notice the server is gone');
     // degraded: remote asks fail fast with a typed error, tells become counted dead letters, local actors keep serving
     // (UNAVAILABLE from the transport, or CIRCUIT_OPEN once node b's breaker has seen the load time out)
     expect(await codeOf(a.ref('e').ask({ type: 'ping' }, { timeoutMs: 500 }))).toMatch(/^(UNAVAILABLE|CIRCUIT_OPEN)$/);

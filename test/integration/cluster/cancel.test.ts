@@ -7,6 +7,7 @@ import { silentLogger } from '../../../runtime/logger.js';
 import { laterMachine } from '../../support/machines.js';
 import { NATS_URL, deleteClusterStreams, natsAvailable, uniqueName } from '../../support/services.js';
 import { codeOf } from '../../support/errors.js';
+import { hiveInternals } from '../../../cluster/internal.js';
 
 const hasNats = await natsAvailable();
 const nodes: Hive[] = [];
@@ -46,12 +47,12 @@ describe.skipIf(!hasNats)('cancellation over NATS', () => {
     await b.spawn(laterMachine, { id: 'holder' });
     const ac = new AbortController();
     const asked = a.ref('holder').ask({ type: 'hold' }, { timeoutMs: 60_000, signal: ac.signal });
-    await until(() => b.system.actors().find((x) => x.id === 'holder')?.awaiting === 1, 'the ask to reach the actor');
+    await until(() => hiveInternals(b).system.actors().find((x) => x.id === 'holder')?.awaiting === 1, 'the ask to reach the actor');
     ac.abort();
     expect(await codeOf(asked)).toBe('CANCELLED');
     await until(async () => (await metric(b, 'hive_cancels_total', 'result="applied"')) === 1, 'the serving node to apply the cancel');
-    expect(b.system.actors().find((x) => x.id === 'holder')?.awaiting).toBe(0);
-    expect(b.system.transit.servedInProgress).toBe(0);
+    expect(hiveInternals(b).system.actors().find((x) => x.id === 'holder')?.awaiting).toBe(0);
+    expect(hiveInternals(b).system.transit.servedInProgress).toBe(0);
   });
 
   it("cancels a running pool task (its agent's ctx.signal fires) and never starts one cancelled while queued", async () => {

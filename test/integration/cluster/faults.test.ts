@@ -18,6 +18,7 @@ import type { HiveEvent } from '../../../protocols/envelope.js';
 import { reply } from '../../../runtime/reply.js';
 import { codeOf } from '../../support/errors.js';
 import { natsBinaryAvailable, startNatsServer, uniqueName, type OwnNatsServer } from '../../support/services.js';
+import { hiveInternals } from '../../../cluster/internal.js';
 
 const hasNats = natsBinaryAvailable();
 const nodes: Hive[] = [];
@@ -104,13 +105,13 @@ describe.skipIf(!hasNats)('faults against an own nats-server', () => {
     const answer = client.request(`hive.${cluster}.pool.slow`, JSON.stringify({ task: {}, timeoutMs: 1500 }), { timeout: 30_000 }).catch(() => 'no answer');
     await until(() => pool.status().busy === 1, 'the task to run');
     await server.kill();
-    await until(() => !hive.transport.connected, 'the node to see NATS down');
+    await until(() => !hiveInternals(hive).transport.connected, 'the node to see NATS down');
     // the submission times out while NATS is down: its error answer cannot be published
     await until(() => lines.some((l) => l.includes('could not answer a pool submission')), 'the failed answer');
     expect(await answer).toBe('no answer');
     release();
     await server.restart();
-    await until(() => hive.transport.connected, 'the node to reconnect');
+    await until(() => hiveInternals(hive).transport.connected, 'the node to reconnect');
     // the node kept serving: a new submission over NATS is answered
     const again = await connect({ servers: server.url });
     try {
@@ -158,10 +159,10 @@ describe.skipIf(!hasNats)('faults against an own nats-server', () => {
     await a.register('counter', counterMachine);
     await b.register('counter', counterMachine);
     await a.spawn(echoMachine, { id: 'e' });
-    await until(() => a.membership.live().length === 2 && b.membership.live().length === 2, 'both nodes to see each other');
+    await until(() => hiveInternals(a).membership.live().length === 2 && hiveInternals(b).membership.live().length === 2, 'both nodes to see each other');
     // activate a few counters (some on each node), then delete the snapshot bucket under them
     for (let i = 0; i < 6; i++) await a.actor('counter', `k${i}`).ask({ type: 'inc' });
-    expect(a.virtual.activations().length + b.virtual.activations().length).toBe(6);
+    expect(hiveInternals(a).virtual.activations().length + hiveInternals(b).virtual.activations().length).toBe(6);
     await new Kvm(raw).open(`hive_${cluster}_snapshots`).then((kv) => kv.destroy());
     const jsm = await jetstreamManager(raw);
     await expect(jsm.streams.info(`KV_hive_${cluster}_snapshots`)).rejects.toThrow();
@@ -179,7 +180,7 @@ describe.skipIf(!hasNats)('faults against an own nats-server', () => {
     const b = await node(cluster, 'b');
     await a.register('blob', blobMachine);
     await b.register('blob', blobMachine);
-    await until(() => a.membership.live().length === 2 && b.membership.live().length === 2, 'both nodes to see each other');
+    await until(() => hiveInternals(a).membership.live().length === 2 && hiveInternals(b).membership.live().length === 2, 'both nodes to see each other');
     const maxPayload = raw.info?.max_payload ?? 1024 * 1024;
     // incompressible, small enough to send, twice as large in the snapshot: over the server's max_payload
     const blob = new Uint8Array(randomBytes(Math.ceil(maxPayload * 0.6)));
@@ -207,7 +208,7 @@ describe.skipIf(!hasNats)('faults against an own nats-server', () => {
     });
     const tasks = Array.from({ length: 4 }, () => pool.submit({}, { timeoutMs: 20_000 }));
     await until(() => pool.status().size >= 3, 'the pool to grow past the taken id');
-    expect(hive.system.has('grow-a-1')).toBe(true);
+    expect(hiveInternals(hive).system.has('grow-a-1')).toBe(true);
     expect(await hive.ref('grow-a-1').ask({ type: 'ping' })).toEqual({ type: 'pong' });
     release();
     expect(await Promise.all(tasks)).toEqual(['ok', 'ok', 'ok', 'ok']);
@@ -287,17 +288,17 @@ describe.skipIf(!hasNats)('faults against an own nats-server', () => {
     const total = 200;
     const outcomes = Array.from({ length: total }, (_, n) => pool.submitForOutcome({ n }, { id: `t${n}`, timeoutMs: 60_000 }));
     await until(() => pool.status().done >= 20, 'the load to be under way');
-    const before = hive.system.actors().filter((x) => x.kind === 'agent:heal').map((x) => x.id);
+    const before = hiveInternals(hive).system.actors().filter((x) => x.kind === 'agent:heal').map((x) => x.id);
     expect(before).toHaveLength(3);
-    await hive.system.stopActor(before[0]);
-    expect(hive.system.has(before[0])).toBe(false);
+    await hiveInternals(hive).system.stopActor(before[0]);
+    expect(hiveInternals(hive).system.has(before[0])).toBe(false);
     const results = await Promise.all(outcomes);
     expect(results.filter((o) => !o.ok)).toEqual([]);
     expect(results.map((o) => o.result)).toEqual(Array.from({ length: total }, (_, n) => n));
     expect(pool.status().deadLettered).toBe(0);
     // replaced per the pool's size, and the stopped agent is gone from the balancer
     expect(pool.status().size).toBe(3);
-    const after = hive.system.actors().filter((x) => x.kind === 'agent:heal').map((x) => x.id);
+    const after = hiveInternals(hive).system.actors().filter((x) => x.kind === 'agent:heal').map((x) => x.id);
     expect(after).not.toContain(before[0]);
     expect(after).toHaveLength(3);
     expect(await metricValue(hive, 'hive_pool_agents_replaced_total', { pool: 'heal' })).toBe(1);

@@ -9,6 +9,7 @@ import { silentLogger } from '../../../runtime/logger.js';
 import { laterMachine } from '../../support/machines.js';
 import { NATS_URL, deleteClusterStreams, natsAvailable, uniqueName } from '../../support/services.js';
 import { codeOf } from '../../support/errors.js';
+import { hiveInternals } from '../../../cluster/internal.js';
 
 const hasNats = await natsAvailable();
 const nodes: Hive[] = [];
@@ -61,9 +62,9 @@ describe.skipIf(!hasNats)('transit over NATS', () => {
     // (on a loaded machine some may even arrive past their deadline: refused at arrival, counted there)
     const expired = async () => (await metric(b, 'hive_expired_total', 'stage="waiting"')) + (await metric(b, 'hive_expired_total', 'stage="arrival"'));
     await until(async () => (await expired()) === 300, 'the serving node to count 300 expired asks');
-    expect(b.system.transit.servedInProgress).toBe(0);
-    expect(b.system.actors().find((x) => x.id === 'mute')?.awaiting).toBe(0);
-    expect(a.system.transit.pendingRequests).toBe(0);
+    expect(hiveInternals(b).system.transit.servedInProgress).toBe(0);
+    expect(hiveInternals(b).system.actors().find((x) => x.id === 'mute')?.awaiting).toBe(0);
+    expect(hiveInternals(a).system.transit.pendingRequests).toBe(0);
   });
 
   it('forwards a virtual-actor ask to its owner with the caller deadline, not a fresh one', async () => {
@@ -109,12 +110,12 @@ describe.skipIf(!hasNats)('transit over NATS', () => {
     let answered = false;
     const held = ref.ask({ type: 'hold' }, { timeoutMs: 10_000 }).then(() => (answered = true));
     await until(() => {
-      if (b.system.has('later--x')) b.actor('later', 'x').tell({ type: 'release' });
+      if (hiveInternals(b).system.has('later--x')) b.actor('later', 'x').tell({ type: 'release' });
       return answered;
     }, 'the first answer');
     await held;
     for (let i = 0; i < 6; i++) await ref.ask({ type: 'silent' }, { timeoutMs: 200 }).catch(() => undefined);
-    expect(a.nodeBreakers.states()).toEqual({ b: 'open' });
+    expect(hiveInternals(a).nodeBreakers.states()).toEqual({ b: 'open' });
     expect(await codeOf(ref.ask({ type: 'silent' }, { timeoutMs: 5000 }))).toBe('CIRCUIT_OPEN');
   });
 

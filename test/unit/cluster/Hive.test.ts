@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { assign, setup } from 'xstate';
 import { Hive, reply, SimulatedClock, type HiveEvent } from '../../../index.js';
 import { silentLogger } from '../../../runtime/logger.js';
+import { hiveInternals } from '../../../cluster/internal.js';
 
 const machine = setup({ types: { context: {} as { notes: string[] }, events: {} as HiveEvent } }).createMachine({
   context: { notes: [] },
@@ -22,7 +23,7 @@ describe('hive api', () => {
   it('runs the README example: spawn, tell, ask, ref by id, stop', async () => {
     const hive = await Hive.start({ cluster: 'demo', env: false, logger: silentLogger() });
     open.push(hive);
-    expect(hive.transport.kind).toBe('inproc');
+    expect(hiveInternals(hive).transport.kind).toBe('inproc');
     const ref = await hive.spawn(machine, { id: 'echo-1', input: {} });
     ref.tell({ type: 'note', text: 'hi' });
     const answer = await ref.ask({ type: 'ping' }, { timeoutMs: 1000 });
@@ -50,7 +51,7 @@ describe('hive api', () => {
     await hive.register('notes', machine);
     hive.actor('notes', 'k1').tell({ type: 'note', text: 'a' });
     expect(await hive.actor('notes', 'k1').ask({ type: 'ping' })).toEqual({ type: 'pong', notes: ['a'] });
-    expect(hive.system.has('notes--k1')).toBe(true);
+    expect(hiveInternals(hive).system.has('notes--k1')).toBe(true);
     expect(() => hive.register('notes', machine)).toThrow(/already registered/);
     expect(() => hive.register('a--b', machine)).toThrow(/may not contain/);
   });

@@ -8,6 +8,7 @@ import { SimulatedClock } from '../../../runtime/Clock.js';
 import { InProcBus, InProcTransport } from '../../../runtime/InProcTransport.js';
 import { silentLogger } from '../../../runtime/logger.js';
 import { reply } from '../../../runtime/reply.js';
+import { hiveInternals } from '../../../cluster/internal.js';
 
 const staller = setup({}).createMachine({
   on: {
@@ -42,14 +43,14 @@ describe('node breakers', () => {
       clock.advance(20);
       expect(await p).toBe('TIMEOUT');
     }
-    expect(a.nodeBreakers.states()).toEqual({ b: 'open' });
+    expect(hiveInternals(a).nodeBreakers.states()).toEqual({ b: 'open' });
     expect(await code(a.ref('s').ask({ type: 'ping' }))).toBe('CIRCUIT_OPEN');
     // local asks on b are not affected
     expect(await b.ref('s').ask({ type: 'ping' })).toEqual({ type: 'pong' });
 
     clock.advance(1000);
     expect(await a.ref('s').ask({ type: 'ping' })).toEqual({ type: 'pong' }); // the probe
-    expect(a.nodeBreakers.states()).toEqual({ b: 'closed' });
+    expect(hiveInternals(a).nodeBreakers.states()).toEqual({ b: 'closed' });
     expect((a.status().extra?.['breakers'] as Record<string, string>)['b']).toBe('closed');
   });
 });

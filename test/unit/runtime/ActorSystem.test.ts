@@ -7,6 +7,7 @@ import { silentLogger } from '../../../runtime/logger.js';
 import type { HiveError } from '../../../protocols/errors.js';
 import { echoMachine, fragileMachine, laterMachine } from '../../support/machines.js';
 import { codeOf } from '../../support/errors.js';
+import { hiveInternals } from '../../../cluster/internal.js';
 
 const nodes: Hive[] = [];
 afterEach(async () => {
@@ -147,7 +148,7 @@ describe('actor system', () => {
     await ref.stop();
     expect(await codeOf(held)).toBe('ACTOR_STOPPED');
     expect(await codeOf(queued)).toBe('ACTOR_STOPPED');
-    expect(hive.system.has('later')).toBe(false);
+    expect(hiveInternals(hive).system.has('later')).toBe(false);
     expect(await codeOf(ref.ask({ type: 'ping' }))).toBe('NO_SUCH_ACTOR');
   });
 });
@@ -163,8 +164,8 @@ describe('actor system - across nodes on the in-process transport', () => {
     const embedding = new Float32Array([0.5, -1, 2]);
     expect(await ref.ask({ type: 'echo', embedding })).toEqual({ type: 'echoed', embedding });
     expect(await ref.ask({ type: 'notes' })).toEqual({ type: 'notes', notes: ['over the bus'] });
-    expect(a.system.codec.stats.framesOut).toBeGreaterThan(0);
-    expect(b.system.codec.stats.framesIn).toBeGreaterThan(0);
+    expect(hiveInternals(a).system.codec.stats.framesOut).toBeGreaterThan(0);
+    expect(hiveInternals(b).system.codec.stats.framesIn).toBeGreaterThan(0);
   });
 
   it('rebuilds typed errors from the other node', async () => {
@@ -190,7 +191,7 @@ describe('actor system - across nodes on the in-process transport', () => {
     // garbage that starts like a binary frame gets a binary error reply
     const client = await node({ nodeId: 'c', transport: new InProcTransport(bus) });
     const bytes = await raw.request('hive.unit.actor.e', new Uint8Array([0xc1, 0x01, 0xff, 0xff]), 1000);
-    expect(client.system.codec.decode(bytes)).toMatchObject({ k: 'r', err: { code: 'BAD_FRAME' } });
+    expect(hiveInternals(client).system.codec.decode(bytes)).toMatchObject({ k: 'r', err: { code: 'BAD_FRAME' } });
     expect(await ask(text('{"type":"ping"}'))).toEqual({ type: 'pong' });
     await raw.close();
   });

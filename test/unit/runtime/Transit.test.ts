@@ -141,4 +141,32 @@ describe('Transit', () => {
     expect(held!.signal.aborted).toBe(true);
     expect(answers).toEqual([expect.objectContaining({ type: 'hive.error', code: 'CANCELLED' })]);
   });
+
+  it('coalesces requests made in one turn into one message per destination, and their answers into one per asker', async () => {
+    const { clock, asker, server } = pair();
+    server.transit.serve('hive.c.actor.x', (req) => req.ok({ type: 'pong', n: req.event['n'] }));
+    let requestMessages = 0;
+    let answerMessages = 0;
+    server.transport.subscribe('hive.c.actor.x', () => requestMessages++);
+    const answers = await Promise.all(Array.from({ length: 64 }, (_, n) => asker.transit.request('hive.c.actor.x', { type: 'ping', n })));
+    expect(answers.map((a) => a['n'])).toEqual(Array.from({ length: 64 }, (_, n) => n));
+    // the first leaves alone (nothing else in flight yet); the other 63 in batches of at most 32
+    expect(requestMessages).toBe(3);
+    expect(asker.transit.pendingRequests).toBe(0);
+    // nobody listening: every request of a batch gets NO_SUCH_ACTOR
+    const codes = await Promise.all(Array.from({ length: 10 }, () => codeOf(asker.transit.request('hive.c.actor.nobody', { type: 'ping' }))));
+    expect(new Set(codes)).toEqual(new Set(['NO_SUCH_ACTOR']));
+    expect(asker.transit.pendingRequests).toBe(0);
+    // answers to a batch leave together
+    const inbox = asker.transport.createInbox();
+    asker.transport.subscribe(inbox, () => answerMessages++);
+    const codec = new FrameCodec();
+    const frames = Array.from({ length: 5 }, (_, i) => codec.encode({ v: 1, k: 'a', e: { type: 'ping', n: i }, c: `c${i}`, d: clock.now() + 5000 }));
+    asker.transport.publish('hive.c.actor.x', codec.encode({ v: 1, k: 'b', m: frames }), inbox);
+    const answered: unknown[] = [];
+    asker.transport.subscribe(inbox, (m) => answered.push(codec.decode(m.data)));
+    await flush();
+    expect(answerMessages).toBe(1);
+    expect(answered[0]).toMatchObject({ k: 'b' });
+  });
 });

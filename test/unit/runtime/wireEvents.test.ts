@@ -9,6 +9,7 @@ import { silentLogger } from '../../../runtime/logger.js';
 import { FrameCodec, decodeJson } from '../../../protocols/frame.js';
 import { validateWireEvent } from '../../../protocols/envelope.js';
 import { echoMachine } from '../../support/machines.js';
+import { hiveInternals } from '../../../cluster/internal.js';
 
 const nodes: Hive[] = [];
 const transports: InProcTransport[] = [];
@@ -41,7 +42,7 @@ describe('internal events from the wire', () => {
     wire.publish('hive.wire.actor.victim', codec.encode({ v: 1, k: 't', e: { type: 'xstate.stop' } }));
     wire.publish('hive.wire.actor.victim', json({ type: 'xstate.stop' }));
     expect(await ref.ask({ type: 'ping' })).toEqual({ type: 'pong' });
-    expect(hive.system.actors().find((a) => a.id === 'victim')?.status).toBe('running');
+    expect(hiveInternals(hive).system.actors().find((a) => a.id === 'victim')?.status).toBe('running');
   });
 
   it('keeps a supervised actor (and the root supervisor) alive through a burst of forged xstate.error.actor events', async () => {
@@ -103,7 +104,7 @@ describe('pool agents', () => {
   it('are local only: not subscribed on the transport, not listed as reachable; agent.drain from the wire reaches nothing', async () => {
     const { hive, wire } = await setup();
     await hive.pool<{ n: number }, number>('work', { agent: (t) => Promise.resolve(t.n * 2), min: 2, max: 2, concurrency: 1 });
-    const agents = hive.system.actors().filter((a) => a.kind === 'agent:work');
+    const agents = hiveInternals(hive).system.actors().filter((a) => a.kind === 'agent:work');
     expect(agents.length).toBe(2);
     for (const a of agents) {
       expect(a.reachable).toBe(false);
@@ -114,6 +115,6 @@ describe('pool agents', () => {
       expect(answer).toBe('NO_SUCH_ACTOR');
     }
     expect(await hive.submit('work', { n: 21 })).toBe(42);
-    expect(hive.system.actors().filter((a) => a.kind === 'agent:work' && a.status === 'running').length).toBe(2);
+    expect(hiveInternals(hive).system.actors().filter((a) => a.kind === 'agent:work' && a.status === 'running').length).toBe(2);
   });
 });

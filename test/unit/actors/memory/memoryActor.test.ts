@@ -11,6 +11,7 @@ import { decodeJson, encodeJson } from '../../../../protocols/frame.js';
 import { uniqueName } from '../../../support/services.js';
 import { FakeStore } from './fakeStore.js';
 import { HashingEmbedder } from '../../../../actors/memory/HashingEmbedder.js';
+import { hiveInternals } from '../../../../cluster/internal.js';
 
 const hives: Hive[] = [];
 
@@ -140,7 +141,7 @@ describe('memory actor', () => {
     let open!: () => void;
     store.opened = new Promise<void>((r) => (open = r));
     const hive = await node(store);
-    const actor = () => hive.system.localActor(memoryActorId(hive.nodeId))!.getSnapshot() as { value: unknown; context: { waiting: unknown[]; running: number } };
+    const actor = () => hiveInternals(hive).system.localActor(memoryActorId(hive.nodeId))!.getSnapshot() as { value: unknown; context: { waiting: unknown[]; running: number } };
     expect(actor().value).toMatchObject({ live: { store: 'opening' } });
     const ingest = hive.memory.ingest([{ id: 'early', namespace: 'o', content: 'before the store opened' }]);
     const search = hive.memory.search({ namespace: 'o', text: 'store' });
@@ -243,7 +244,7 @@ describe('memory actor', () => {
     const store = new FakeStore();
     const hive = await node(store);
     await hive.memory.ingest([{ id: 'j', namespace: 'json', content: 'json over the subject' }]);
-    const ask = async (body: unknown) => decodeJson(await hive.transport.request(memorySubject(hive.cluster), encodeJson(body), 5000));
+    const ask = async (body: unknown) => decodeJson(await hiveInternals(hive).transport.request(memorySubject(hive.cluster), encodeJson(body), 5000));
     expect(await ask({ type: 'memory.search', text: 'json subject', namespace: 'json' })).toMatchObject({ type: 'memory.results', hits: [{ id: 'j' }] });
     expect(await ask({ type: 'memory.search', text: 'json', namespace: 'json', k: -1 })).toMatchObject({ type: 'hive.error', code: 'INVALID_ARGUMENT' });
     expect(await ask({ type: 'memory.ingest', docs: [{ id: 'k', content: 'from json', embedding: [0, 1, 0, 0, 0, 0, 0, 0] }], namespace: 'json' })).toEqual({
@@ -252,7 +253,7 @@ describe('memory actor', () => {
       duplicates: 0,
       rejected: [],
     });
-    expect(decodeJson(await hive.transport.request(memorySubject(hive.cluster), encodeJson('nope'), 5000))).toMatchObject({ type: 'hive.error' });
+    expect(decodeJson(await hiveInternals(hive).transport.request(memorySubject(hive.cluster), encodeJson('nope'), 5000))).toMatchObject({ type: 'hive.error' });
     const viaActor = await hive.ref(`memory-${hive.nodeId}`).ask({ type: 'memory.stats' });
     expect(viaActor).toMatchObject({ type: 'memory.stats', documents: 2 });
     expect(hive.status().extra?.['memory']).toMatchObject({ actor: `memory-${hive.nodeId}`, state: 'ready' });

@@ -10,6 +10,7 @@ import { decodeJson } from '../../../../protocols/frame.js';
 import type { DeadTask } from '../../../../actors/pool/TaskRecord.js';
 import type { WorkQueue } from '../../../../runtime/WorkQueue.js';
 import { codeOf } from '../../../support/errors.js';
+import { hiveInternals } from '../../../../cluster/internal.js';
 
 const nodes: Hive[] = [];
 afterEach(async () => {
@@ -64,7 +65,7 @@ describe('pool', () => {
     const s = pool.status();
     expect(s.deadLettered).toBe(1);
     expect(s.retried).toBe(2);
-    const queue = (await (hive.pools as unknown as { open(): Promise<{ queue: WorkQueue }> }).open()).queue;
+    const queue = (await (hiveInternals(hive).pools as unknown as { open(): Promise<{ queue: WorkQueue }> }).open()).queue;
     const letters = await queue.deadLetters('flaky', 10);
     const dead = letters.map((d) => decodeJson(d.data, 1e6) as DeadTask);
     expect(dead).toHaveLength(1);

@@ -11,6 +11,7 @@ import { reply } from '../../../../runtime/reply.js';
 import type { HiveEvent } from '../../../../protocols/envelope.js';
 import type { ActorRef } from '../../../../runtime/ActorRef.js';
 import { ROOT_SUPERVISOR_ID, type SupervisionEvent } from '../../../../actors/supervisor/index.js';
+import { hiveInternals } from '../../../../cluster/internal.js';
 
 interface CounterInput {
   start?: number;
@@ -94,9 +95,9 @@ describe('supervisor strategies', () => {
     expect(await count(a)).toBe(2);
     expect(await count(c)).toBe(3);
     clock.advance(99);
-    expect(hive.system.has('b')).toBe(false);
+    expect(hiveInternals(hive).system.has('b')).toBe(false);
     clock.advance(1);
-    expect(hive.system.has('b')).toBe(true);
+    expect(hiveInternals(hive).system.has('b')).toBe(true);
     expect(await b.ask({ type: 'ping' })).toEqual({ type: 'pong' });
     expect(await count(b)).toBe(0);
     expect(await count(a)).toBe(2);
@@ -111,7 +112,7 @@ describe('supervisor strategies', () => {
     await incTimes(a, 1);
     await incTimes(c, 1);
     await failWith(b);
-    expect(['a', 'b', 'c'].map((id) => hive.system.has(id))).toEqual([false, false, false]);
+    expect(['a', 'b', 'c'].map((id) => hiveInternals(hive).system.has(id))).toEqual([false, false, false]);
     clock.advance(100);
     expect(restarted(events)).toEqual(['a', 'b', 'c']);
     expect([await count(a), await count(b), await count(c)]).toEqual([0, 0, 0]);
@@ -123,7 +124,7 @@ describe('supervisor strategies', () => {
     const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => hive.ref(id)) as [ActorRef, ActorRef, ActorRef, ActorRef];
     for (const r of [a, b, c, d]) await incTimes(r, 1);
     await failWith(b);
-    expect(['a', 'b', 'c', 'd'].map((id) => hive.system.has(id))).toEqual([true, false, false, false]);
+    expect(['a', 'b', 'c', 'd'].map((id) => hiveInternals(hive).system.has(id))).toEqual([true, false, false, false]);
     clock.advance(100);
     expect(restarted(events)).toEqual(['b', 'c', 'd']);
     expect([await count(a), await count(b), await count(c), await count(d)]).toEqual([1, 0, 0, 0]);
@@ -176,7 +177,7 @@ describe('restart policies', () => {
     t.tell({ type: 'finish' });
     await new Promise((r) => setImmediate(r));
     clock.advance(60_000);
-    expect(hive.system.has('t')).toBe(false);
+    expect(hiveInternals(hive).system.has('t')).toBe(false);
     expect(events.filter((e) => e.type === 'removed')).toEqual([{ type: 'removed', supervisor: 'root', child: 't', reason: 'not-restarted' }]);
     expect(hive.supervision.status().children.map((c) => c.id)).not.toContain('t');
   });
@@ -186,7 +187,7 @@ describe('restart policies', () => {
     const t = await hive.spawn(fragileCounter, { id: 'temp', supervision: { restart: 'temporary' } });
     await failWith(t);
     clock.advance(60_000);
-    expect(hive.system.has('temp')).toBe(false);
+    expect(hiveInternals(hive).system.has('temp')).toBe(false);
     expect(restarted(events)).toEqual([]);
     await expect(t.ask({ type: 'ping' })).rejects.toMatchObject({ code: 'NO_SUCH_ACTOR' });
     // the id can be used again
@@ -200,7 +201,7 @@ describe('restart policies', () => {
     await incTimes(p, 2);
     p.tell({ type: 'finish' });
     await new Promise((r) => setImmediate(r));
-    expect(hive.system.has('perm')).toBe(false);
+    expect(hiveInternals(hive).system.has('perm')).toBe(false);
     clock.advance(100);
     expect(restarted(events)).toEqual(['perm']);
     expect(await count(p)).toBe(0);
@@ -214,8 +215,8 @@ describe('restart policies', () => {
     await failWith(s2);
     await s2.stop();
     clock.advance(60_000);
-    expect(hive.system.has('s1')).toBe(false);
-    expect(hive.system.has('s2')).toBe(false);
+    expect(hiveInternals(hive).system.has('s1')).toBe(false);
+    expect(hiveInternals(hive).system.has('s2')).toBe(false);
     expect(restarted(events)).toEqual([]);
     expect(hive.supervision.status().childCount).toBe(0);
   });
@@ -228,9 +229,9 @@ describe('backoff and intensity', () => {
     for (const delay of [100, 200, 400, 800]) {
       await failWith(ref);
       clock.advance(delay - 1);
-      expect(hive.system.has('loop')).toBe(false);
+      expect(hiveInternals(hive).system.has('loop')).toBe(false);
       clock.advance(1);
-      expect(hive.system.has('loop')).toBe(true);
+      expect(hiveInternals(hive).system.has('loop')).toBe(true);
     }
     expect(events.filter((e) => e.type === 'restarting').map((e) => (e as { delayMs: number }).delayMs)).toEqual([100, 200, 400, 800]);
   });
@@ -271,8 +272,8 @@ describe('backoff and intensity', () => {
     expect(escalated).toHaveLength(1);
     expect(escalated[0]).toMatch(/more than 2 restarts in 10000 ms/);
     expect(events.find((e) => e.type === 'escalated')).toMatchObject({ supervisor: 'inner', parent: 'outer', children: ['w1', 'w2'] });
-    expect(hive.system.has('w1')).toBe(false);
-    expect(hive.system.has('w2')).toBe(false);
+    expect(hiveInternals(hive).system.has('w1')).toBe(false);
+    expect(hiveInternals(hive).system.has('w2')).toBe(false);
     // the parent got the escalation and applies its strategy (one-for-one): restart `inner` after its backoff
     expect(events.at(-1)).toMatchObject({ type: 'restarting', supervisor: 'outer', child: 'inner', reason: 'escalated', delayMs: 100 });
     expect(inner.running).toBe(false);
@@ -297,7 +298,7 @@ describe('backoff and intensity', () => {
       intensity: { maxRestarts: 0, withinMs: 1_000 },
       children: [{ id: 'mid', supervisor: { backoff: exact, intensity: { maxRestarts: 0, withinMs: 1_000 }, children: [{ id: 'leaf', logic: fragileCounter }] } }],
     });
-    expect(hive.system.has('leaf')).toBe(true);
+    expect(hiveInternals(hive).system.has('leaf')).toBe(true);
     await failWith(hive.ref('leaf'));
     expect(events.filter((e) => e.type === 'escalated').map((e) => [e.supervisor, (e as { parent?: string }).parent])).toEqual([
       ['mid', 'top'],
@@ -305,7 +306,7 @@ describe('backoff and intensity', () => {
       ['root', undefined],
     ]);
     clock.advance(60_000);
-    for (const id of ['top', 'mid', 'leaf']) expect(hive.system.has(id)).toBe(false);
+    for (const id of ['top', 'mid', 'leaf']) expect(hiveInternals(hive).system.has(id)).toBe(false);
   });
 });
 
@@ -329,13 +330,13 @@ describe('children that fail while starting', () => {
       ],
     });
     expect(sup.running).toBe(true);
-    expect(hive.system.has('ok')).toBe(true);
-    expect(hive.system.has('never')).toBe(false);
+    expect(hiveInternals(hive).system.has('ok')).toBe(true);
+    expect(hiveInternals(hive).system.has('never')).toBe(false);
     clock.advance(100);
     clock.advance(200);
     expect(events.filter((e) => e.supervisor === 'starter').map((e) => e.type)).toEqual(['restarting', 'restarting', 'escalated']);
     expect(events.find((e) => e.type === 'escalated')).toMatchObject({ supervisor: 'starter', parent: 'root', children: ['ok', 'never'] });
-    expect(hive.system.has('ok')).toBe(false);
+    expect(hiveInternals(hive).system.has('ok')).toBe(false);
   });
 });
 
@@ -354,7 +355,7 @@ describe('the root supervisor', () => {
     expect(hive.supervision.status().children[0]).toMatchObject({ id: 'plain', restarts: 1 });
     expect(await hive.metrics.text()).toMatch(/hive_supervisor_restarts_total\{supervisor="root",cluster="sup",node="[^"]+"\} 1/);
     // the root supervisor is an actor on the node, answering status asks
-    expect(hive.system.actors().find((a) => a.id === ROOT_SUPERVISOR_ID)).toMatchObject({ kind: 'supervisor', status: 'running' });
+    expect(hiveInternals(hive).system.actors().find((a) => a.id === ROOT_SUPERVISOR_ID)).toMatchObject({ kind: 'supervisor', status: 'running' });
     expect(await hive.ref(ROOT_SUPERVISOR_ID).ask({ type: 'status' })).toMatchObject({ type: 'supervisor.status', name: 'root', state: 'running', childCount: 1 });
   });
 
@@ -379,8 +380,8 @@ describe('the root supervisor', () => {
     await failWith(x);
     clock.advance(100);
     await failWith(x);
-    expect(hive.system.has('x')).toBe(false);
-    expect(hive.system.has('y')).toBe(false);
+    expect(hiveInternals(hive).system.has('x')).toBe(false);
+    expect(hiveInternals(hive).system.has('y')).toBe(false);
     expect(events.find((e) => e.type === 'escalated')).toEqual({
       type: 'escalated',
       supervisor: 'root',
@@ -392,7 +393,7 @@ describe('the root supervisor', () => {
     expect(error).toMatchObject({ supervisor: 'root', msg: expect.stringContaining('root supervisor gave up') as unknown });
     expect(await hive.metrics.text()).toMatch(/hive_supervisor_escalations_total\{supervisor="root",cluster="sup",node="[^"]+"\} 1/);
     clock.advance(60_000);
-    expect(hive.system.has('x')).toBe(false);
+    expect(hiveInternals(hive).system.has('x')).toBe(false);
     await expect(hive.ref('y').ask({ type: 'ping' })).rejects.toMatchObject({ code: 'NO_SUCH_ACTOR' });
     // the root keeps supervising what is spawned later, with a fresh restart history
     const z = await hive.spawn(fragileCounter, { id: 'z' });
@@ -404,23 +405,23 @@ describe('the root supervisor', () => {
   it('refuses bad supervision options with INVALID_ARGUMENT before spawning anything', async () => {
     const { hive } = await node();
     await expect(hive.spawn(fragileCounter, { id: 'bad', supervision: { restart: 'sometimes' as never } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    expect(hive.system.has('bad')).toBe(false);
+    expect(hiveInternals(hive).system.has('bad')).toBe(false);
     await expect(hive.supervisor('s', { strategy: 'one-for-all' as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(hive.supervisor('s', { children: [{ id: 'a', logic: fragileCounter }, { id: 'a', logic: fragileCounter }] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(hive.supervisor('s', { children: [{ id: 'a.b', logic: fragileCounter }] })).rejects.toMatchObject({ code: 'INVALID_ID' });
     await hive.spawn(fragileCounter, { id: 'taken' });
     await expect(hive.supervisor('s2', { children: [{ id: 'taken', logic: fragileCounter }] })).rejects.toMatchObject({ code: 'ACTOR_FAILED' });
-    expect(hive.system.has('s2')).toBe(false);
+    expect(hiveInternals(hive).system.has('s2')).toBe(false);
   });
 
   it('stopping a supervisor stops its children; a node stops cleanly with restarts pending', async () => {
     const { hive, clock, events } = await node({ supervision: { backoff: exact } });
     const sup = await hive.supervisor('sup', { backoff: exact, children: [{ id: 'k1', logic: fragileCounter }, { id: 'k2', logic: fragileCounter }] });
     await sup.stop();
-    expect(hive.system.has('k1') || hive.system.has('k2') || hive.system.has('sup')).toBe(false);
+    expect(hiveInternals(hive).system.has('k1') || hiveInternals(hive).system.has('k2') || hiveInternals(hive).system.has('sup')).toBe(false);
     expect(events.filter((e) => e.type === 'removed').map((e) => e.child)).toEqual(['sup']);
     clock.advance(60_000);
-    expect(hive.system.has('sup')).toBe(false);
+    expect(hiveInternals(hive).system.has('sup')).toBe(false);
     const p = await hive.spawn(fragileCounter, { id: 'pending' });
     await failWith(p);
     await hive.stop();
