@@ -193,8 +193,9 @@
     const rows = [];
     for (const n of view.nodes) {
       for (const a of n.actors) {
-        const i = a.id.indexOf('--');
-        if (i > 0) rows.push(`<tr><td>${esc(a.id.slice(0, i))}</td><td>${esc(a.id.slice(i + 2))}</td><td>${esc(n.node)}</td><td>${a.mailboxDepth}</td><td>${a.handled}</td></tr>`);
+        // node status lists a virtual actor as <kind>/<key> (a plain actor id is one token, never with "/")
+        const i = a.id.indexOf('/');
+        if (i > 0) rows.push(`<tr><td>${esc(a.id.slice(0, i))}</td><td>${esc(a.id.slice(i + 1))}</td><td>${esc(n.node)}</td><td>${a.mailboxDepth}</td><td>${a.handled}</td></tr>`);
         if (rows.length >= 200) break;
       }
     }
