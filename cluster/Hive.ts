@@ -34,6 +34,7 @@ import type { Limiter } from '../actors/limits/Limiter.js';
 import type { BudgetOptions, LimiterOptions } from '../actors/limits/limitOptions.js';
 import { Memory, NodeMemory, type MemoryOptions } from './NodeMemory.js';
 import { KpiSampler } from './ops/KpiSampler.js';
+import { NodeService } from './ops/NodeService.js';
 import { registerPoolMetrics } from './ops/poolMetrics.js';
 import type { Pool, SubmitOptions } from '../actors/pool/Pool.js';
 import type { PoolOptions } from '../actors/pool/poolOptions.js';
@@ -175,6 +176,8 @@ export class Hive {
   readonly timers: NodeTimers;
   /** What this node offers the code it runs (pool agents' `ctx`). */
   readonly services: NodeServices;
+  /** This node as service `hive` of the NATS services protocol (`$SRV.PING|INFO|STATS`, `nats micro`). */
+  readonly natsService: NodeService;
   /** A circuit breaker per destination node around remote asks. */
   private readonly nodeBreakers: NodeBreakers;
   /**
@@ -270,6 +273,7 @@ export class Hive {
     });
     this.control.addStatusSection('kpis', () => this.kpis.section());
     this.kpis.start();
+    this.natsService = new NodeService(this);
     this.membership.start();
     this.control.start();
     this.timers.start();
@@ -282,6 +286,7 @@ export class Hive {
       pools: this.pools,
       nodeBreakers: this.nodeBreakers,
     });
+    this.natsService.start();
   }
 
   /**
@@ -509,6 +514,7 @@ export class Hive {
     this.stopping ??= (async () => {
       this.control.stop();
       this.kpis.stop();
+      this.natsService.stop();
       await this.pools.stop();
       await this.limits.stop();
       await this.timers.stop();

@@ -183,6 +183,8 @@ export class InboundRequest implements Replier, Expiring {
   traceparent: string | undefined = undefined;
   /** @internal The server span, when an OpenTelemetry SDK records one. */
   span: Span | undefined = undefined;
+  /** When it arrived (performance.now()), for processing time. */
+  readonly received = performance.now();
   private controller: AbortController | undefined = undefined;
   private abortReason: Error | undefined = undefined;
 
@@ -262,6 +264,11 @@ function noop(): void {}
 export class Transit {
   /** Guards requests that name a `guardKey` (the node's per-destination breakers). */
   guard: RemoteGuard | undefined = undefined;
+  /**
+   * Hears every served ask once it is answered (or dropped at its deadline): the subject, the processing time
+   * in seconds and the error, if it failed (the node's NATS service stats count them).
+   */
+  onServed: ((subject: string, seconds: number, err: unknown) => void) | undefined = undefined;
 
   private readonly transport: Transport;
   private readonly codec: FrameCodec;
@@ -665,8 +672,10 @@ export class Transit {
 
   /** Answers a message that could not be decoded (a tell has no one to answer: `onRefusedTell` hears of it). */
   private refuse(msg: TransportMessage, err: unknown, onRefusedTell?: (subject: string, err: unknown) => void): void {
-    if (msg.reply !== undefined) this.publishAnswer(msg.reply, isBinaryFrame(msg.data), undefined, undefined, err);
-    else if (onRefusedTell !== undefined) onRefusedTell(msg.subject, err);
+    if (msg.reply !== undefined) {
+      this.publishAnswer(msg.reply, isBinaryFrame(msg.data), undefined, undefined, err);
+      this.onServed?.(msg.subject, 0, err);
+    } else if (onRefusedTell !== undefined) onRefusedTell(msg.subject, err);
     else this.logger.debug({ err, subject: msg.subject }, 'message refused');
   }
 
@@ -737,6 +746,7 @@ export class Transit {
     if (!req.binary && req.replyTo !== undefined) this.publishAnswer(req.replyTo, false, undefined, undefined, err);
     endSpan(req.span, err);
     req.span = undefined;
+    this.onServed?.(req.subject, (performance.now() - req.received) / 1000, err);
     req.abandon(err);
   }
 
@@ -797,6 +807,7 @@ export class Transit {
   /** @internal Publishes the answer to an inbound ask. */
   answer(req: InboundRequest, ok: HiveEvent | undefined, err: unknown): void {
     if (req.replyTo !== undefined) this.publishAnswer(req.replyTo, req.binary, req.cid, ok, err, req.batched);
+    this.onServed?.(req.subject, (performance.now() - req.received) / 1000, ok === undefined ? err : undefined);
     if (req.span !== undefined) {
       endSpan(req.span, ok === undefined ? err : undefined);
       req.span = undefined;
