@@ -19,16 +19,15 @@ const outcomes = [
 
 /**
  * Registers the `hive_pool_*` metrics of a node on `metrics`; `read` returns the pools' counters (it is
- * called at most once per scrape).
+ * called once per scrape).
  */
 export function registerPoolMetrics(metrics: MetricsRegistry, read: () => PoolStats[]): void {
-  let cached: PoolStats[] = [];
-  let cachedAt = -Infinity;
+  // one read per scrape: prom-client collects every metric in the same turn, so the read is kept until the next
+  let cached: PoolStats[] | undefined;
   const stats = (): PoolStats[] => {
-    const now = performance.now();
-    if (now - cachedAt > 50) {
+    if (cached === undefined) {
       cached = read();
-      cachedAt = now;
+      setImmediate(() => (cached = undefined));
     }
     return cached;
   };
