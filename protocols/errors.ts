@@ -21,6 +21,7 @@ export const ErrorCodes = [
   'CANCELLED',
   'BUDGET_EXHAUSTED',
   'PERMISSION_DENIED',
+  'TASK_ID_CONFLICT',
   'INTERNAL',
 ] as const;
 
@@ -180,6 +181,16 @@ export class PermissionDeniedError extends HiveError {
   }
 }
 
+/**
+ * A task was submitted with the id of a task already queued or finished but with a different payload (task or
+ * key): its outcome belongs to the first submission and is not returned. Not retryable: submit with a new id.
+ */
+export class TaskIdConflictError extends HiveError {
+  constructor(message: string, options: HiveErrorOptions = {}) {
+    super('TASK_ID_CONFLICT', message, options);
+  }
+}
+
 type ErrorClass = new (message: string, options?: HiveErrorOptions) => HiveError;
 
 const classes: Partial<Record<string, ErrorClass>> = {
@@ -199,6 +210,7 @@ const classes: Partial<Record<string, ErrorClass>> = {
   INVALID_ARGUMENT: InvalidArgumentError,
   CANCELLED: CancelledError,
   PERMISSION_DENIED: PermissionDeniedError,
+  TASK_ID_CONFLICT: TaskIdConflictError,
 };
 
 /** True when `value` has the shape of an error reply (`{ type: 'hive.error', code, message }`). */

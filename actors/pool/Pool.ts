@@ -13,11 +13,14 @@ import { reply } from '../../runtime/reply.js';
 import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
 import type { PoolManager, PoolStats } from './PoolManager.js';
-import { outcomeError, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
+import { outcomeError, outcomeFor, taskDigest, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
 
 /** Options of one submission. */
 export interface SubmitOptions {
-  /** Task id (default: generated). Submitting the same id again returns the first outcome. */
+  /**
+   * Task id (default: generated). Submitting the same id again with the same task and key returns the first
+   * outcome; with another task or key it rejects with TASK_ID_CONFLICT (the outcome is the first submission's).
+   */
   id?: string;
   /** Routing key: with the consistent-hash strategy, one key stays on one agent while it lives. */
   key?: string;
@@ -31,6 +34,8 @@ export interface SubmitOptions {
 }
 
 interface Waiter {
+  /** The submission's {@link taskDigest}: it gets an outcome only when that outcome's digest is the same. */
+  digest: string | undefined;
   resolve: (o: TaskOutcome) => void;
   reject: (e: unknown) => void;
   timer: TimerHandle;
@@ -81,7 +86,7 @@ export class TaskSubmitter {
       throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`, { details: { argument: 'timeoutMs' } });
     }
     const now = system.clock.now();
-    const rec: TaskRecord = { type: 'hive.task', id, pool, task, deadline: now + timeoutMs, submittedAt: now };
+    const rec: TaskRecord = { type: 'hive.task', id, pool, task, deadline: now + timeoutMs, submittedAt: now, digest: taskDigest(task, options.key) };
     if (replyTo !== undefined) rec.replyTo = replyTo;
     if (options.key !== undefined) rec.key = options.key;
     return { rec, timeoutMs };
@@ -113,9 +118,11 @@ export class TaskSubmitter {
     const list = this.waiters.get(o.id);
     if (list === undefined) return;
     this.waiters.delete(o.id);
+    const now = this.deps.system.clock.now();
     for (const w of list) {
       this.deps.system.clock.clearTimeout(w.timer);
-      w.resolve(o);
+      // a caller waiting for the same id with another task gets TASK_ID_CONFLICT, not this outcome
+      w.resolve(outcomeFor(o, w.digest, now));
     }
   }
 
@@ -150,15 +157,15 @@ export class TaskSubmitter {
         drop();
         const err = new CancelledError(`task ${id} on pool "${pool}" was cancelled`, { cause: signal?.reason, details: { id, pool } });
         reject(err);
-        this.cancel(pool, id, err, now);
+        this.cancel(pool, id, err, now, rec.digest);
       };
       const list = this.waiters.get(id) ?? [];
-      list.push({ resolve: (o) => (signal?.removeEventListener('abort', onAbort), resolve(o)), reject, timer });
+      list.push({ digest: rec.digest, resolve: (o) => (signal?.removeEventListener('abort', onAbort), resolve(o)), reject, timer });
       this.waiters.set(id, list);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      // an id that already finished is answered from the result store
+      // an id that already finished is answered from the result store (its outcome only to the same submission)
       const stored = options.id === undefined ? undefined : await this.deps.results.get(id);
       if (stored !== undefined) this.settle(decodeJson(stored.value, MAX_OUTCOME) as TaskOutcome);
       else await this.deps.queue.publish(pool, encodeJson(rec), id);
@@ -178,10 +185,11 @@ export class TaskSubmitter {
    * id) reaches the node running it (its agent's signal aborts) and every node that may pull it later (it is
    * not started); CANCELLED is stored as its outcome unless it already has one.
    */
-  private cancel(pool: string, id: string, err: CancelledError, submittedAt: number): void {
+  private cancel(pool: string, id: string, err: CancelledError, submittedAt: number, digest: string | undefined): void {
     const { system, results } = this.deps;
     system.transit.publishCancel(this.inbox, id);
     const outcome: TaskOutcome = { type: 'hive.task.result', id, pool, ok: false, error: toErrorReply(err), attempts: 0, finishedAt: system.clock.now() };
+    if (digest !== undefined) outcome.digest = digest;
     results.create(id, encodeJson(outcome)).catch((e: unknown) => system.logger.debug({ err: e, task: id, submittedAt }, 'could not store a cancelled outcome'));
   }
 

@@ -24,7 +24,7 @@ import type { NodeServices } from '../agent/NodeServices.js';
 import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
 import type { ResolvedPoolOptions } from './poolOptions.js';
 import type { MemoryApi } from '../memory/MemoryApi.js';
-import type { DeadTask, TaskOutcome, TaskRecord } from './TaskRecord.js';
+import { outcomeFor, type DeadTask, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
 
 /** What a pool manager needs to know about the other nodes. */
 export interface PoolPeers {
@@ -368,12 +368,14 @@ export class PoolManager {
     if (stored !== undefined) {
       let outcome: TaskOutcome;
       try {
-        outcome = decodeStoredOutcome(stored.value);
+        // a record with this id but another task (queued after the de-duplication window) gets TASK_ID_CONFLICT
+        outcome = outcomeFor(decodeStoredOutcome(stored.value), rec.digest, this.system.clock.now());
       } catch (err) {
         // a stored result nobody can read: the task ran, but its outcome is lost; say so instead of running it twice
         this.errors.inc({ pool: this.name, op: 'result-decode' });
         this.system.logger.error({ err, task: rec.id, pool: this.name }, 'stored task result is undecodable');
         outcome = { type: 'hive.task.result', id: rec.id, pool: this.name, ok: false, attempts: d.deliveryCount, finishedAt: this.system.clock.now(), error: toErrorReply(new HiveError('BAD_FRAME', `the stored result of task ${rec.id} is undecodable`, { cause: err })) };
+        if (rec.digest !== undefined) outcome.digest = rec.digest;
       }
       this.stats.deduplicated += 1;
       this.notify(rec, outcome);
@@ -517,6 +519,7 @@ export class PoolManager {
     if (end.ok) outcome.result = end.result;
     if (end.error !== undefined) outcome.error = toErrorReply(end.error);
     if (end.agent !== undefined) outcome.agent = end.agent;
+    if (rec.digest !== undefined) outcome.digest = rec.digest;
     let final = outcome;
     try {
       const rev = await this.deps.results.create(rec.id, encodeJson(outcome));
@@ -525,7 +528,8 @@ export class PoolManager {
         const first = await this.deps.results.get(rec.id);
         if (first !== undefined) {
           try {
-            final = decodeStoredOutcome(first.value);
+            // the first outcome, if this record is the same submission; else TASK_ID_CONFLICT
+            final = outcomeFor(decodeStoredOutcome(first.value), rec.digest, this.system.clock.now());
           } catch (err) {
             this.system.logger.error({ err, task: rec.id, pool: this.name }, 'stored task result is undecodable; answering with this run\'s outcome');
           }

@@ -1,6 +1,8 @@
 // What travels through a pool's durable queue (a task with its id, key, deadline and where to send the
 // outcome) and what is stored and sent when it is done (its result or its error).
-import type { ErrorReply } from '../../protocols/errors.js';
+import { createHash } from 'node:crypto';
+import { TaskIdConflictError, toErrorReply, type ErrorReply } from '../../protocols/errors.js';
+import { jsonReplacer } from '../../protocols/frame.js';
 
 /** A task on the queue. */
 export interface TaskRecord {
@@ -17,6 +19,8 @@ export interface TaskRecord {
   submittedAt: number;
   /** Subject the outcome is published to (the submitting node's results inbox). */
   replyTo?: string;
+  /** {@link taskDigest} of `task` and `key`: binds the outcome to this submission. */
+  digest?: string;
 }
 
 /** How a task ended. */
@@ -34,6 +38,38 @@ export interface TaskOutcome {
   finishedAt: number;
   /** It failed every delivery it was allowed and was moved to the pool's dead-letter stream (`hive dead <pool>`). */
   deadLettered?: boolean;
+  /** The {@link taskDigest} of the submission that produced it: only a submission with the same digest gets it. */
+  digest?: string;
+}
+
+/** Sorts plain objects' keys, so that the same task built with another key order has the same digest. */
+function canonicalReplacer(key: string, value: unknown): unknown {
+  const v = jsonReplacer(key, value);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+  const sorted: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+  return sorted;
+}
+
+/**
+ * SHA-256 (hex) over the canonical JSON encoding of a submission's task and key (object keys sorted). Stored
+ * with the task's outcome: a later submission with the same id gets that outcome only when its digest is the same.
+ */
+export function taskDigest(task: unknown, key: string | undefined): string {
+  return createHash('sha256').update(JSON.stringify([task ?? null, key ?? null], canonicalReplacer)).digest('hex');
+}
+
+/**
+ * What a submission with digest `digest` is answered with when task `stored.id` already has an outcome: that
+ * outcome when it was produced by the same submission (same task and key: a redelivery or a resubmission),
+ * else TASK_ID_CONFLICT, never another submission's outcome (an outcome stored without a digest matches none).
+ */
+export function outcomeFor(stored: TaskOutcome, digest: string | undefined, now: number): TaskOutcome {
+  if (stored.digest !== undefined && stored.digest === digest) return stored;
+  const error = new TaskIdConflictError(`task id ${stored.id} on pool "${stored.pool}" belongs to another submission (another task or key): submit with a new id`, { details: { task: stored.id, pool: stored.pool } });
+  const conflict: TaskOutcome = { type: 'hive.task.result', id: stored.id, pool: stored.pool, ok: false, error: toErrorReply(error), attempts: 0, finishedAt: now };
+  if (digest !== undefined) conflict.digest = digest;
+  return conflict;
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   ErrorCodes,
   HiveError,
   PermissionDeniedError,
+  TaskIdConflictError,
   InvalidArgumentError,
   InvalidEventError,
   InvalidIdError,
@@ -45,6 +46,7 @@ const CLASSES: Array<[ErrorClass, string, boolean]> = [
   [InvalidArgumentError, 'INVALID_ARGUMENT', false],
   [DatabaseError, 'DATABASE', true],
   [PermissionDeniedError, 'PERMISSION_DENIED', false],
+  [TaskIdConflictError, 'TASK_ID_CONFLICT', false],
 ];
 
 describe('errors - classes', () => {
