@@ -1,7 +1,7 @@
 // NodePools: the pools a node hosts. Opens the durable queue (JetStream over NATS, in memory in-process) and
 // the result store, creates a PoolManager and its actor per pool, serves the NATS subject
 // `hive.<cluster>.pool.<name>` (a JSON request submits a task and gets its outcome), and reports pool
-// counters in the node's status.
+// counters in the node's status: this node's, and the cluster-wide durable totals (PoolCounters).
 import type { MemoryApi } from '../actors/memory/MemoryApi.js';
 import { MemoryWorkQueue, type WorkQueue } from '../runtime/WorkQueue.js';
 import { MemoryKeyValue, type KeyValueStore } from '../runtime/KeyValueStore.js';
@@ -21,9 +21,10 @@ import { JetStreamWorkQueue } from './JetStreamWorkQueue.js';
 import type { Membership } from './Membership.js';
 import { NatsKeyValue } from './NatsKeyValue.js';
 import { NatsTransport } from './NatsTransport.js';
+import { PoolCounters, type PoolCounts } from './PoolCounters.js';
 
 /** In-process nodes on one bus share their queue and result store, as NATS nodes share JetStream. */
-const memoryBackends = new WeakMap<object, { queue: MemoryWorkQueue; results: MemoryKeyValue }>();
+const memoryBackends = new WeakMap<object, { queue: MemoryWorkQueue; results: MemoryKeyValue; stats: MemoryKeyValue }>();
 
 /** A task submission over NATS (`hive.<cluster>.pool.<name>`); a payload without `task` is the task itself. */
 interface WireSubmission {
@@ -41,26 +42,28 @@ export const MAX_WIRE_TIMEOUT_MS = 600_000;
 /** The pools of one node. */
 export class NodePools {
   private readonly pools = new Map<string, { manager: PoolManager; pool: Pool; sub: TransportSubscription | undefined }>();
-  private backends: Promise<{ queue: WorkQueue; results: KeyValueStore }> | undefined;
+  private backends: Promise<{ queue: WorkQueue; results: KeyValueStore; stats: KeyValueStore }> | undefined;
   private submitter: TaskSubmitter | undefined;
+  private counters: PoolCounters | undefined;
 
   constructor(
     private readonly deps: { system: ActorSystem; transport: Transport; membership: Membership; memory?: () => MemoryApi; limits?: NodeServices },
   ) {}
 
-  private open(): Promise<{ queue: WorkQueue; results: KeyValueStore }> {
+  private open(): Promise<{ queue: WorkQueue; results: KeyValueStore; stats: KeyValueStore }> {
     this.backends ??= (async () => {
       const { transport, system } = this.deps;
       if (transport instanceof NatsTransport) {
         return {
           queue: await JetStreamWorkQueue.open(transport, system.config.cluster),
           results: await NatsKeyValue.open(transport, `hive_${system.config.cluster}_results`, { ttlMs: 24 * 3600_000 }),
+          stats: await NatsKeyValue.open(transport, `hive_${system.config.cluster}_poolstats`),
         };
       }
       const key = transport instanceof InProcTransport ? transport.bus : transport;
       let b = memoryBackends.get(key);
       if (b === undefined) {
-        b = { queue: new MemoryWorkQueue(system.clock), results: new MemoryKeyValue() };
+        b = { queue: new MemoryWorkQueue(system.clock), results: new MemoryKeyValue(), stats: new MemoryKeyValue() };
         memoryBackends.set(key, b);
       }
       return b;
@@ -81,9 +84,11 @@ export class NodePools {
     assertToken(name, 'pool name');
     if (this.pools.has(name)) throw new ConfigError(`pool "${name}" already exists on this node`, { details: { option: 'pool' } });
     const resolved = resolvePoolOptions(options as PoolOptions);
-    const { queue, results } = await this.open();
+    const { queue, results, stats } = await this.open();
     const { system, transport, membership } = this.deps;
     this.submitter ??= new TaskSubmitter({ system, transport, queue, results });
+    this.counters ??= new PoolCounters({ kv: stats, node: system.config.nodeId, clock: system.clock, logger: system.logger, local: () => [...this.pools.values()].map((p) => p.manager.status()) });
+    await this.counters.adopt(name);
     const peers: PoolPeers = {
       hostsOf: (pool) =>
         membership
@@ -200,15 +205,22 @@ export class NodePools {
     return out;
   }
 
-  /** Counters of every pool on this node. */
-  status(): PoolStats[] {
-    return [...this.pools.values()].map((p) => p.manager.status());
+  /**
+   * Counters of every pool on this node; `cluster` holds the pool's durable cluster-wide totals (every node
+   * that ever counted for it, live or gone, as last read: at most about a second old).
+   */
+  status(): Array<PoolStats & { cluster: PoolCounts }> {
+    return [...this.pools.values()].map((p) => {
+      const s = p.manager.status();
+      return { ...s, cluster: this.counters?.totalsOf(s) ?? { done: s.done, failed: s.failed, retried: s.retried, deadLettered: s.deadLettered } };
+    });
   }
 
   /** Stops taking tasks and lets running ones finish. */
   async stop(): Promise<void> {
     for (const p of this.pools.values()) p.sub?.unsubscribe();
     await Promise.all([...this.pools.values()].map((p) => p.manager.stop()));
+    await this.counters?.stop();
     this.submitter?.stop();
     this.pools.clear();
   }

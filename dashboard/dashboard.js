@@ -82,9 +82,9 @@
       history.search[n.node].push(s ? s.searchP95Ms : null);
       history.memory[n.node].push(n.memory.rssBytes / 1048576);
     }
-    // tasks done per second, per pool, from the difference with the previous poll
+    // tasks done per second, per pool, from the difference with the previous poll (of the durable cluster-wide totals)
     const done = {};
-    for (const n of view.nodes) for (const p of (n.extra && n.extra.pools) || []) done[p.pool] = (done[p.pool] || 0) + p.done;
+    for (const n of view.nodes) for (const p of (n.extra && n.extra.pools) || []) done[p.pool] = Math.max(done[p.pool] || 0, (p.cluster || p).done);
     for (const pool of Object.keys(done)) if (history.done[pool] === undefined) history.done[pool] = history.t.slice(0, -1).map(() => null);
     for (const pool of Object.keys(history.done)) {
       const before = prevDone && prevDone[pool];
@@ -155,9 +155,11 @@
         a.busy += p.busy;
         a.capacity += p.capacity;
         a.queued = Math.max(a.queued, p.queued);
-        a.done += p.done;
-        a.failed += p.failed;
-        a.deadLettered += p.deadLettered;
+        // done, failed, dead-lettered: durable cluster-wide totals (nodes that are gone included), freshest read wins
+        const c = p.cluster || p;
+        a.done = Math.max(a.done, c.done);
+        a.failed = Math.max(a.failed, c.failed);
+        a.deadLettered = Math.max(a.deadLettered, c.deadLettered);
         if (p.breaker !== 'closed' && p.breaker !== 'off') a.breakers.push(`${n.node}: ${p.breaker}`);
         a.decisions.push(...p.decisions);
       }

@@ -124,21 +124,26 @@ interface PoolRow {
   breakers: Record<string, string>;
 }
 
-/** Adds up each pool's counters over the nodes hosting it. */
+/**
+ * Adds up each pool's size and load over the nodes hosting it; done, failed, retried and dead-lettered are the
+ * durable cluster-wide totals the nodes report (the freshest, i.e. highest, of their reads), so they include
+ * nodes that are gone.
+ */
 export function aggregatePools(nodes: NodeStatus[]): PoolRow[] {
   const rows = new Map<string, PoolRow>();
   for (const n of nodes) {
-    const pools = (n.extra?.['pools'] ?? []) as Array<Omit<PoolRow, 'nodes'> & { node: string }>;
+    const pools = (n.extra?.['pools'] ?? []) as Array<Omit<PoolRow, 'nodes'> & { node: string; cluster?: Pick<PoolRow, 'done' | 'failed' | 'retried' | 'deadLettered'> }>;
     for (const p of pools) {
       const r = rows.get(p.pool) ?? { pool: p.pool, size: 0, target: p.target, busy: 0, capacity: 0, queued: 0, done: 0, failed: 0, retried: 0, deadLettered: 0, nodes: [], decisions: [], breakers: {} };
       r.size += p.size;
       r.busy += p.busy;
       r.capacity += p.capacity;
       r.queued = Math.max(r.queued, p.queued);
-      r.done += p.done;
-      r.failed += p.failed;
-      r.retried += p.retried;
-      r.deadLettered += p.deadLettered;
+      const c = p.cluster ?? p;
+      r.done = Math.max(r.done, c.done);
+      r.failed = Math.max(r.failed, c.failed);
+      r.retried = Math.max(r.retried, c.retried);
+      r.deadLettered = Math.max(r.deadLettered, c.deadLettered);
       r.target = Math.max(r.target, p.target);
       r.nodes.push(n.node);
       r.decisions.push(...(p.decisions ?? []));

@@ -78,6 +78,41 @@ describe.skipIf(!natsBinaryAvailable())('pools across processes - end to end', (
     expect(again).toEqual(done);
   });
 
+  it('pool - hive pools counters are cluster-wide and durable: DONE does not drop when a node that did tasks is killed', { timeout: 90_000 }, async () => {
+    type PoolsJson = { pools: Array<{ pool: string; done: number }>; nodes: Array<{ node: string; pools: Array<{ pool: string; done: number; cluster?: { done: number } }> }> };
+    const pools = async () => JSON.parse((await cli(['pools', '--json', '--nats', server.url, '--cluster', cluster])).stdout) as PoolsJson;
+    const doneOf = (j: PoolsJson) => j.pools.find((x) => x.pool === 'work')?.done ?? 0;
+    const hosts = (j: PoolsJson) => j.nodes.filter((n) => n.pools.some((x) => x.pool === 'work')).map((n) => n.node).sort();
+    const viewOf = (j: PoolsJson, node: string) => j.nodes.find((n) => n.node === node)?.pools.find((x) => x.pool === 'work')?.cluster?.done ?? -1;
+    await startNode('p3');
+    await until(() => client.members().filter((m) => m.pools?.includes('work')).length === 2, 'p2 and p3 in the membership');
+    await until(async () => hosts(await pools()).join() === 'p2,p3', 'p2 and p3 answering hive pools');
+    const before = doneOf(await pools());
+    const ids = Array.from({ length: 16 }, (_, n) => `c${n}`);
+    const done = await Promise.all(ids.map((id, n) => client.submit('work', { n, ms: 200 }, { id, timeoutMs: 30_000 }) as Promise<Done>));
+    // the fault must take counted work with it: the victim did some of these tasks
+    const byVictim = done.filter((r) => r.node === 'p3').length;
+    expect(byVictim).toBeGreaterThan(0);
+    expect(byVictim).toBeLessThan(ids.length);
+    // the survivor's view of the cluster's totals holds the victim's count (written to the KV bucket)
+    let counted = 0;
+    await until(async () => {
+      const j = await pools();
+      counted = doneOf(j);
+      return counted >= before + ids.length && viewOf(j, 'p2') >= before + ids.length;
+    }, 'the survivor to see every done task in the durable counters');
+    const victim = procs.find((p) => p.id === 'p3')!;
+    victim.proc.kill('SIGKILL');
+    expect(await victim.exited).toBeNull();
+    await until(async () => hosts(await pools()).join() === 'p2' && !client.members().some((m) => m.node === 'p3'), 'p3 gone from the cluster');
+    const after = await pools();
+    expect(hosts(after)).toEqual(['p2']);
+    expect(doneOf(after)).toBeGreaterThanOrEqual(counted);
+    // summing the live nodes' own counters, as hive pools once did, would have lost the victim's tasks
+    const liveSum = after.nodes.flatMap((n) => n.pools).filter((x) => x.pool === 'work').reduce((a, x) => a + x.done, 0);
+    expect(liveSum).toBeLessThan(doneOf(after));
+  });
+
   it('pool - hive submit and hive pools work from the CLI', { timeout: 60_000 }, async () => {
     const r = await cli(['submit', 'work', '{"n":7,"ms":1}', '--wait', '--nats', server.url, '--cluster', cluster]);
     expect(r.stderr).toBe('');
