@@ -76,6 +76,23 @@ export function startServerSpan(type: string, subject: string, traceparent: stri
   return { context: trace.setSpan(base, span), span };
 }
 
+/**
+ * Starts the consumer span of a pool task (`task <pool>`) taken from the durable queue, child of the submitter's
+ * `traceparent` (carried in the task record), so a task queued in JetStream stays in its submitter's trace.
+ * Undefined when there is neither an SDK nor a parent.
+ */
+export function startTaskSpan(pool: string, taskId: string, traceparent: string | undefined, node: string): InboundTrace | undefined {
+  const parent = contextFromTraceparent(traceparent, context.active());
+  if (!tracingEnabled()) return parent === undefined ? undefined : { context: parent, span: undefined };
+  const base = parent ?? context.active();
+  const span = trace.getTracer(TRACER_NAME).startSpan(
+    `task ${pool}`,
+    { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'nats', 'messaging.operation.type': 'process', 'hive.pool': pool, 'hive.task.id': taskId, 'hive.node': node } },
+    base,
+  );
+  return { context: trace.setSpan(base, span), span };
+}
+
 /** Ends `span`, marking it failed with `err` when given. */
 export function endSpan(span: Span | undefined, err?: unknown): void {
   if (span === undefined) return;

@@ -8,6 +8,7 @@ import { HiveError, OverloadedError, TimeoutError, UnavailableError } from '../.
 import type { Clock, TimerHandle } from '../../runtime/Clock.js';
 import type { Logger } from '../../runtime/logger.js';
 import { reply, replyError } from '../../runtime/reply.js';
+import { contextFromTraceparent, withContext } from '../../runtime/tracing.js';
 import type { MemoryApi } from '../memory/MemoryApi.js';
 import type { Budget } from '../limits/Budget.js';
 import type { Limiter } from '../limits/Limiter.js';
@@ -49,6 +50,8 @@ export interface AgentTask {
   /** Epoch ms after which the task is abandoned (the signal aborts). */
   deadline?: number;
   attempt?: number;
+  /** The traceparent of the task's run: the handler runs in that trace (its asks and memory requests join it). */
+  t?: string;
 }
 
 /** Agent input. */
@@ -161,7 +164,7 @@ export const agentMachine = setup({
       };
       let result: unknown;
       try {
-        result = context.handler(t.task, ctx);
+        result = withContext(contextFromTraceparent(t.t), () => context.handler(t.task, ctx));
       } catch (err) {
         queueMicrotask(() => finish(false, err));
         return;

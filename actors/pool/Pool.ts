@@ -14,6 +14,7 @@ import type { Transport, TransportSubscription } from '../../runtime/Transport.j
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
 import type { PoolManager, PoolStats } from './PoolManager.js';
 import { outcomeError, outcomeFor, taskDigest, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
+import { traceparentOf } from '../../runtime/tracing.js';
 
 /** Options of one submission. */
 export interface SubmitOptions {
@@ -89,6 +90,8 @@ export class TaskSubmitter {
     const rec: TaskRecord = { type: 'hive.task', id, pool, task, deadline: now + timeoutMs, submittedAt: now, digest: taskDigest(task, options.key) };
     if (replyTo !== undefined) rec.replyTo = replyTo;
     if (options.key !== undefined) rec.key = options.key;
+    const traceparent = traceparentOf();
+    if (traceparent !== undefined) rec.t = traceparent;
     return { rec, timeoutMs };
   }
 

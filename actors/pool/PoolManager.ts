@@ -13,6 +13,7 @@ import { sysSubject } from '../../protocols/subjects.js';
 import type { ActorSystem } from '../../runtime/ActorSystem.js';
 import type { TimerHandle } from '../../runtime/Clock.js';
 import type { KeyValueStore } from '../../runtime/KeyValueStore.js';
+import type { LatencyRecorder } from '../../runtime/metrics.js';
 import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
 import { DurableConsumer, type WorkContext, type WorkOutcome } from '../../runtime/DurableConsumer.js';
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
@@ -25,7 +26,11 @@ import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
 import type { ResolvedPoolOptions } from './poolOptions.js';
 import type { MemoryApi } from '../memory/MemoryApi.js';
 import { outcomeFor, type DeadTask, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
+import { endSpan, startTaskSpan, traceparentOf, withContext } from '../../runtime/tracing.js';
 
+
+/** Buckets of `hive_balancer_decision_seconds`: a decision takes well under a microsecond. */
+const DECISION_BUCKETS = [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 1e-4, 1e-3];
 /** What a pool manager needs to know about the other nodes. */
 export interface PoolPeers {
   /** Live nodes that host this pool (this node included), in a stable order. */
@@ -118,6 +123,8 @@ export class PoolManager {
   private unlifecycle: (() => void) | undefined;
   private readonly replaced: Counter<'pool' | 'reason'>;
   private readonly errors: Counter<'pool' | 'op'>;
+  /** How long the balancer took per decision (the seed's balancer-latency KPI). */
+  private readonly decisions: LatencyRecorder;
 
   constructor(private readonly deps: PoolManagerDeps) {
     this.name = deps.name;
@@ -125,6 +132,7 @@ export class PoolManager {
     this.target = deps.options.min;
     this.strategy = createStrategy(deps.options.strategy);
     this.replaced = deps.system.metrics.counter('hive_pool_agents_replaced_total', 'Pool agents that stopped or failed on their own and left the balancer (then replaced per the pool size)', ['pool', 'reason']);
+    this.decisions = deps.system.metrics.latencyHistogram('hive_balancer_decision_seconds', 'Time the pool balancer took to pick an agent for a task', ['pool'], DECISION_BUCKETS).labels(this.name);
     this.errors = deps.system.metrics.counter('hive_pool_errors_total', 'Pool manager operations that failed (resize messages, agent spawns, result-store reads, ...)', ['pool', 'op']);
     if (deps.options.autoscale !== false) this.autoscaler = new Autoscaler(deps.options.autoscale, deps.options.min, deps.options.max);
     if (deps.options.breaker !== false) {
@@ -389,8 +397,11 @@ export class PoolManager {
       this.cancelled.delete(rec.id);
       return this.finish(d, rec, { ok: false, error: new CancelledError(`task ${rec.id} was cancelled before it started`) });
     }
-    const progress = { replyTo: rec.replyTo, controller: new AbortController(), agentId: undefined as string | undefined };
+    // the run continues the submitter's trace (its traceparent travelled in the task record)
+    const traced = startTaskSpan(this.name, rec.id, rec.t, this.system.config.nodeId);
+    const progress = { replyTo: rec.replyTo, controller: new AbortController(), agentId: undefined as string | undefined, traceparent: traced === undefined ? undefined : traceparentOf(traced.context) };
     this.inProgress.set(rec.id, progress);
+    let failure: unknown;
     try {
       // a permit from the pool's limiter first: the task waits here (its delivery kept alive) rather than fail
       let permit: Permit | undefined;
@@ -403,11 +414,17 @@ export class PoolManager {
         return { kind: 'dead', error: e, record: encodeJson(this.deadTask(rec, e, d.deliveryCount)) };
       }
       try {
-        return await this.dispatch(rec, d, progress, 0);
+        const outcome = await withContext(traced?.context, () => this.dispatch(rec, d, progress, 0));
+        if (outcome.kind !== 'ack') failure = outcome.error;
+        return outcome;
       } finally {
         permit?.release();
       }
+    } catch (err) {
+      failure = err;
+      throw err;
     } finally {
+      endSpan(traced?.span, failure);
       if (this.inProgress.get(rec.id) === progress) this.inProgress.delete(rec.id);
     }
   };
@@ -453,11 +470,13 @@ export class PoolManager {
   }
 
   /** Picks an agent, asks it to run the task, and answers what the consumer does with the delivery. */
-  private async dispatch(rec: TaskRecord, d: WorkContext, progress: { controller: AbortController; agentId: string | undefined }, reroutes: number): Promise<WorkOutcome> {
+  private async dispatch(rec: TaskRecord, d: WorkContext, progress: { controller: AbortController; agentId: string | undefined; traceparent: string | undefined }, reroutes: number): Promise<WorkOutcome> {
     let agentId: string | undefined;
     for (;;) {
       if (progress.controller.signal.aborted) return this.finish(d, rec, { ok: false, error: new CancelledError(`task ${rec.id} was cancelled before it started`) });
+      const t0 = performance.now();
       agentId = this.strategy.pick(rec.key);
+      this.decisions.observe((performance.now() - t0) / 1000);
       if (agentId !== undefined) break;
       if (this.agents.size === 0 || this.system.clock.now() >= rec.deadline) {
         return { kind: 'retry', error: new UnavailableError(`pool ${this.name} has no agent free on this node`), delayMs: this.o.retryBaseMs };
@@ -476,7 +495,7 @@ export class PoolManager {
       const ask = () =>
         this.system.ask(
           agentId,
-          { type: 'agent.task', task: { id: rec.id, task: rec.task, deadline: rec.deadline, attempt: d.deliveryCount } },
+          { type: 'agent.task', task: { id: rec.id, task: rec.task, deadline: rec.deadline, attempt: d.deliveryCount, ...(progress.traceparent !== undefined && { t: progress.traceparent }) } },
           { timeoutMs: Math.max(1, rec.deadline - started), signal: progress.controller.signal },
         );
       const answer = this.breaker === undefined ? await ask() : await this.breaker.call(ask);

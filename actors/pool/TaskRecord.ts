@@ -21,6 +21,8 @@ export interface TaskRecord {
   replyTo?: string;
   /** {@link taskDigest} of `task` and `key`: binds the outcome to this submission. */
   digest?: string;
+  /** The submitter's W3C traceparent: the task's run continues the submitter's trace. */
+  t?: string;
 }
 
 /** How a task ended. */

@@ -69,7 +69,8 @@ describe.skipIf(!natsBinaryAvailable())('traces across node processes', () => {
     server = await startNatsServer();
     collector = await startCollector();
     dataDir = mkdtempSync(join(tmpdir(), 'hive-trace-'));
-    other = await startHiveNode(['--no-memory', '--nats', server.url, '--cluster', cluster, '--data-dir', dataDir], 'far', {
+    const load = join(import.meta.dirname, 'fixtures', 'tracedPool.ts');
+    other = await startHiveNode(['--no-memory', '--nats', server.url, '--cluster', cluster, '--data-dir', dataDir, '--load', load], 'far', {
       ...process.env,
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_BSP_SCHEDULE_DELAY: '100',
@@ -115,6 +116,27 @@ describe.skipIf(!natsBinaryAvailable())('traces across node processes', () => {
     for (const s of theirs) expect(all.has(s.parentSpanId ?? ''), `parent of ${s.name}`).toBe(true);
     expect(theirs.some((s) => ourIds.has(s.parentSpanId ?? ''))).toBe(true);
     expect(theirs.every((s) => s.kind === 2)).toBe(true); // SPAN_KIND_SERVER
+  });
+
+  it('a pool task queued in JetStream stays in its submitter\'s trace: task span, then the agent\'s own ask', async () => {
+    const tracer = trace.getTracer('test');
+    const rootSpanId = { id: '' };
+    const rootTraceId = await tracer.startActiveSpan('submit', async (root) => {
+      rootSpanId.id = root.spanContext().spanId;
+      expect(await hive.submit('traced', { key: 'from-agent' }, { timeoutMs: 20_000 })).toEqual({ type: 'pong' });
+      root.end();
+      return root.spanContext().traceId;
+    });
+    // the other process ran the task: its consumer span is a child of our span, and the agent's ask is in it
+    const spans = await until('the task, its ask and the ask it served', () => {
+      const found = collector.spans.filter((s) => s.traceId === rootTraceId);
+      const task = found.find((s) => s.name === 'task traced');
+      const ask = task && found.find((s) => s.name === 'ask ping' && s.parentSpanId === task.spanId);
+      const handled = ask && found.find((s) => s.name === 'handle ping' && s.parentSpanId === ask.spanId);
+      return handled === undefined ? undefined : { task: task!, ask: ask!, handled };
+    });
+    expect(spans.task.parentSpanId).toBe(rootSpanId.id);
+    expect(spans.task.kind).toBe(5); // SPAN_KIND_CONSUMER
   });
 
   it('continues the traceparent NATS header of a plain client', async () => {

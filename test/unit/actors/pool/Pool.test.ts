@@ -40,6 +40,10 @@ describe('pool', () => {
     expect(s.size).toBe(4);
     expect(s.done).toBe(41);
     expect(s.failed).toBe(0);
+    // the balancer's decision time is a KPI: one observation per decision, well under a millisecond
+    const text = await hive.metrics.text();
+    const count = /hive_balancer_decision_seconds_count\{[^}]*pool="summarize"[^}]*\} (\d+)/.exec(text);
+    expect(Number(count?.[1])).toBeGreaterThanOrEqual(41);
   });
 
   it('retries a task that throws, then dead-letters it with its error, and keeps working', async () => {
