@@ -2,63 +2,35 @@
 // counts the cancel); a pool task's signal aborts the running agent's ctx.signal, and a task cancelled while
 // still queued is never started.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Hive } from '../../../cluster/Hive.js';
-import { silentLogger } from '../../../runtime/logger.js';
 import { laterMachine } from '../../support/machines.js';
-import { NATS_URL, deleteClusterStreams, natsAvailable, uniqueName } from '../../support/services.js';
+import { natsAvailable, uniqueName } from '../../support/services.js';
+import { metricValue, startNatsNode, stopNatsNodes, until } from '../../support/natsNodes.js';
 import { codeOf } from '../../support/errors.js';
 import { hiveInternals } from '../../../cluster/internal.js';
 
 const hasNats = await natsAvailable();
-const nodes: Hive[] = [];
-const clusters: string[] = [];
-
-async function node(cluster: string, nodeId: string): Promise<Hive> {
-  if (!clusters.includes(cluster)) clusters.push(cluster);
-  const hive = await Hive.start({ cluster, nodeId, nats: NATS_URL, env: false, logger: silentLogger(), heartbeatMs: 100, failureAfterMs: 2000 });
-  nodes.push(hive);
-  return hive;
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, limitMs = 15_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
-async function metric(hive: Hive, name: string, label: string): Promise<number> {
-  const line = (await hive.metrics.text()).split('\n').find((l) => l.startsWith(name) && l.includes(label));
-  return line === undefined ? 0 : Number(line.split(' ').pop());
-}
-
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.stop()));
-  for (const c of clusters.splice(0)) await deleteClusterStreams(NATS_URL, c);
-});
+afterEach(stopNatsNodes);
 
 describe.skipIf(!hasNats)('cancellation over NATS', () => {
   it('cancels a remote ask: CANCELLED at once, and the serving node lets go of it', async () => {
     const cluster = uniqueName('cancel');
-    const a = await node(cluster, 'a');
-    const b = await node(cluster, 'b');
+    const a = await startNatsNode(cluster, 'a');
+    const b = await startNatsNode(cluster, 'b');
     await b.spawn(laterMachine, { id: 'holder' });
     const ac = new AbortController();
     const asked = a.ref('holder').ask({ type: 'hold' }, { timeoutMs: 60_000, signal: ac.signal });
     await until(() => hiveInternals(b).system.actors().find((x) => x.id === 'holder')?.awaiting === 1, 'the ask to reach the actor');
     ac.abort();
     expect(await codeOf(asked)).toBe('CANCELLED');
-    await until(async () => (await metric(b, 'hive_cancels_total', 'result="applied"')) === 1, 'the serving node to apply the cancel');
+    await until(async () => (await metricValue(b, 'hive_cancels_total', 'result="applied"')) === 1, 'the serving node to apply the cancel');
     expect(hiveInternals(b).system.actors().find((x) => x.id === 'holder')?.awaiting).toBe(0);
     expect(hiveInternals(b).system.transit.servedInProgress).toBe(0);
   });
 
   it("cancels a running pool task (its agent's ctx.signal fires) and never starts one cancelled while queued", async () => {
     const cluster = uniqueName('pcancel');
-    const a = await node(cluster, 'a');
-    const b = await node(cluster, 'b');
+    const a = await startNatsNode(cluster, 'a');
+    const b = await startNatsNode(cluster, 'b');
     const started: string[] = [];
     const aborted: string[] = [];
     const release = new Map<string, () => void>();

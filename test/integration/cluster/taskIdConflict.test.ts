@@ -4,32 +4,12 @@
 // submitter's own resubmission (same task, keys in any order) is answered from the store without running again.
 import { connect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Hive } from '../../../cluster/Hive.js';
 import { HiveError, TaskIdConflictError } from '../../../protocols/errors.js';
 import { poolSubject } from '../../../protocols/subjects.js';
-import { silentLogger } from '../../../runtime/logger.js';
-import { NATS_URL, deleteClusterStreams, natsAvailable, uniqueName } from '../../support/services.js';
+import { NATS_URL, natsAvailable, uniqueName } from '../../support/services.js';
+import { startNatsNode, stopNatsNodes, until } from '../../support/natsNodes.js';
 
 const hasNats = await natsAvailable();
-const nodes: Hive[] = [];
-const clusters: string[] = [];
-
-async function node(cluster: string, nodeId: string): Promise<Hive> {
-  if (!clusters.includes(cluster)) clusters.push(cluster);
-  const hive = await Hive.start({ cluster, nodeId, nats: NATS_URL, env: false, logger: silentLogger(), heartbeatMs: 100, failureAfterMs: 2000 });
-  nodes.push(hive);
-  return hive;
-}
-
-async function until(check: () => boolean, what: string, limitMs = 15_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (Date.now() < end) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
 async function failure(p: Promise<unknown>): Promise<HiveError> {
   try {
     await p;
@@ -40,19 +20,16 @@ async function failure(p: Promise<unknown>): Promise<HiveError> {
   throw new Error('expected an error');
 }
 
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.stop()));
-  for (const c of clusters.splice(0)) await deleteClusterStreams(NATS_URL, c);
-});
+afterEach(stopNatsNodes);
 
 type Task = { secret: string; user: string };
 
 describe.skipIf(!hasNats)('task id conflicts over NATS', () => {
   it("client B resubmitting client A's task id with another task gets TASK_ID_CONFLICT, not A's result; A's own resubmission gets it", async () => {
     const cluster = uniqueName('tidc');
-    const worker = await node(cluster, 'w');
-    const clientA = await node(cluster, 'a');
-    const clientB = await node(cluster, 'b');
+    const worker = await startNatsNode(cluster, 'w');
+    const clientA = await startNatsNode(cluster, 'a');
+    const clientB = await startNatsNode(cluster, 'b');
     const runs: Task[] = [];
     await worker.pool<Task, { echo: string; run: number }>('vault', { agent: (task) => (runs.push(task), { echo: task.secret, run: runs.length }), min: 1, max: 1, autoscale: false });
     await until(() => [clientA, clientB].every((c) => c.members().some((m) => m.pools?.includes('vault') === true)), 'the pool to be announced');
@@ -87,8 +64,8 @@ describe.skipIf(!hasNats)('task id conflicts over NATS', () => {
 
   it('two callers waiting on one node for the same id with different tasks: the first submission gets its outcome, the other TASK_ID_CONFLICT', async () => {
     const cluster = uniqueName('tidw');
-    const worker = await node(cluster, 'w');
-    const client = await node(cluster, 'c');
+    const worker = await startNatsNode(cluster, 'w');
+    const client = await startNatsNode(cluster, 'c');
     const started: Task[] = [];
     let release: (() => void) | undefined;
     await worker.pool<Task, string>('slow', {

@@ -3,43 +3,15 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { counterMachine } from '../../../actors/counter.js';
-import { Hive } from '../../../cluster/Hive.js';
 import { FrameCodec } from '../../../protocols/frame.js';
-import { silentLogger } from '../../../runtime/logger.js';
 import { laterMachine } from '../../support/machines.js';
-import { NATS_URL, deleteClusterStreams, natsAvailable, uniqueName } from '../../support/services.js';
+import { NATS_URL, natsAvailable, uniqueName } from '../../support/services.js';
+import { metricValue, startNatsNode, stopNatsNodes, until } from '../../support/natsNodes.js';
 import { codeOf } from '../../support/errors.js';
 import { hiveInternals } from '../../../cluster/internal.js';
 
 const hasNats = await natsAvailable();
-const nodes: Hive[] = [];
-const clusters: string[] = [];
-
-async function node(cluster: string, nodeId: string): Promise<Hive> {
-  if (!clusters.includes(cluster)) clusters.push(cluster);
-  const hive = await Hive.start({ cluster, nodeId, nats: NATS_URL, env: false, logger: silentLogger(), heartbeatMs: 100, failureAfterMs: 2000 });
-  nodes.push(hive);
-  return hive;
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, limitMs = 15_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
-async function metric(hive: Hive, name: string, label: string): Promise<number> {
-  const line = (await hive.metrics.text()).split('\n').find((l) => l.startsWith(name) && l.includes(label));
-  return line === undefined ? 0 : Number(line.split(' ').pop());
-}
-
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.stop()));
-  for (const c of clusters.splice(0)) await deleteClusterStreams(NATS_URL, c);
-});
+afterEach(stopNatsNodes);
 
 describe.skipIf(!hasNats)('transit over NATS', () => {
   let raw: NatsConnection;
@@ -52,15 +24,15 @@ describe.skipIf(!hasNats)('transit over NATS', () => {
 
   it('lets go of asks nobody answers at their deadline on the serving node (300 asks of 200 KB)', async () => {
     const cluster = uniqueName('expire');
-    const a = await node(cluster, 'a');
-    const b = await node(cluster, 'b');
+    const a = await startNatsNode(cluster, 'a');
+    const b = await startNatsNode(cluster, 'b');
     await b.spawn(laterMachine, { id: 'mute' });
     const payload = new Float32Array(50_000); // 200 KB, not compressed
     const asks = Array.from({ length: 300 }, () => codeOf(a.ref('mute').ask({ type: 'silent', payload }, { timeoutMs: 1500 })));
     expect(new Set(await Promise.all(asks))).toEqual(new Set(['TIMEOUT']));
     // the serving node dropped every one at its deadline: nothing held for them any more
     // (on a loaded machine some may even arrive past their deadline: refused at arrival, counted there)
-    const expired = async () => (await metric(b, 'hive_expired_total', 'stage="waiting"')) + (await metric(b, 'hive_expired_total', 'stage="arrival"'));
+    const expired = async () => (await metricValue(b, 'hive_expired_total', 'stage="waiting"')) + (await metricValue(b, 'hive_expired_total', 'stage="arrival"'));
     await until(async () => (await expired()) === 300, 'the serving node to count 300 expired asks');
     expect(hiveInternals(b).system.transit.servedInProgress).toBe(0);
     expect(hiveInternals(b).system.actors().find((x) => x.id === 'mute')?.awaiting).toBe(0);
@@ -69,9 +41,9 @@ describe.skipIf(!hasNats)('transit over NATS', () => {
 
   it('forwards a virtual-actor ask to its owner with the caller deadline, not a fresh one', async () => {
     const cluster = uniqueName('hop');
-    const a = await node(cluster, 'a');
-    const b = await node(cluster, 'b');
-    const c = await node(cluster, 'c');
+    const a = await startNatsNode(cluster, 'a');
+    const b = await startNatsNode(cluster, 'b');
+    const c = await startNatsNode(cluster, 'c');
     await b.register('counter', counterMachine);
     await c.register('counter', counterMachine);
     await until(() => a.members().filter((m) => m.kinds.includes('counter')).length === 2, 'kinds announced');
@@ -101,8 +73,8 @@ describe.skipIf(!hasNats)('transit over NATS', () => {
 
   it('guards virtual-actor asks with the per-node breaker: a node that keeps timing out fails fast', async () => {
     const cluster = uniqueName('vbreak');
-    const a = await node(cluster, 'a');
-    const b = await node(cluster, 'b');
+    const a = await startNatsNode(cluster, 'a');
+    const b = await startNatsNode(cluster, 'b');
     await b.register('later', laterMachine);
     await until(() => a.members().some((m) => m.kinds.includes('later')), 'kind announced');
     const ref = a.actor('later', 'x');
@@ -121,23 +93,23 @@ describe.skipIf(!hasNats)('transit over NATS', () => {
 
   it('sends a message for a virtual actor active on another node straight to its owner once placement is cached: no KV read', async () => {
     const cluster = uniqueName('vcache');
-    const a = await node(cluster, 'a');
-    const b = await node(cluster, 'b');
+    const a = await startNatsNode(cluster, 'a');
+    const b = await startNatsNode(cluster, 'b');
     await b.register('counter', counterMachine);
     await until(() => a.members().some((m) => m.kinds.includes('counter')), 'kind announced');
     const ref = a.actor('counter', 'k');
     await ref.ask({ type: 'inc' }); // activates it on b
     await ref.ask({ type: 'inc' }); // a reads the placement once and caches it
-    const kvReads = async () => (await metric(a, 'hive_placement_lookups_total', 'source="kv"')) + (await metric(b, 'hive_placement_lookups_total', 'source="kv"'));
+    const kvReads = async () => (await metricValue(a, 'hive_placement_lookups_total', 'source="kv"')) + (await metricValue(b, 'hive_placement_lookups_total', 'source="kv"'));
     const reads = await kvReads();
-    const hits = await metric(a, 'hive_placement_lookups_total', 'source="cache"');
+    const hits = await metricValue(a, 'hive_placement_lookups_total', 'source="cache"');
     for (let i = 0; i < 20; i++) await ref.ask({ type: 'inc' });
     expect(await ref.ask({ type: 'get' })).toEqual({ type: 'count', value: 22 });
     expect(await kvReads()).toBe(reads);
-    expect(await metric(a, 'hive_placement_lookups_total', 'source="cache"')).toBe(hits + 21);
+    expect(await metricValue(a, 'hive_placement_lookups_total', 'source="cache"')).toBe(hits + 21);
     // the owner leaves: the cache forgets it, and the actor is taken over from its persisted state
     await b.stop();
-    const c = await node(cluster, 'c');
+    const c = await startNatsNode(cluster, 'c');
     await c.register('counter', counterMachine);
     await until(() => a.members().some((m) => m.node === 'c' && m.kinds.includes('counter')) && !a.members().some((m) => m.node === 'b'), 'b gone, c announced');
     expect(await ref.ask({ type: 'get' }, { timeoutMs: 10_000 })).toEqual({ type: 'count', value: 22 });
