@@ -158,7 +158,11 @@ export class JetStreamWorkQueue implements WorkQueue {
       });
     };
     const keepWaitingAlive = setInterval(() => {
-      for (const m of waiting) m.working();
+      try {
+        for (const m of waiting) m.working();
+      } catch {
+        // the connection is closed: nothing to keep alive, the server redelivers after ack_wait
+      }
     }, Math.max(100, ackWaitMs / 3));
     keepWaitingAlive.unref();
     const loop = async () => {
@@ -208,7 +212,13 @@ export class JetStreamWorkQueue implements WorkQueue {
       stop: async () => {
         active = false;
         clearInterval(keepWaitingAlive);
-        for (const m of waiting.splice(0)) m.nak();
+        for (const m of waiting.splice(0)) {
+          try {
+            m.nak();
+          } catch {
+            // the connection is closed: the server redelivers after ack_wait
+          }
+        }
         wake();
         await running;
       },

@@ -86,7 +86,7 @@ export class NodePools {
     const resolved = resolvePoolOptions(options as PoolOptions);
     const { queue, results, stats } = await this.open();
     const { system, transport, membership } = this.deps;
-    this.submitter ??= new TaskSubmitter({ system, transport, queue, results });
+    this.submitter ??= new TaskSubmitter({ system, transport, queue, results, maxWaiters: system.config.maxSubmissionWaiters });
     this.counters ??= new PoolCounters({ kv: stats, node: system.config.nodeId, clock: system.clock, logger: system.logger, local: () => [...this.pools.values()].map((p) => p.manager.status()) });
     await this.counters.adopt(name);
     const peers: PoolPeers = {
@@ -132,7 +132,7 @@ export class NodePools {
     const local = this.pools.get(name);
     if (local !== undefined) return local.pool.submit(task, options);
     const { queue, results } = await this.open();
-    this.submitter ??= new TaskSubmitter({ system: this.deps.system, transport: this.deps.transport, queue, results });
+    this.submitter ??= new TaskSubmitter({ system: this.deps.system, transport: this.deps.transport, queue, results, maxWaiters: this.deps.system.config.maxSubmissionWaiters });
     // right after start the cluster view is still arriving: wait for a host within the task's deadline
     const clock = this.deps.system.clock;
     const started = clock.now();
@@ -152,7 +152,7 @@ export class NodePools {
   async enqueue(name: string, task: unknown, id: string, timeoutMs = 60_000): Promise<void> {
     assertToken(name, 'pool name');
     const { queue, results } = await this.open();
-    this.submitter ??= new TaskSubmitter({ system: this.deps.system, transport: this.deps.transport, queue, results });
+    this.submitter ??= new TaskSubmitter({ system: this.deps.system, transport: this.deps.transport, queue, results, maxWaiters: this.deps.system.config.maxSubmissionWaiters });
     await this.submitter.enqueue(name, task, { id }, timeoutMs);
   }
 

@@ -197,7 +197,7 @@ export class ActorSystem {
       compressThresholdBytes: deps.config.compressThresholdBytes,
       compressLevel: deps.config.compressLevel,
     });
-    this.deadLetters = new DeadLetters(this.metrics);
+    this.deadLetters = new DeadLetters(this.metrics, deps.config.deadLetterKeep);
     this.actorPrefix = actorSubject(deps.config.cluster, '');
     const askHist = this.metrics.latencyHistogram('hive_ask_duration_seconds', 'Ask round-trip time as the asker sees it', ['target']);
     this.askLocal = askHist.labels('local');

@@ -47,6 +47,10 @@ export interface HiveConfig {
   logFormat: LogFormat;
   /** Messages an actor's mailbox holds before senders get `OVERLOADED`. */
   mailboxCapacity: number;
+  /** Recent dead letters this node keeps a summary of (`hive.deadLetters.recent()`); older ones are evicted. */
+  deadLetterKeep: number;
+  /** Task ids this node may wait for at once (`pool.submit`, `hive.submit`, submissions over NATS); past it `OVERLOADED`. */
+  maxSubmissionWaiters: number;
   /** Default ask timeout (also the limit for answering a JSON request from the NATS CLI). */
   askTimeoutMs: number;
   /** Largest frame, and largest body a frame may inflate to. */
@@ -73,6 +77,8 @@ export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze
   logLevel: 'info',
   logFormat: 'auto',
   mailboxCapacity: 10_000,
+  deadLetterKeep: 100,
+  maxSubmissionWaiters: 10_000,
   askTimeoutMs: 5_000,
   maxMessageBytes: defaultFrameOptions.maxMessageBytes,
   compressThresholdBytes: defaultFrameOptions.compressThresholdBytes,
@@ -98,6 +104,8 @@ export const envVarOf: Readonly<Record<string, string>> = Object.freeze({
   database: 'HIVE_DATABASE_URL',
   logLevel: 'HIVE_LOG_LEVEL',
   mailboxCapacity: 'HIVE_MAILBOX_CAPACITY',
+  deadLetterKeep: 'HIVE_DEAD_LETTER_KEEP',
+  maxSubmissionWaiters: 'HIVE_MAX_SUBMISSION_WAITERS',
   askTimeoutMs: 'HIVE_ASK_TIMEOUT_MS',
   maxMessageBytes: 'HIVE_MAX_MESSAGE_BYTES',
   compressThresholdBytes: 'HIVE_COMPRESS_THRESHOLD_BYTES',
@@ -108,6 +116,8 @@ export const envVarOf: Readonly<Record<string, string>> = Object.freeze({
 
 const intVars: Array<[string, keyof HiveConfig]> = [
   ['HIVE_MAILBOX_CAPACITY', 'mailboxCapacity'],
+  ['HIVE_DEAD_LETTER_KEEP', 'deadLetterKeep'],
+  ['HIVE_MAX_SUBMISSION_WAITERS', 'maxSubmissionWaiters'],
   ['HIVE_ASK_TIMEOUT_MS', 'askTimeoutMs'],
   ['HIVE_MAX_MESSAGE_BYTES', 'maxMessageBytes'],
   ['HIVE_COMPRESS_THRESHOLD_BYTES', 'compressThresholdBytes'],
@@ -210,6 +220,8 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
     logLevel: merged.logLevel,
     logFormat: merged.logFormat,
     mailboxCapacity: int('mailboxCapacity', merged.mailboxCapacity, 1, 100_000_000),
+    deadLetterKeep: int('deadLetterKeep', merged.deadLetterKeep, 0, 100_000),
+    maxSubmissionWaiters: int('maxSubmissionWaiters', merged.maxSubmissionWaiters, 1, 10_000_000),
     askTimeoutMs: int('askTimeoutMs', merged.askTimeoutMs, 1, 86_400_000),
     maxMessageBytes: int('maxMessageBytes', merged.maxMessageBytes, 1024, 1024 * 1024 * 1024),
     compressThresholdBytes: int('compressThresholdBytes', merged.compressThresholdBytes, 0, 1024 * 1024 * 1024),

@@ -11,6 +11,8 @@ import type { DeadTask } from '../../../../actors/pool/TaskRecord.js';
 import type { WorkQueue } from '../../../../runtime/WorkQueue.js';
 import { codeOf } from '../../../support/errors.js';
 import { hiveInternals } from '../../../../cluster/internal.js';
+import { DEFAULT_MAX_SUBMISSION_WAITERS, MAX_WAITERS_PER_TASK } from '../../../../actors/pool/Pool.js';
+import { defaultConfig } from '../../../../runtime/config.js';
 
 const nodes: Hive[] = [];
 afterEach(async () => {
@@ -174,6 +176,29 @@ describe('pool', () => {
     expect(await waiting).toBe('ok');
     expect(pool.status().breaker).toBe('closed');
     expect(await pool.submit({})).toBe('ok');
+  });
+
+  it('caps the task ids a node waits for (maxSubmissionWaiters) and the callers per id, with OVERLOADED and metrics', async () => {
+    const hive = await Hive.start({ cluster: 'pools', env: false, logger: silentLogger(), transport: new InProcTransport(new InProcBus()), maxSubmissionWaiters: 2 });
+    nodes.push(hive);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const pool = await hive.pool('held', { agent: async () => gate.then(() => 'ok'), min: 1, concurrency: 100, autoscale: false });
+    const first = pool.submit({}, { id: 'w1', timeoutMs: 60_000 });
+    const second = pool.submit({}, { id: 'w2', timeoutMs: 60_000 });
+    const third = pool.submit({}, { id: 'w3', timeoutMs: 60_000 });
+    await expect(third).rejects.toMatchObject({ code: 'OVERLOADED', retryable: true, details: { limit: 2 } });
+    // more callers of an id already waited for take no new id: allowed up to MAX_WAITERS_PER_TASK per id
+    const same = Array.from({ length: MAX_WAITERS_PER_TASK - 1 }, () => pool.submit({}, { id: 'w1', timeoutMs: 60_000 }));
+    await expect(pool.submit({}, { id: 'w1', timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'OVERLOADED' });
+    const text = await hive.metrics.text();
+    expect(text).toMatch(/hive_pool_submission_waiters_limit\{[^}]*\} 2/);
+    expect(text).toMatch(/hive_pool_submission_waiters\{[^}]*\} 2/);
+    release();
+    expect(await Promise.all([first, second, ...same])).toEqual(Array.from({ length: 2 + same.length }, () => 'ok'));
+    // the waiters are gone once answered: room again
+    expect(await pool.submit({}, { id: 'w4' })).toBe('ok');
+    expect(defaultConfig.maxSubmissionWaiters).toBe(DEFAULT_MAX_SUBMISSION_WAITERS);
   });
 
   it('refuses invalid pool options with an error naming the option', async () => {
