@@ -9,15 +9,11 @@
 // sends after every task (loads drawn from 0-16, so about one update in 17 fills an agent and takes it out
 // of the available set). Keys are 4,096 conversation ids (used by consistent-hash, ignored by the others).
 // The "pick only" column has no updates. The headline `decisions_per_s.<strategy>` is the 10,000-agent
-// figure with updates. Also measured: the actor form (the balancer xstate machine handling `pick` events)
-// and the AgentStateCache wrapper (pick + report with TTL bookkeeping). Writes bench/results/balancer.json.
+// figure with updates: the pool machine's dispatch calls these very strategies from its actions.
+// Writes bench/results/balancer.json.
 import { availableParallelism, loadavg } from 'node:os';
-import { createActor } from 'xstate';
-import { AgentStateCache } from '../actors/balancer/AgentStateCache.js';
-import { balancerMachine } from '../actors/balancer/balancerMachine.js';
 import { createStrategy } from '../actors/balancer/createStrategy.js';
 import { strategyNames, type Strategy, type StrategyName } from '../actors/balancer/Strategy.js';
-import { systemClock } from '../runtime/Clock.js';
 import { measure, median, numberArg, parseArgs, printTable, rng, round, writeResults } from './util.js';
 
 const SIZES = [100, 10_000] as const;
@@ -105,27 +101,6 @@ export async function run(argv: string[]): Promise<unknown> {
     }
   }
 
-  // The actor form and the TTL cache, p2c over 10,000 agents.
-  const fx = fixtures.get(10_000)!;
-  const actor = createActor(balancerMachine, { input: { strategy: 'p2c', ttlMs: 60_000 } }).start();
-  for (const id of fx.ids) actor.send({ type: 'agent.up', agent: id, capacity: 16 });
-  const pickEvent = { type: 'pick' };
-  const actorRate = median(Array.from({ length: rounds }, () => measure(() => actor.send(pickEvent), opts).opsPerSec));
-  actor.stop();
-  const cache = new AgentStateCache(createStrategy('p2c'), { ttlMs: 60_000, clock: systemClock });
-  for (const id of fx.ids) cache.up({ id, capacity: 16 });
-  let k = 0;
-  const cacheRate = median(
-    Array.from({ length: rounds }, () =>
-      measure(() => {
-        const j = k++ & (OPS - 1);
-        const picked = cache.pick();
-        cache.report(fx.updId[j], { load: fx.updLoad[j], latencyEwmaMs: fx.updLat[j] });
-        return picked;
-      }, opts).opsPerSec,
-    ),
-  );
-
   const table = rows.map((row) => {
     const up = median(row.withUpdates);
     const only = median(row.pickOnly);
@@ -133,15 +108,6 @@ export async function run(argv: string[]): Promise<unknown> {
   });
   console.log(`\nBalancer decisions per second (median of ${rounds} rounds of ${durationMs} ms; one decision + one load/latency update per operation)\n`);
   printTable(['strategy', 'agents', 'decisions/s (with updates)', 'ns/decision', 'decisions/s (pick only)', 'build ms'], table);
-  console.log('');
-  printTable(
-    ['form (p2c, 10,000 agents)', 'decisions/s'],
-    [
-      ['AgentStateCache: pick + report (TTL expiry on a timer)', Math.round(cacheRate)],
-      ['balancer actor (xstate machine, `pick` events)', Math.round(actorRate)],
-    ],
-  );
-
   const headline: Record<string, number> = {};
   const detail: Record<string, unknown> = {};
   for (const row of rows) {
@@ -162,7 +128,6 @@ export async function run(argv: string[]): Promise<unknown> {
     load_average: { before: round(loadBefore, 2), after: round(loadavg()[0], 2), cores: availableParallelism() },
     decisions_per_s: headline,
     by_size: detail,
-    p2c_10000_forms: { cache_pick_and_report_per_s: Math.round(cacheRate), actor_pick_events_per_s: Math.round(actorRate) },
     seed_report: { decisions_per_s: 89, decision_ms: 45 },
     targets,
   });

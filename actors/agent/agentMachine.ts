@@ -13,6 +13,7 @@ import type { MemoryApi } from '../memory/MemoryApi.js';
 import type { Budget } from '../limits/Budget.js';
 import type { Limiter } from '../limits/Limiter.js';
 import { noLimits, type NodeServices } from './NodeServices.js';
+import { ewmaStep } from '../balancer/Ewma.js';
 
 /** What a handler gets besides its task. */
 export interface AgentContext {
@@ -94,9 +95,6 @@ interface AgentState {
   consecutiveFailures: number;
   ewmaMs: number;
 }
-
-/** Smoothing of the latency EWMA. */
-const ALPHA = 0.2;
 
 type Settled = { type: 'agent.settled'; taskId: string; ok: boolean; latencyMs: number };
 
@@ -182,7 +180,7 @@ export const agentMachine = setup({
         done: context.done + (s.ok ? 1 : 0),
         failed: context.failed + (s.ok ? 0 : 1),
         consecutiveFailures: s.ok ? 0 : context.consecutiveFailures + 1,
-        ewmaMs: context.done + context.failed === 0 ? s.latencyMs : context.ewmaMs + ALPHA * (s.latencyMs - context.ewmaMs),
+        ewmaMs: ewmaStep(context.ewmaMs, s.latencyMs, context.done + context.failed === 0),
       };
     }),
     refuseBusy: ({ context, event }) =>

@@ -1,4 +1,18 @@
-// An exponentially weighted moving average: O(1) per sample, no history kept.
+// The one exponentially weighted moving average of Hive: O(1) per sample, no history kept. The agent's
+// latency (agentMachine, an immutable xstate context) and the pool's view of an agent whose answer carried
+// no load report both use `ewmaStep`; `Ewma` is the stateful form of the same rule.
+
+/** Weight of each new sample when none is given (the agents' and pools' latency average). */
+export const DEFAULT_EWMA_ALPHA = 0.2;
+
+/**
+ * One step of the average: `current + alpha * (sample - current)`, or `sample` itself for the first sample
+ * (no bias toward an arbitrary start). A non-finite sample leaves the average as it is.
+ */
+export function ewmaStep(current: number, sample: number, first: boolean, alpha: number = DEFAULT_EWMA_ALPHA): number {
+  if (!Number.isFinite(sample)) return current;
+  return first ? sample : current + alpha * (sample - current);
+}
 
 /** Options of {@link Ewma}. */
 export interface EwmaOptions {
@@ -27,7 +41,7 @@ export class Ewma {
       if (!(options.halfLife > 0 && options.halfLife < Infinity)) throw new RangeError(`Ewma: halfLife must be a positive number, got ${options.halfLife}`);
       this.alpha = 1 - 2 ** (-1 / options.halfLife);
     } else {
-      const alpha = options.alpha ?? 0.2;
+      const alpha = options.alpha ?? DEFAULT_EWMA_ALPHA;
       if (!(alpha > 0 && alpha <= 1)) throw new RangeError(`Ewma: alpha must be in (0, 1], got ${alpha}`);
       this.alpha = alpha;
     }
@@ -46,7 +60,7 @@ export class Ewma {
   /** Adds a sample (non-finite samples are ignored). @returns the new average. */
   add(sample: number): number {
     if (!Number.isFinite(sample)) return this.current;
-    this.current = this.samples++ === 0 ? sample : this.current + this.alpha * (sample - this.current);
+    this.current = ewmaStep(this.current, sample, this.samples++ === 0, this.alpha);
     return this.current;
   }
 

@@ -19,6 +19,7 @@ import { DurableConsumer, type WorkContext, type WorkOutcome } from '../../runti
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
 import { agentMachine, loadFromAnswer, type AgentInput } from '../agent/agentMachine.js';
 import { createStrategy, type Strategy } from '../balancer/createStrategy.js';
+import { ewmaStep } from '../balancer/Ewma.js';
 import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
 import type { Permit } from '../limits/Limiter.js';
 import type { NodeServices } from '../agent/NodeServices.js';
@@ -526,7 +527,7 @@ export class PoolManager {
     if (agent === undefined) return;
     agent.inFlight = Math.max(0, agent.inFlight - 1);
     const load = answer === undefined ? undefined : loadFromAnswer(answer);
-    agent.latencyEwmaMs = load?.latencyEwmaMs ?? agent.latencyEwmaMs + 0.2 * (this.system.clock.now() - started - agent.latencyEwmaMs);
+    agent.latencyEwmaMs = load?.latencyEwmaMs ?? ewmaStep(agent.latencyEwmaMs, this.system.clock.now() - started, agent.latencyEwmaMs === 0);
     if (this.agents.has(agent.id)) this.strategy.update(agent.id, { load: agent.inFlight, latencyEwmaMs: agent.latencyEwmaMs });
     this.consumer?.wake();
   }
@@ -591,7 +592,11 @@ export class PoolManager {
     if (!this.running) return;
     this.deps.queue.depth(this.queueName).then(
       (n) => (this.stats.queued = n),
-      () => undefined,
+      (err: unknown) => {
+        // the depth only steers autoscaling and `hive pools`: keep the last value, say so, look again in a second
+        this.errors.inc({ pool: this.name, op: 'depth' });
+        this.system.logger.warn({ err, pool: this.name }, 'could not read the pool queue depth');
+      },
     );
     this.depthTimer = this.system.clock.setTimeout(this.refreshDepth, 1000);
   };

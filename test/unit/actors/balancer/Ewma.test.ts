@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Ewma } from '../../../../actors/balancer/Ewma.js';
+import { Ewma, ewmaStep } from '../../../../actors/balancer/Ewma.js';
 
 describe('Ewma', () => {
   it('starts at the first sample and moves by alpha', () => {
@@ -29,5 +29,17 @@ describe('Ewma', () => {
     expect(() => new Ewma({ alpha: 1.5 })).toThrow(RangeError);
     expect(() => new Ewma({ halfLife: -1 })).toThrow(RangeError);
     expect(() => new Ewma({ alpha: 0.1, halfLife: 2 })).toThrow(RangeError);
+  });
+});
+
+describe('ewmaStep (the one EWMA rule the agents and pools use)', () => {
+  it('takes the first sample as is, then moves by alpha, and ignores non-finite samples', () => {
+    expect(ewmaStep(0, 10, true)).toBe(10);
+    expect(ewmaStep(10, 20, false)).toBeCloseTo(12, 12);
+    expect(ewmaStep(10, 20, false, 0.5)).toBe(15);
+    expect(ewmaStep(7, Number.POSITIVE_INFINITY, false)).toBe(7);
+    const e = new Ewma();
+    e.add(10);
+    expect(e.add(20)).toBe(ewmaStep(10, 20, false));
   });
 });
