@@ -169,4 +169,44 @@ describe('Transit', () => {
     expect(answerMessages).toBe(1);
     expect(answered[0]).toMatchObject({ k: 'b' });
   });
+
+  it('drops a coalesced ask cancelled before its batch left: it is never sent, no cancel goes out, the others are answered', async () => {
+    const { asker, server } = pair();
+    const served: number[] = [];
+    server.transit.serve('hive.c.actor.x', (req) => {
+      served.push(req.event['n'] as number);
+      req.ok({ type: 'pong', n: req.event['n'] });
+    });
+    let cancels = 0;
+    server.transport.subscribe('hive.c.sys.cancel', () => cancels++);
+    // the first leaves alone; the next three wait for the end of the turn in one batch
+    const acs = Array.from({ length: 4 }, () => new AbortController());
+    const asks = acs.map((ac, n) => asker.transit.request('hive.c.actor.x', { type: 'ping', n }, { signal: ac.signal }));
+    acs[1].abort(); // the batch's first frame (its reply subject names it)
+    acs[3].abort();
+    const outcomes = await Promise.all(asks.map((a) => a.then((e) => e.type, (e: unknown) => (e as { code: string }).code)));
+    expect(outcomes).toEqual(['pong', 'CANCELLED', 'pong', 'CANCELLED']);
+    await flush();
+    expect(served.sort()).toEqual([0, 2]);
+    expect(cancels).toBe(0);
+    expect(asker.transit.pendingRequests).toBe(0);
+    // a batch whose every ask was cancelled is not sent at all
+    let messages = 0;
+    server.transport.subscribe('hive.c.actor.x', () => messages++);
+    const first = asker.transit.request('hive.c.actor.x', { type: 'ping', n: 10 });
+    const ac = new AbortController();
+    const dropped = asker.transit.request('hive.c.actor.x', { type: 'ping', n: 11 }, { signal: ac.signal });
+    ac.abort();
+    expect(await codeOf(dropped)).toBe('CANCELLED');
+    expect(await first).toEqual({ type: 'pong', n: 10 });
+    await flush();
+    expect(messages).toBe(1);
+    expect(served).toEqual([0, 2, 10]);
+    // nobody listening: the rest of a batch whose first ask was cancelled still gets NO_SUCH_ACTOR
+    const acN = Array.from({ length: 3 }, () => new AbortController());
+    const nobody = acN.map((c) => asker.transit.request('hive.c.actor.nobody', { type: 'ping' }, { signal: c.signal }));
+    acN[1].abort();
+    expect(await Promise.all(nobody.map((a) => codeOf(a)))).toEqual(['NO_SUCH_ACTOR', 'CANCELLED', 'NO_SUCH_ACTOR']);
+    expect(asker.transit.pendingRequests).toBe(0);
+  });
 });
