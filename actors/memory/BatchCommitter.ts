@@ -28,7 +28,8 @@ export function encodedLoader(store: MemoryStore): EncodedLoader | undefined {
   return typeof (store as Partial<EncodedLoader>).loadEncoded === 'function' ? (store as unknown as EncodedLoader) : undefined;
 }
 
-function retryableLater(err: HiveError): boolean {
+/** Database trouble worth waiting out (the batch is kept in the durable queue and retried). */
+export function retryableLater(err: HiveError): boolean {
   return err.retryable && (err.code === 'DATABASE' || err.code === 'CIRCUIT_OPEN' || err.code === 'TIMEOUT' || err.code === 'UNAVAILABLE');
 }
 
@@ -50,16 +51,29 @@ export interface BatchCommitterDeps {
   onCommitted(namespaces: readonly string[], inserted: number): void;
 }
 
+/** A batch committed in the caller's request, without the queue: its COPY stream (SQL stores) or its documents. */
+export interface DirectBatch {
+  copy?: Uint8Array;
+  docs?: readonly unknown[];
+  count: number;
+  namespaces: readonly string[];
+}
+
 /** Commits queued batches. */
 export class BatchCommitter {
   private readonly consumer: DurableConsumer<QueueMessage>;
   private readonly loader: EncodedLoader | undefined;
   private readonly batches: ReturnType<MetricsRegistry['counter']> | undefined;
+  private readonly direct: ReturnType<MetricsRegistry['counter']> | undefined;
   private ensured: Promise<void> | undefined;
+  /** Direct commits running, and those waiting for one of the `consumers` slots (FIFO). */
+  private directRunning = 0;
+  private readonly directWaiting: Array<() => void> = [];
 
   constructor(private readonly d: BatchCommitterDeps) {
     this.loader = encodedLoader(d.db.store);
     this.batches = d.metrics?.counter('hive_memory_queue_batches_total', 'Durable ingestion queue messages by outcome (committed, retried, dead)', ['result']);
+    this.direct = d.metrics?.counter('hive_memory_direct_batches_total', 'Batches of waiting ingests committed without the queue, by outcome (committed, failed)', ['result']);
     this.consumer = new DurableConsumer<QueueMessage>({
       queue: d.queue,
       name: d.queueName,
@@ -107,6 +121,33 @@ export class BatchCommitter {
   /** Stops taking batches and lets those being committed finish (the rest stays queued). */
   stop(): Promise<void> {
     return this.consumer.stop();
+  }
+
+  /**
+   * Commits one batch now, for an ingest whose caller waits (its ids are fixed, so a retry is idempotent):
+   * at most `consumers` at once on this node (the others wait their turn here), through the breaker. Rejects
+   * with the database's error; the caller decides whether the batch goes to the queue instead.
+   */
+  async commitNow(batch: DirectBatch): Promise<IngestResult> {
+    const { db } = this.d;
+    const store = db.store;
+    const loader = this.loader;
+    if (this.directRunning >= this.d.consumers) await new Promise<void>((resolve) => this.directWaiting.push(resolve));
+    else this.directRunning++;
+    try {
+      const r = await db.guard(() => (batch.copy !== undefined && loader !== undefined ? loader.loadEncoded(batch.copy, batch.count, true) : store.ingest(batch.docs ?? [])));
+      this.direct?.inc({ result: 'committed' });
+      if (r.inserted > 0) this.d.onCommitted(batch.namespaces, r.inserted);
+      return r;
+    } catch (err) {
+      this.direct?.inc({ result: 'failed' });
+      throw err;
+    } finally {
+      // hand the slot to the next waiter, or free it
+      const next = this.directWaiting.shift();
+      if (next !== undefined) next();
+      else this.directRunning--;
+    }
   }
 
   private async commit(msg: QueueMessage, ctx: WorkContext): Promise<WorkOutcome> {

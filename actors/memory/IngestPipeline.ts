@@ -1,11 +1,12 @@
 // The ingest pipeline, request side: validate each document (embedding the content of those without an
 // embedding), cut the valid ones into batches, encode each batch as a binary COPY stream on worker threads,
-// queue it durably, and with `wait` answer once every batch's commit notice came back (BatchCommitter commits
-// them, on this node or another). Bad documents are named with their index, field and reason; the good ones
-// are stored.
+// then either load it at once (an ingest whose caller waits: BatchCommitter.commitNow) or queue it durably
+// (`wait: false`, or the database in trouble: BatchCommitter commits it later, on this node or another).
+// Bad documents are named with their index, field and reason; the good ones are stored.
 import { randomBytes } from 'node:crypto';
-import { HiveError, UnavailableError, errorFromReply } from '../../protocols/errors.js';
+import { HiveError, UnavailableError, errorFromReply, toHiveError } from '../../protocols/errors.js';
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
+import { retryableLater, type BatchCommitter } from './BatchCommitter.js';
 import type { BatchNotice, CommitNotices } from './CommitNotices.js';
 import { CopyEncoder } from './CopyEncoder.js';
 import { validateDocument, type EmbeddingStorage, type Rejection, type ValidDocument, type ValidationLimits } from './Document.js';
@@ -24,43 +25,64 @@ export interface IngestPipelineDeps {
   /** Resolves once the queue exists. */
   queueReady(): Promise<void>;
   notices: CommitNotices;
+  /** Commits a batch in the request (waiting ingests, unless `direct` is false). */
+  committer: Pick<BatchCommitter, 'commitNow'>;
   nodeId: string;
-  /** Most documents / about most bytes in one queue message. */
+  /** Most documents / about most bytes in one batch. */
   batchDocs: number;
   batchBytes: number;
-  /** Batches go to the queue as COPY streams (SQL stores) rather than as documents. */
+  /** Batches are COPY streams (SQL stores) rather than documents. */
   encoded: boolean;
   /** Worker threads encoding COPY streams (undefined: the default). */
   encoderWorkers: number | undefined;
+  /** Whether an ingest whose caller waits loads its batches directly (true) or through the queue. */
+  direct: boolean;
+  /** Batches of one direct ingest being encoded or committed at once. */
+  window: number;
 }
 
-/** Validates, encodes and queues documents. */
+/** One batch, validated and encoded. */
+interface PreparedBatch {
+  id: string;
+  count: number;
+  namespaces: string[];
+  copy?: Uint8Array;
+  docs?: ValidDocument[];
+}
+
+/** Validates, encodes, and commits or queues documents. */
 export class IngestPipeline {
   private encoder: CopyEncoder | undefined;
 
   constructor(private readonly d: IngestPipelineDeps) {}
 
   /**
-   * Validates documents, queues the valid ones durably in batches, and with `wait` (the default) resolves once
-   * every batch has committed. Large requests are validated a chunk at a time, each chunk's batches encoded and
-   * queued while the next is validated, so the first batches commit while the rest is still being prepared.
+   * Validates documents and stores the valid ones in batches. With `wait` (the default) each batch is loaded
+   * directly, encoding the next batches while the database copies the current ones, and the answer comes once
+   * all committed: the commit is durable and ids are fixed before loading, so a caller that gets an error can
+   * retry safely. A batch the database cannot take now (down, breaker open) goes to the durable queue instead,
+   * with the rest of the request, and the answer is a retryable error saying the documents stay queued. With
+   * `wait: false` every batch goes to the durable queue and the answer comes once they are queued. Large
+   * requests are validated a chunk at a time, so the first batches commit while the rest is being prepared.
    */
   async ingest(docs: readonly unknown[], options: { namespace?: string; wait?: boolean } = {}): Promise<IngestedAnswer | QueuedAnswer> {
-    const { db, notices, queue, queueName } = this.d;
-    await this.d.queueReady();
+    const { db, notices } = this.d;
+    const wait = options.wait !== false;
+    const direct = wait && this.d.direct;
+    if (!direct) await this.d.queueReady();
     await db.precheck();
     const namespace = options.namespace ?? DEFAULT_NAMESPACE;
-    const wait = options.wait !== false;
     const origin = wait ? this.d.nodeId : undefined;
     const requestId = randomBytes(9).toString('base64url');
     const rejected: Rejection[] = [];
-    /** Per queued batch: its id, and each document's index in `docs` (to map the consumer's rejections back). */
+    /** Per batch: its id, and each document's index in `docs` (to map the store's rejections back). */
     const batches: Array<{ id: string; indexOf: number[] }> = [];
-    const waits: Promise<BatchNotice>[] = [];
-    const publishing: Promise<void>[] = [];
+    const outcomes: Promise<BatchNotice>[] = [];
+    const inflight = new Set<Promise<unknown>>();
+    const state = { queueRest: false };
     let queued = 0;
     let failed: unknown;
-    // every text is embedded before anything is queued: an embedder that fails or answers wrong stores nothing
+    // every text is embedded before anything is stored: an embedder that fails or answers wrong stores nothing
     const { inputs, embedded } = await this.embedAll(docs, namespace);
     const chunk = Math.max(this.d.batchDocs, 2000);
     for (let start = 0; start < docs.length && failed === undefined; start += chunk) {
@@ -75,24 +97,36 @@ export class IngestPipeline {
         batches.push({ id, indexOf: indexOf.slice(pos, pos + batch.length).map((i) => i + start) });
         pos += batch.length;
         queued += batch.length;
-        if (wait) waits.push(notices.waitFor(id));
-        const p = this.queueMessage(id, origin, batch)
-          .then((data) => queue.publish(queueName, data, id))
-          .catch((err: unknown) => {
-            failed ??= err;
-          });
-        publishing.push(p);
+        const prepared = this.prepare(id, batch);
+        let outcome: Promise<BatchNotice>;
+        if (direct) {
+          outcome = prepared.then((p) => this.commitOrQueue(p, state)).catch((err: unknown) => failedNotice(id, err));
+        } else {
+          if (wait) outcomes.push(notices.waitFor(id));
+          outcome = prepared
+            .then((p) => this.d.queue.publish(this.d.queueName, this.message(p, origin), id))
+            .then(() => ({ batch: id, inserted: 0, duplicates: 0, rejected: [] }))
+            .catch((err: unknown) => {
+              failed ??= err;
+              return failedNotice(id, err);
+            });
+        }
+        if (direct) outcomes.push(outcome);
+        inflight.add(outcome);
+        void outcome.finally(() => inflight.delete(outcome));
+        // a direct ingest keeps `window` batches ahead (encoding while the database copies), no more
+        if (direct && inflight.size >= this.d.window) await Promise.race(inflight);
       }
       // Let the queue and the database make progress (commits of earlier batches) before the next chunk.
       if (start + chunk < docs.length) await new Promise<void>((r) => setImmediate(r));
     }
-    await Promise.all(publishing);
+    await Promise.all(inflight);
     if (failed !== undefined) {
       notices.cancel(batches.map((b) => b.id));
       throw new UnavailableError(`could not queue documents for ingestion: ${(failed as Error).message}`, { cause: failed });
     }
     if (!wait) return { type: 'memory.queued', queued, batches: batches.length, rejected } satisfies QueuedAnswer;
-    const answers = await Promise.all(waits);
+    const answers = await Promise.all(outcomes);
     let inserted = 0;
     let duplicates = 0;
     for (let i = 0; i < answers.length; i++) {
@@ -104,6 +138,36 @@ export class IngestPipeline {
     }
     rejected.sort((a, b) => a.index - b.index);
     return { type: 'memory.ingested', inserted, duplicates, rejected } satisfies IngestedAnswer;
+  }
+
+  /**
+   * Commits one batch directly; when the database is in trouble (retryably), queues it, and every later batch
+   * of the request, durably instead, answering with the database's error marked `queued`.
+   */
+  private async commitOrQueue(p: PreparedBatch, state: { queueRest: boolean }): Promise<BatchNotice> {
+    let cause: HiveError | undefined;
+    if (!state.queueRest) {
+      try {
+        const r = await this.d.committer.commitNow({ count: p.count, namespaces: p.namespaces, ...(p.copy !== undefined ? { copy: p.copy } : { docs: p.docs!.map((v) => v.doc) }) });
+        return { batch: p.id, inserted: r.inserted, duplicates: r.duplicates, rejected: r.rejected };
+      } catch (err) {
+        cause = toHiveError(err);
+        if (!retryableLater(cause)) return failedNotice(p.id, cause);
+        state.queueRest = true;
+      }
+    }
+    const why = cause ?? new UnavailableError('an earlier batch of this ingest could not be committed', { details: { batch: p.id } });
+    try {
+      await this.d.queueReady();
+      await this.d.queue.publish(this.d.queueName, this.message(p, undefined), p.id);
+    } catch (err) {
+      return failedNotice(p.id, new UnavailableError(`documents not stored (${why.message}) and the queue is unavailable (${(err as Error).message}): retry the ingest`, { cause: err, details: { batch: p.id } }));
+    }
+    const queuedError = new HiveError(why.code, `${why.message} (the ${p.count} documents stay queued and are stored when the database is back)`, {
+      retryable: true,
+      details: { ...(why.details ?? {}), queued: true, batch: p.id },
+    });
+    return failedNotice(p.id, queuedError);
   }
 
   /** Copies the documents with the request's namespace filled in, and embeds the content of those without an embedding. */
@@ -174,14 +238,20 @@ export class IngestPipeline {
     return out;
   }
 
-  /** One queue message: the batch encoded as a COPY stream (on a worker thread) for SQL stores, else the documents. */
-  private async queueMessage(batch: string, origin: string | undefined, docs: ValidDocument[]): Promise<Uint8Array> {
-    const { dims, storage } = this.d.limits;
-    if (!this.d.encoded) return encodeIngestMessage(batch, origin, docs, dims, storage);
-    this.encoder ??= new CopyEncoder({ dims, storage, workers: this.d.encoderWorkers, inlineBelow: 64 });
-    const copy = await this.encoder.encode(docs);
+  /** One batch ready to load: encoded as a COPY stream (on a worker thread) for SQL stores, else the documents. */
+  private async prepare(id: string, docs: ValidDocument[]): Promise<PreparedBatch> {
     const namespaces = [...new Set(docs.map((v) => v.doc.namespace))];
-    return encodeCopyMessage(batch, origin, copy, docs.length, namespaces, dims, storage);
+    if (!this.d.encoded) return { id, count: docs.length, namespaces, docs };
+    const { dims, storage } = this.d.limits;
+    this.encoder ??= new CopyEncoder({ dims, storage, workers: this.d.encoderWorkers, inlineBelow: 64 });
+    return { id, count: docs.length, namespaces, copy: await this.encoder.encode(docs) };
+  }
+
+  /** The batch as a queue message. */
+  private message(p: PreparedBatch, origin: string | undefined): Uint8Array {
+    const { dims, storage } = this.d.limits;
+    if (p.copy !== undefined) return encodeCopyMessage(p.id, origin, p.copy, p.count, p.namespaces, dims, storage);
+    return encodeIngestMessage(p.id, origin, p.docs!, dims, storage);
   }
 
   /** Stops the encoder's worker threads. */
@@ -190,4 +260,9 @@ export class IngestPipeline {
     this.encoder = undefined;
     await e?.close();
   }
+}
+
+/** A batch's notice carrying `err`. */
+function failedNotice(batch: string, err: unknown): BatchNotice {
+  return { batch, inserted: 0, duplicates: 0, rejected: [], error: toHiveError(err).toReply() };
 }

@@ -39,6 +39,12 @@ export interface MemoryIngestOptions {
   maxWaitMs?: number;
   /** First redelivery delay after a database failure, doubling per attempt up to 30 s (default 250 ms). */
   retryBaseMs?: number;
+  /**
+   * An ingest whose caller waits loads its batches directly (default true): encoded on workers while the
+   * database copies the previous ones, at most `consumers` at once per node; the queue takes them only when
+   * the database is in trouble. false: they go through the durable queue too (as `wait: false` always does).
+   */
+  direct?: boolean;
 }
 
 /** Options of {@link MemoryParts}. */
@@ -132,12 +138,13 @@ export class MemoryParts {
       cache: o.cache === false ? false : { clock: this.clock, ...(o.cache ?? {}) },
       queueDepth: () => this.committer.depth(),
     });
+    const consumers = positive('ingest.consumers', ing.consumers ?? (o.backend === 'pglite' ? 1 : 3));
     this.committer = new BatchCommitter({
       db: this.db,
       queue: o.queue,
       queueName: o.queueName,
       notices: this.notices,
-      consumers: positive('ingest.consumers', ing.consumers ?? (o.backend === 'pglite' ? 1 : 3)),
+      consumers,
       ackWaitMs: this.ackWaitMs,
       retryBaseMs: positive('ingest.retryBaseMs', ing.retryBaseMs ?? 250),
       clock: this.clock,
@@ -158,6 +165,9 @@ export class MemoryParts {
         throw new UnavailableError(`memory ingestion queue unavailable: ${(err as Error).message}`, { cause: err });
       }),
       notices: this.notices,
+      committer: this.committer,
+      direct: ing.direct !== false,
+      window: Math.max(2, 2 * consumers),
       nodeId: o.nodeId,
       batchDocs: positive('ingest.batchDocs', ing.batchDocs ?? 1000),
       batchBytes: positive('ingest.batchBytes', ing.batchBytes ?? 960 * 1024),

@@ -9,6 +9,7 @@ import { memoryActorId, memorySubject } from '../../../../actors/memory/memoryPr
 import { HiveError } from '../../../../protocols/errors.js';
 import { decodeJson, encodeJson } from '../../../../protocols/frame.js';
 import { uniqueName } from '../../../support/services.js';
+import { metricValue } from '../../../support/natsNodes.js';
 import { FakeStore } from './fakeStore.js';
 import { HashingEmbedder } from '../../../../actors/memory/HashingEmbedder.js';
 import { hiveInternals } from '../../../../cluster/internal.js';
@@ -226,6 +227,44 @@ describe('memory actor', () => {
     expect(err).toMatchObject({ code: 'DATABASE', retryable: true, details: { queued: true } });
     await vi.waitFor(() => expect(store.calls.ingest).toBeGreaterThanOrEqual(2), { timeout: 5000 });
     expect(store.docs.size).toBe(1);
+  });
+
+  it('memory - a waiting ingest loads its batches directly, without the queue; direct: false sends them through it', async () => {
+    const store = new FakeStore();
+    const hive = await node(store, { ingest: { ackWaitMs: 1000, retryBaseMs: 20, batchDocs: 10 } });
+    const r = await hive.memory.ingest(Array.from({ length: 35 }, (_, i) => ({ id: `d${i}`, namespace: 'direct', content: `direct document ${i}` })));
+    expect(r).toEqual({ type: 'memory.ingested', inserted: 35, duplicates: 0, rejected: [] });
+    expect(await metricValue(hive, 'hive_memory_direct_batches_total', 'result="committed"')).toBe(4);
+    expect(await metricValue(hive, 'hive_memory_queue_batches_total', 'result="committed"')).toBe(0);
+    const viaQueue = await node(new FakeStore(), { ingest: { ackWaitMs: 1000, retryBaseMs: 20, batchDocs: 10, direct: false } });
+    expect(await viaQueue.memory.ingest(Array.from({ length: 15 }, (_, i) => ({ id: `q${i}`, namespace: 'queue', content: `queued document ${i}` })))).toMatchObject({ inserted: 15 });
+    expect(await metricValue(viaQueue, 'hive_memory_queue_batches_total', 'result="committed"')).toBe(2);
+    expect(await metricValue(viaQueue, 'hive_memory_direct_batches_total', 'result="committed"')).toBe(0);
+  });
+
+  it('memory - a direct ingest whose database fails mid-way queues the rest and loses nothing: each document stored once', async () => {
+    const store = new FakeStore();
+    const hive = await node(store, { ingest: { ackWaitMs: 1000, retryBaseMs: 20, batchDocs: 10, consumers: 1 } });
+    await hive.memory.stats(); // opened
+    store.failIngest = 1; // the first batch fails: it and every later batch of the request go to the queue
+    const docs = Array.from({ length: 50 }, (_, i) => ({ id: `m${i}`, namespace: 'mid', content: `mid-way document ${i}` }));
+    const err = await rejection(hive.memory.ingest(docs));
+    expect(err).toMatchObject({ code: 'DATABASE', retryable: true, details: { queued: true } });
+    await vi.waitFor(() => expect(store.docs.size).toBe(50), { timeout: 10_000, interval: 50 });
+    // the caller's retry is idempotent (the ids are its own)
+    expect(await hive.memory.ingest(docs)).toMatchObject({ inserted: 0, duplicates: 50 });
+  });
+
+  it('memory - a direct ingest that fails after its commit (connection lost) retries idempotently: duplicates, never twice', async () => {
+    const store = new FakeStore();
+    const hive = await node(store, { ingest: { ackWaitMs: 1000, retryBaseMs: 20, batchDocs: 10 } });
+    await hive.memory.stats();
+    store.failAfterCommit = 3;
+    const docs = Array.from({ length: 30 }, (_, i) => ({ id: `r${i}`, namespace: 'retry', content: `retried document ${i}` }));
+    const err = await rejection(hive.memory.ingest(docs));
+    expect(err.retryable).toBe(true);
+    await vi.waitFor(async () => expect(await hive.memory.ingest(docs)).toMatchObject({ inserted: 0, duplicates: 30 }), { timeout: 10_000, interval: 50 });
+    expect(store.docs.size).toBe(30);
   });
 
   it('memory - builds the HNSW index once the store holds indexAfterDocs documents', async () => {
