@@ -2,21 +2,13 @@
 // fixed amount of CPU work per task, plus `bench-agent-<n>` actors that do the same work when asked
 // directly (the non-durable baseline). Prints "ready" when it is serving; stops on SIGTERM.
 // Args: <natsUrl> <cluster> <nodeId> [agents] [concurrency] [autoscale json]
-import { createHash } from 'node:crypto';
 import { setup } from 'xstate';
 import { Hive } from '../../cluster/Hive.js';
 import { silentLogger } from '../../runtime/logger.js';
 import { reply } from '../../runtime/reply.js';
+import { work } from './benchWork.js';
 
 const [url, cluster, nodeId, agentsArg = '8', concurrencyArg = '4', autoscaleArg] = process.argv.slice(2);
-const payload = Buffer.alloc(4096, 7);
-
-/** The fixed work: a few SHA-256 hashes of 4 KB (~50-100 µs). */
-function work(n: number): string {
-  let h = payload;
-  for (let i = 0; i < 4; i++) h = createHash('sha256').update(h).update(String(n)).digest();
-  return h.toString('hex', 0, 8);
-}
 
 const hive = await Hive.start({ cluster: cluster, nodeId: nodeId, nats: url, env: false, logger: silentLogger(), heartbeatMs: 250, failureAfterMs: 2000 });
 const agents = Number(agentsArg);
