@@ -301,7 +301,7 @@ export class Hive {
     if (given !== undefined) transport = given;
     else if (config.nats !== undefined) {
       const fromEnv = env === false ? {} : natsOptionsFromEnv(env ?? process.env);
-      transport = await NatsTransport.connect({ ...fromEnv, ...config.nats, name: `hive-${config.cluster}-${config.nodeId}` }, { clock, logger });
+      transport = await NatsTransport.connect({ ...fromEnv, ...config.nats, name: `hive-${config.cluster}-${config.nodeId}` }, { clock, logger, jsReplicas: config.jsReplicas });
     }
     else transport = new InProcTransport(undefined, clock, ids);
     const stores = await openStores(transport, config.cluster, logger);

@@ -8,6 +8,7 @@ import { headers, nanos } from '@nats-io/transport-node';
 import { UnavailableError } from '../protocols/errors.js';
 import type { DeadLetter, DeadLetterReason, Delivery, WorkConsumer, WorkQueue, WorkQueueOptions } from '../runtime/WorkQueue.js';
 import type { NatsTransport } from './NatsTransport.js';
+import { replicasHint } from './jsReplicas.js';
 
 /** The work queues of one cluster, on JetStream. */
 export class JetStreamWorkQueue implements WorkQueue {
@@ -16,6 +17,8 @@ export class JetStreamWorkQueue implements WorkQueue {
   private readonly dlqStream: string;
   private streamsReady: Promise<void> | undefined;
   private readonly ensured = new Map<string, WorkQueueOptions>();
+  /** Replicas of the streams this creates (the node's `jsReplicas`). */
+  private readonly replicas: number;
 
   private constructor(
     transport: NatsTransport,
@@ -23,6 +26,7 @@ export class JetStreamWorkQueue implements WorkQueue {
     private readonly cluster: string,
   ) {
     this.js = transport.jetstream();
+    this.replicas = transport.jsReplicas;
     this.taskStream = `HIVE_${cluster}_TASKS`;
     this.dlqStream = `HIVE_${cluster}_DLQ`;
   }
@@ -72,7 +76,11 @@ export class JetStreamWorkQueue implements WorkQueue {
     try {
       await this.jsm.streams.info(config.name);
     } catch {
-      await this.jsm.streams.add(config);
+      try {
+        await this.jsm.streams.add({ ...config, num_replicas: this.replicas });
+      } catch (err) {
+        throw new UnavailableError(`cannot create JetStream stream "${config.name}": ${replicasHint(err, this.replicas)}`, { cause: err });
+      }
     }
   }
 

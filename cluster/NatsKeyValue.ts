@@ -4,6 +4,7 @@ import type { KV } from '@nats-io/kv';
 import { HiveError, TooLargeError, UnavailableError } from '../protocols/errors.js';
 import type { KeyValueStore, KvEntry } from '../runtime/KeyValueStore.js';
 import type { NatsTransport } from './NatsTransport.js';
+import { replicasHint } from './jsReplicas.js';
 
 /** A JetStream KV bucket as a {@link KeyValueStore}. */
 export class NatsKeyValue implements KeyValueStore {
@@ -19,7 +20,7 @@ export class NatsKeyValue implements KeyValueStore {
       if (options.ttlMs !== undefined) opts['ttl'] = options.ttlMs;
       return new NatsKeyValue(await transport.kv(bucket, opts), bucket);
     } catch (err) {
-      throw new UnavailableError(`cannot open JetStream KV bucket "${bucket}" (is JetStream enabled on the server?): ${(err as Error).message}`, { cause: err });
+      throw new UnavailableError(`cannot open JetStream KV bucket "${bucket}" (is JetStream enabled on the server?): ${replicasHint(err, transport.jsReplicas)}`, { cause: err });
     }
   }
 

@@ -62,6 +62,8 @@ export interface NatsTransportDeps {
   ids?: IdSource;
   /** Where connection events and handler failures are logged (default: nowhere). */
   logger?: NatsTransportLogger;
+  /** Replicas of the JetStream streams and KV buckets created over this connection (the node's `jsReplicas`; default 1). */
+  jsReplicas?: number;
 }
 
 const silent: NatsTransportLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -205,6 +207,8 @@ export class NatsTransport implements Transport {
   private closing: Promise<void> | undefined;
   private payloadLimit: number;
   private kvm: Kvm | undefined;
+  /** Replicas of every JetStream stream and KV bucket created over this connection (the node's `jsReplicas`). */
+  readonly jsReplicas: number;
   private readonly statusLoop: Promise<void>;
 
   private constructor(nc: NatsConnection, options: NatsConnectionOptions, deps: NatsTransportDeps) {
@@ -213,6 +217,7 @@ export class NatsTransport implements Transport {
     this.clock = deps.clock ?? systemClock;
     this.ids = deps.ids ?? new SecureIds();
     this.log = deps.logger ?? silent;
+    this.jsReplicas = deps.jsReplicas ?? 1;
     this.payloadLimit = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     this.inbox = createInbox(options.inboxPrefix);
     this.replyPrefix = `${this.inbox}.`;
@@ -293,10 +298,10 @@ export class NatsTransport implements Transport {
     return jetstreamManager(this.nc, opts);
   }
 
-  /** Opens the KV bucket `bucket`, creating it with `opts` when it does not exist. */
+  /** Opens the KV bucket `bucket`, creating it with `opts` (and {@link jsReplicas} replicas unless `opts` say) when it does not exist. */
   kv(bucket: string, opts?: Partial<KvOptions>): Promise<KV> {
     this.kvm ??= new Kvm(this.nc);
-    return this.kvm.create(bucket, opts);
+    return this.kvm.create(bucket, { replicas: this.jsReplicas, ...opts });
   }
 
   /** Subscribes `handler` to `subject` with a callback subscription; a throwing handler is logged, never fatal. */

@@ -60,6 +60,7 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('HIVE_LOG_LEVEL').default('info'))
     .addOption(new Option('--log-format <format>', 'log lines: pretty (human-readable), json, or auto (pretty on a terminal, JSON otherwise)').choices(['auto', 'pretty', 'json']).env('HIVE_LOG_FORMAT'))
     .addOption(new Option('--database <url>', 'PostgreSQL URL for memory (default: embedded PGlite under --data-dir)').env('HIVE_DATABASE_URL'))
+    .addOption(new Option('--replicas <n>', 'replicas of the JetStream streams and KV buckets this node creates (1-5; 3 on a three-server NATS cluster)').env('HIVE_JS_REPLICAS').argParser(intArg('--replicas', 'HIVE_JS_REPLICAS')))
     .addOption(new Option('--load <module...>', 'a module exporting a default setup function (hive) => void (repeatable; .js .mjs .ts)'))
     .addOption(new Option('--no-config', 'do not load hive.config.{ts,js,mjs} from the working folder'))
     .addOption(new Option('--no-memory', 'run without semantic memory (no embedded database)'))

@@ -63,6 +63,12 @@ export interface HiveConfig {
   heartbeatMs: number;
   /** A node silent this long is considered failed. */
   failureAfterMs: number;
+  /**
+   * Replicas of every JetStream stream and KV bucket this node creates (work queues, dead letters, placement,
+   * snapshots, results, ...): 1 on a single nats-server; 3 (or 5) on a JetStream cluster of at least that many
+   * servers, so that losing a server loses nothing acknowledged. Applies when a stream or bucket is created.
+   */
+  jsReplicas: number;
 }
 
 /** What callers pass: any subset of {@link HiveConfig}, with `nats` also accepted as a URL string. */
@@ -85,6 +91,7 @@ export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze
   compressLevel: defaultFrameOptions.compressLevel,
   heartbeatMs: 1_000,
   failureAfterMs: 5_000,
+  jsReplicas: 1,
 });
 
 const knownOptions = new Set([...Object.keys(defaultConfig), 'nodeId']);
@@ -112,6 +119,7 @@ export const envVarOf: Readonly<Record<string, string>> = Object.freeze({
   compressLevel: 'HIVE_COMPRESS_LEVEL',
   heartbeatMs: 'HIVE_HEARTBEAT_MS',
   failureAfterMs: 'HIVE_FAILURE_AFTER_MS',
+  jsReplicas: 'HIVE_JS_REPLICAS',
 });
 
 const intVars: Array<[string, keyof HiveConfig]> = [
@@ -124,6 +132,7 @@ const intVars: Array<[string, keyof HiveConfig]> = [
   ['HIVE_COMPRESS_LEVEL', 'compressLevel'],
   ['HIVE_HEARTBEAT_MS', 'heartbeatMs'],
   ['HIVE_FAILURE_AFTER_MS', 'failureAfterMs'],
+  ['HIVE_JS_REPLICAS', 'jsReplicas'],
 ];
 
 /**
@@ -180,7 +189,9 @@ function int(option: string, value: unknown, min: number, max: number): number {
 
 function natsSettings(value: HiveOptions['nats']): NatsSettings | undefined {
   if (value === undefined || value === false) return undefined;
-  const settings: NatsSettings = typeof value === 'string' || Array.isArray(value) ? { servers: typeof value === 'string' ? [value] : value } : { ...value };
+  // a string may list several servers, comma-separated (`hive start --nats a,b,c`, HIVE_NATS_URL)
+  const listed = (s: string) => s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const settings: NatsSettings = typeof value === 'string' || Array.isArray(value) ? { servers: typeof value === 'string' ? listed(value) : value } : { ...value };
   if (!Array.isArray(settings.servers) || settings.servers.length === 0) fail('nats.servers', 'must list at least one server URL', Array.isArray(settings.servers) ? settings.servers.map((x) => (typeof x === 'string' ? redactUrl(x) : x)) : settings.servers);
   for (const s of settings.servers) {
     if (typeof s !== 'string' || !/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s/:]+(:\d+)?$/.test(s)) fail('nats.servers', 'each must be a nats://host:port URL', typeof s === 'string' ? redactUrl(s) : s);
@@ -228,6 +239,8 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
     compressLevel: int('compressLevel', merged.compressLevel, 1, 9),
     heartbeatMs: int('heartbeatMs', merged.heartbeatMs, 10, 3_600_000),
     failureAfterMs: int('failureAfterMs', merged.failureAfterMs, 20, 86_400_000),
+    // JetStream allows at most 5 replicas
+    jsReplicas: int('jsReplicas', merged.jsReplicas, 1, 5),
   };
   if (config.failureAfterMs <= config.heartbeatMs) fail('failureAfterMs', 'must be greater than heartbeatMs', config.failureAfterMs);
   return config;

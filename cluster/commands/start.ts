@@ -35,6 +35,8 @@ export interface StartOptions {
   logLevel?: string;
   logFormat?: string;
   database?: string;
+  /** Replicas of the JetStream streams and KV buckets (--replicas, HIVE_JS_REPLICAS). */
+  replicas?: number;
   load?: string[];
   config?: boolean;
   /** false with --no-memory: the node runs without semantic memory. */
@@ -59,6 +61,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
       ...(opts.logFormat !== undefined && { logFormat: opts.logFormat as LogFormat }),
       ...(opts.database !== undefined && { database: opts.database }),
       ...(opts.dataDir !== undefined && { dataDir: opts.dataDir }),
+      ...(opts.replicas !== undefined && { jsReplicas: opts.replicas }),
     },
     process.env,
   );
@@ -104,6 +107,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
       ...(opts.logFormat !== undefined && { logFormat: opts.logFormat as LogFormat }),
       ...(opts.database !== undefined && { database: opts.database }),
       dataDir,
+      jsReplicas: config.jsReplicas,
       nats: natsUrl ?? false,
     });
   } catch (err) {
@@ -178,6 +182,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
     natsUrl !== undefined
       ? `  nats       ${describeServers(natsUrl)}${natsNote}`
       : `  nats       none: in-process transport only. Other processes CANNOT reach this node (start nats-server or pass --nats)`,
+    ...(config.jsReplicas > 1 ? [`  replicas   ${config.jsReplicas} per JetStream stream and KV bucket (--replicas)`] : []),
     `  data dir   ${resolve(dataDir)} (locked by this node)`,
     `  loaded     ${loadFlags.length === 0 ? 'no --load modules' : loadFlags.map((m) => resolve(m)).join(', ')}`,
     `  config     ${opts.config === false ? 'not read (--no-config)' : (configFile ?? `no hive.config.{ts,mjs,js} in ${process.cwd()}`)}`,

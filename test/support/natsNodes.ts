@@ -23,13 +23,13 @@ export async function stopNatsNodes(): Promise<void> {
 }
 
 /** Polls `check` until it holds; throws naming `what` after `limitMs`. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, limitMs = 15_000): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, what: string | (() => string), limitMs = 15_000): Promise<void> {
   const end = Date.now() + limitMs;
   while (Date.now() < end) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`gave up waiting for ${what}`);
+  throw new Error(`gave up waiting for ${typeof what === 'string' ? what : what()}`);
 }
 
 /** The value of the first exposed sample of metric `name` whose line contains `label` (0 when none). */

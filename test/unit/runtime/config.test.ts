@@ -34,6 +34,8 @@ describe('config', () => {
   it('accepts nats as a URL string', () => {
     expect(resolveConfig({ nats: 'nats://127.0.0.1:4222' }).nats).toEqual({ servers: ['nats://127.0.0.1:4222'] });
     expect(resolveConfig({ nats: false }).nats).toBeUndefined();
+    // `hive start --nats a,b,c` passes the flag's string as it is
+    expect(resolveConfig({ nats: 'nats://127.0.0.1:4231, nats://127.0.0.1:4232,nats://127.0.0.1:4233' }).nats?.servers).toEqual(['nats://127.0.0.1:4231', 'nats://127.0.0.1:4232', 'nats://127.0.0.1:4233']);
   });
 
   const cases: Array<[string, Record<string, unknown>, string]> = [
@@ -49,6 +51,8 @@ describe('config', () => {
     ['compressLevel', { compressLevel: 12 }, 'invalid option compressLevel'],
     ['heartbeatMs', { heartbeatMs: 'fast' }, 'invalid option heartbeatMs'],
     ['failureAfterMs', { heartbeatMs: 1000, failureAfterMs: 500 }, 'invalid option failureAfterMs'],
+    ['jsReplicas', { jsReplicas: 0 }, 'invalid option jsReplicas'],
+    ['jsReplicas', { jsReplicas: 6 }, 'invalid option jsReplicas'],
     ['nats.servers', { nats: [] }, 'invalid option nats.servers'],
     ['nats.servers', { nats: ['http://x'] }, 'invalid option nats.servers'],
     ['unknown', { mailboxCapasity: 3 }, 'unknown option mailboxCapasity'],
@@ -68,6 +72,15 @@ describe('config', () => {
     expect(refusal(() => resolveConfig({ mailboxCapacity: 0 }, { HIVE_MAILBOX_CAPACITY: '5' })).message).not.toContain('HIVE_MAILBOX_CAPACITY');
     expect(refusal(() => resolveConfig({}, { HIVE_CLUSTER: 'a.b' })).message).toContain('cluster (from HIVE_CLUSTER)');
     expect(refusal(() => resolveConfig({}, { HIVE_NATS_URL: 'http://x y' })).message).toContain('(from HIVE_NATS_URL)');
+  });
+
+  it('jsReplicas: 1 by default, from HIVE_JS_REPLICAS, the explicit option over it; the error names the variable', () => {
+    expect(defaultConfig.jsReplicas).toBe(1);
+    expect(resolveConfig({}).jsReplicas).toBe(1);
+    expect(resolveConfig({}, { HIVE_JS_REPLICAS: '3' }).jsReplicas).toBe(3);
+    expect(resolveConfig({ jsReplicas: 5 }, { HIVE_JS_REPLICAS: '3' }).jsReplicas).toBe(5);
+    expect(refusal(() => resolveConfig({}, { HIVE_JS_REPLICAS: '7' })).message).toContain('jsReplicas (from HIVE_JS_REPLICAS)');
+    expect(refusal(() => configFromEnv({ HIVE_JS_REPLICAS: 'three' })).message).toContain('jsReplicas (from HIVE_JS_REPLICAS)');
   });
 
   it('names the variable of a non-numeric environment value', () => {
