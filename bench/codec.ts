@@ -1,27 +1,32 @@
-// Frame codec benchmark: Hive binary frames vs JSON.stringify/JSON.parse on a task message and a context message.
+// Frame codec benchmark: Hive binary frames vs JSON (stringify + UTF-8 bytes, parse) on task and context messages.
 //
 // Usage: npm run bench -- codec [--duration=ms] [--rounds=n] [--sweep]
 //   --duration  measured time per candidate per round (default 1500 ms, after a 300 ms warm-up each)
-//   --rounds    rounds (default 3); within a round JSON and Hive take turns in 50 ms slices so both see the
+//   --rounds    rounds (default 3); within a round the candidates take turns in 50 ms slices so all see the
 //               same machine load; the median round counts
-//   --sweep     also measure every deflate level and threshold choice (how the codec defaults were picked)
+//   --sweep     also measure the compression choices: fflate's levels, `mem`, dictionary, zlib wrapper,
+//               streaming and async (worker) forms next to Node's zlib (sync, async, levels, dictionary) and
+//               brotli, on the 64 KB context body (how protocols/compression.ts was chosen)
 //
 // Messages (deterministic, seeded):
-//   task     a tell envelope: ~2 KB of English-like prompt text, 10 small metadata fields and a 384-d
-//            embedding (Float32Array in the Hive frame; a number array in JSON, as JSON users send it)
-//   context  a tell envelope: ~64 KB conversation transcript (turns with role, text, time, tokens) and metadata
+//   task        a tell envelope: ~2 KB of English-like prompt text, 10 small metadata fields and a 384-d
+//               embedding (Float32Array in the Hive frame; a number array in JSON, as JSON users send it)
+//   context16k, context64k, context256k
+//               a tell envelope: a conversation transcript of ~16, 64 or 256 KB (turns with role, text, time,
+//               tokens) and metadata; context64k is the headline (agents pass contexts of this size)
 // One operation is encode + decode of the whole message: `codec.decode(codec.encode(m))` against
-// `JSON.parse(JSON.stringify(m))` (JSON's bytes counted as UTF-8; its UTF-8 encode/decode is not charged to
-// it in the ratios, a row shows that cost separately). Writes bench/results/codec.json.
+// `JSON.parse(Buffer.from(JSON.stringify(m)).toString())` (JSON as it crosses a wire: UTF-8 bytes, the
+// baseline of every ratio), with JSON's string-only round trip and Hive's uncompressed frame (what the
+// in-process transport does: it never compresses) as extra rows. Throughput is wall-clock; CPU µs/op is
+// `process.cpuUsage()` per call, steadier on a loaded machine. Writes bench/results/codec.json.
 import { existsSync, readFileSync } from 'node:fs';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { deflateSync, inflateSync } from 'fflate';
-import { Packr } from 'msgpackr';
-import { FrameCodec, defaultFrameOptions, type FrameOptions } from '../protocols/frame.js';
+import { deflateSync } from 'fflate';
+import { FrameCodec, defaultFrameOptions } from '../protocols/frame.js';
+import { runSweep } from './support/codecSweep.js';
 import { embedding, hexId, interleave, median, numberArg, parseArgs, printTable, prose, rng, round, writeResults } from './util.js';
 
 const SLICE_MS = 50;
-const TARGETS = { task_bytes_vs_json: 0.4, task_throughput_vs_json: 8, context_bytes_vs_json: 0.45 } as const;
+const TARGETS = { task_bytes_vs_json: 0.4, task_throughput_vs_json: 8, context_bytes_vs_json: 0.45, context_throughput_vs_json: 1 } as const;
 
 /** The task message: Hive form (Float32Array) and JSON form (number array), same content. */
 export function taskMessage(seed = 0x7a5c): { hive: object; json: object } {
@@ -85,7 +90,6 @@ export function contextMessage(seed = 0xc0de, transcriptBytes = 64 * 1024): obje
 }
 
 const utf8 = new TextEncoder();
-const utf8d = new TextDecoder();
 
 interface Case {
   name: string;
@@ -96,10 +100,20 @@ interface Case {
 interface Row {
   jsonBytes: number;
   hiveBytes: number;
+  rawBytes: number;
   compressed: boolean;
-  jsonOps: number[];
-  hiveOps: number[];
+  ops: Record<string, number[]>;
+  cpu: Record<string, number[]>;
 }
+
+const CANDIDATES = ['json', 'jsonText', 'hive', 'hiveRaw'] as const;
+type Candidate = (typeof CANDIDATES)[number];
+const LABEL: Record<Candidate, string> = {
+  json: 'JSON (stringify + UTF-8 bytes, parse)',
+  jsonText: 'JSON text only (no bytes)',
+  hive: 'Hive frame',
+  hiveRaw: 'Hive frame, never compressed',
+};
 
 function deepEqualish(a: unknown, b: unknown): boolean {
   return JSON.stringify(a, (_k, v: unknown) => (v instanceof Float32Array ? Array.from(v) : v)) === JSON.stringify(b, (_k, v: unknown) => (v instanceof Float32Array ? Array.from(v) : v));
@@ -113,12 +127,13 @@ export async function run(args: string[]): Promise<void> {
   const warmupMs = 300;
 
   const task = taskMessage();
-  const context = contextMessage();
-  const cases: Case[] = [
-    { name: 'task', hive: task.hive, json: task.json },
-    { name: 'context', hive: context, json: context },
-  ];
+  const cases: Case[] = [{ name: 'task', hive: task.hive, json: task.json }];
+  for (const kb of [16, 64, 256]) {
+    const m = contextMessage(0xc0de, kb * 1024);
+    cases.push({ name: `context${kb}k`, hive: m, json: m });
+  }
   const codec = new FrameCodec();
+  const raw = new FrameCodec({ compressLevel: 0 });
 
   // Correctness first: a benchmark of a broken round trip is worthless.
   for (const c of cases) {
@@ -133,31 +148,32 @@ export async function run(args: string[]): Promise<void> {
     rows.set(c.name, {
       jsonBytes: utf8.encode(JSON.stringify(c.json)).length,
       hiveBytes: frame.length,
+      rawBytes: raw.encode(c.hive).length,
       compressed: (frame[1] & 0x10) !== 0,
-      jsonOps: [],
-      hiveOps: [],
+      ops: {},
+      cpu: {},
     });
   }
-  const utf8Ops: number[] = [];
 
   console.log(
-    `codec benchmark: ${rounds} round(s); in each, JSON and Hive take turns in ${SLICE_MS} ms slices until each ran ${durationMs} ms (after ${warmupMs} ms warm-up)\n`,
+    `codec benchmark: ${rounds} round(s); in each, the candidates take turns in ${SLICE_MS} ms slices until each ran ${durationMs} ms (after ${warmupMs} ms warm-up)\n`,
   );
   for (let r = 0; r < rounds; r++) {
     for (const c of cases) {
       const row = rows.get(c.name)!;
       const m = c.json;
       const h = c.hive;
-      const candidates: Record<string, () => unknown> = {
-        json: () => JSON.parse(JSON.stringify(m)) as unknown,
+      const candidates: Record<Candidate, () => unknown> = {
+        json: () => JSON.parse(Buffer.from(JSON.stringify(m)).toString()) as unknown,
+        jsonText: () => JSON.parse(JSON.stringify(m)) as unknown,
         hive: () => codec.decode(codec.encode(h)),
+        hiveRaw: () => raw.decode(raw.encode(h)),
       };
-      // What JSON costs when its text is also turned into bytes and back, as on a real wire.
-      if (c.name === 'task') candidates['jsonUtf8'] = () => JSON.parse(utf8d.decode(utf8.encode(JSON.stringify(m))));
       const got = interleave(candidates, { warmupMs, durationMs, sliceMs: SLICE_MS });
-      row.jsonOps.push(got['json'].opsPerSec);
-      row.hiveOps.push(got['hive'].opsPerSec);
-      if (got['jsonUtf8']) utf8Ops.push(got['jsonUtf8'].opsPerSec);
+      for (const k of CANDIDATES) {
+        (row.ops[k] ??= []).push(got[k].opsPerSec);
+        (row.cpu[k] ??= []).push(got[k].cpuUs ?? NaN);
+      }
     }
     process.stdout.write(`  round ${r + 1}/${rounds} done\n`);
   }
@@ -165,42 +181,54 @@ export async function run(args: string[]): Promise<void> {
   const table: Array<Array<string | number>> = [];
   const results: Record<string, unknown> = {};
   for (const [name, row] of rows) {
-    const j = median(row.jsonOps);
-    const h = median(row.hiveOps);
-    table.push([name, 'JSON', row.jsonBytes, j, 1e6 / j, '', '']);
-    table.push([name, row.compressed ? 'Hive frame (deflated)' : 'Hive frame', row.hiveBytes, h, 1e6 / h, row.hiveBytes / row.jsonBytes, h / j]);
-    results[name] = {
-      json: { bytes: row.jsonBytes, opsPerSec: Math.round(j), roundsOpsPerSec: row.jsonOps.map(Math.round) },
-      hive: { bytes: row.hiveBytes, compressed: row.compressed, opsPerSec: Math.round(h), roundsOpsPerSec: row.hiveOps.map(Math.round) },
-    };
+    const j = median(row.ops.json);
+    const jc = median(row.cpu.json);
+    const out: Record<string, unknown> = {};
+    for (const k of CANDIDATES) {
+      const ops = median(row.ops[k]);
+      const cpu = median(row.cpu[k]);
+      const bytes = k === 'hive' ? row.hiveBytes : k === 'hiveRaw' ? row.rawBytes : row.jsonBytes;
+      const label = k === 'hive' && row.compressed ? `${LABEL.hive} (deflated)` : LABEL[k];
+      table.push([name, label, bytes, round(bytes / row.jsonBytes, 3), ops, round(ops / j, 2), cpu, round(jc / cpu, 2)]);
+      out[k] = { bytes, opsPerSec: Math.round(ops), cpuUsPerOp: round(cpu, 1), roundsOpsPerSec: row.ops[k].map(Math.round), ...(k === 'hive' ? { compressed: row.compressed } : {}) };
+    }
+    results[name] = out;
   }
-  const tj = median(rows.get('task')!.jsonOps);
-  const u = median(utf8Ops);
-  table.push(['task', 'JSON + UTF-8 bytes', rows.get('task')!.jsonBytes, u, 1e6 / u, '', '']);
   console.log('');
-  printTable(['message', 'codec', 'bytes', 'encode+decode/s', 'µs/op', 'bytes vs JSON', 'speed vs JSON'], table);
+  printTable(['message', 'codec', 'bytes', 'bytes vs JSON', 'encode+decode/s', 'speed vs JSON', 'CPU µs/op', 'CPU vs JSON (x faster)'], table);
 
-  const task_ = rows.get('task')!;
-  const ctx = rows.get('context')!;
+  const t = rows.get('task')!;
+  const ctx = rows.get('context64k')!;
+  const speed = (row: Row, k: Candidate, base: Candidate = 'json'): number => round(median(row.ops[k]) / median(row.ops[base]), 2);
+  const cpuSpeed = (row: Row, k: Candidate): number => round(median(row.cpu.json) / median(row.cpu[k]), 2);
   const ratios = {
-    task_bytes_vs_json: round(task_.hiveBytes / task_.jsonBytes, 3),
-    task_throughput_vs_json: round(median(task_.hiveOps) / tj, 2),
+    task_bytes_vs_json: round(t.hiveBytes / t.jsonBytes, 3),
+    task_throughput_vs_json: speed(t, 'hive'),
+    task_throughput_vs_json_text: speed(t, 'hive', 'jsonText'),
     context_bytes_vs_json: round(ctx.hiveBytes / ctx.jsonBytes, 3),
-    context_throughput_vs_json: round(median(ctx.hiveOps) / median(ctx.jsonOps), 2),
+    context_throughput_vs_json: speed(ctx, 'hive'),
+    context_cpu_vs_json: cpuSpeed(ctx, 'hive'),
+    context_throughput_vs_json_text: speed(ctx, 'hive', 'jsonText'),
+    context_uncompressed_throughput_vs_json: speed(ctx, 'hiveRaw'),
+    context_uncompressed_bytes_vs_json: round(ctx.rawBytes / ctx.jsonBytes, 3),
   };
   const pass = {
     task_bytes_vs_json: ratios.task_bytes_vs_json <= TARGETS.task_bytes_vs_json,
     task_throughput_vs_json: ratios.task_throughput_vs_json >= TARGETS.task_throughput_vs_json,
     context_bytes_vs_json: ratios.context_bytes_vs_json <= TARGETS.context_bytes_vs_json,
+    context_throughput_vs_json: ratios.context_throughput_vs_json >= TARGETS.context_throughput_vs_json,
   };
+  const yes = (b: boolean): string => (b ? 'yes' : 'NO');
   console.log('');
   printTable(
     ['ratio', 'measured', 'target', 'met'],
     [
-      ['task bytes vs JSON', ratios.task_bytes_vs_json, `<= ${TARGETS.task_bytes_vs_json}`, pass.task_bytes_vs_json ? 'yes' : 'NO'],
-      ['task throughput vs JSON', ratios.task_throughput_vs_json, `>= ${TARGETS.task_throughput_vs_json}`, pass.task_throughput_vs_json ? 'yes' : 'NO'],
-      ['context bytes vs JSON', ratios.context_bytes_vs_json, `<= ${TARGETS.context_bytes_vs_json}`, pass.context_bytes_vs_json ? 'yes' : 'NO'],
-      ['context throughput vs JSON', ratios.context_throughput_vs_json, '-', '-'],
+      ['task bytes vs JSON', ratios.task_bytes_vs_json, `<= ${TARGETS.task_bytes_vs_json}`, yes(pass.task_bytes_vs_json)],
+      ['task throughput vs JSON', ratios.task_throughput_vs_json, `>= ${TARGETS.task_throughput_vs_json}`, yes(pass.task_throughput_vs_json)],
+      ['context 64 KB bytes vs JSON', ratios.context_bytes_vs_json, `<= ${TARGETS.context_bytes_vs_json}`, yes(pass.context_bytes_vs_json)],
+      ['context 64 KB throughput vs JSON', ratios.context_throughput_vs_json, `>= ${TARGETS.context_throughput_vs_json}`, yes(pass.context_throughput_vs_json)],
+      ['context 64 KB CPU per op vs JSON (x faster)', ratios.context_cpu_vs_json, '-', '-'],
+      ['context 64 KB uncompressed (in-process) throughput vs JSON', ratios.context_uncompressed_throughput_vs_json, '-', '-'],
     ],
   );
 
@@ -218,80 +246,18 @@ export async function run(args: string[]): Promise<void> {
   );
 
   let sweep: unknown;
-  if (opts.has('sweep')) sweep = runSweep(task.hive, context, Math.max(200, durationMs / 3), warmupMs);
+  if (opts.has('sweep')) sweep = await runSweep(cases.find((c) => c.name === 'context64k')!.hive, Math.max(200, durationMs / 3), warmupMs);
 
   const path = writeResults('codec', {
     command: `npm run bench -- codec ${args.join(' ')}`.trim(),
     settings: { durationMs, warmupMs, rounds, frameOptions: defaultFrameOptions },
+    baseline: 'JSON.parse(Buffer.from(JSON.stringify(m)).toString()); *_vs_json_text: JSON.parse(JSON.stringify(m))',
     ratios,
-    targets: { task_bytes_vs_json: '<= 0.40', task_throughput_vs_json: '>= 8', context_bytes_vs_json: '<= 0.45' },
+    targets: { task_bytes_vs_json: '<= 0.40', task_throughput_vs_json: '>= 8', context_bytes_vs_json: '<= 0.45', context_throughput_vs_json: '>= 1' },
     met: pass,
     messages: results,
-    taskJsonWithUtf8: { opsPerSec: Math.round(u) },
     calibration,
     ...(sweep === undefined ? {} : { sweep }),
   });
   console.log(`\nwrote ${path}`);
-}
-
-/** Every deflate level, and the compression threshold choices, on both messages (encode+decode/s and bytes). */
-function runSweep(task: object, context: object, durationMs: number, warmupMs: number): unknown {
-  const out: Array<Record<string, unknown>> = [];
-  const table: Array<Array<string | number>> = [];
-  const variants: Array<{ label: string; msg: string; value: object; options: Partial<FrameOptions> }> = [];
-  variants.push({ label: 'never compress', msg: 'task', value: task, options: { compressLevel: 0 } });
-  for (const level of [1, 2, 3, 4, 6, 9]) {
-    variants.push({ label: `threshold 1 KiB, level ${level}`, msg: 'task', value: task, options: { compressThresholdBytes: 1024, compressLevel: level } });
-  }
-  variants.push({ label: 'never compress', msg: 'context', value: context, options: { compressLevel: 0 } });
-  for (let level = 1; level <= 9; level++) variants.push({ label: `level ${level}`, msg: 'context', value: context, options: { compressLevel: level } });
-  console.log(`\nsweep: encode, decode and encode+decode of each variant; the variants of a message take turns in ${SLICE_MS} ms slices, ${durationMs} ms each`);
-  for (const msg of ['task', 'context']) {
-    const group = variants.filter((v) => v.msg === msg);
-    const candidates: Record<string, () => unknown> = {};
-    const frames = new Map<string, Uint8Array>();
-    for (const v of group) {
-      const codec = new FrameCodec(v.options);
-      const frame = codec.encode(v.value);
-      frames.set(v.label, frame);
-      candidates[`${v.label}|enc`] = () => codec.encode(v.value);
-      candidates[`${v.label}|dec`] = () => codec.decode(frame);
-      candidates[`${v.label}|both`] = () => codec.decode(codec.encode(v.value));
-    }
-    const got = interleave(candidates, { warmupMs: Math.min(warmupMs, 100), durationMs, sliceMs: SLICE_MS });
-    for (const v of group) {
-      const frame = frames.get(v.label)!;
-      const enc = got[`${v.label}|enc`];
-      const dec = got[`${v.label}|dec`];
-      const both = got[`${v.label}|both`];
-      const compressed = (frame[1] & 0x10) !== 0;
-      table.push([v.msg, v.label, compressed ? 'yes' : 'no', frame.length, enc.meanUs, dec.meanUs, both.opsPerSec]);
-      out.push({ message: v.msg, variant: v.label, options: v.options, compressed, bytes: frame.length, encodeUs: round(enc.meanUs, 2), decodeUs: round(dec.meanUs, 2), opsPerSec: Math.round(both.opsPerSec) });
-    }
-  }
-  console.log('');
-  printTable(['message', 'variant', 'deflated', 'bytes', 'encode µs', 'decode µs', 'encode+decode/s'], table);
-
-  // The deflate implementation itself on the context body: fflate (what the codec uses) next to Node's zlib.
-  const body = new Packr({ moreTypes: true, useRecords: false }).pack(context);
-  const impl: Record<string, () => unknown> = {};
-  for (const level of [1, 6] as const) {
-    impl[`fflate deflateSync level ${level}`] = () => deflateSync(body, { level });
-    impl[`node:zlib deflateRawSync level ${level}`] = () => deflateRawSync(body, { level });
-  }
-  const z = deflateSync(body, { level: 1 });
-  impl['fflate inflateSync (unbounded)'] = () => inflateSync(z);
-  impl['node:zlib inflateRawSync (bounded, used)'] = () => inflateRawSync(z, { maxOutputLength: defaultFrameOptions.maxMessageBytes });
-  const got = interleave(impl, { warmupMs, durationMs });
-  const implRows: Array<Array<string | number>> = [];
-  const implOut: Array<Record<string, unknown>> = [];
-  for (const [name, m] of Object.entries(got)) {
-    const level = /level (\d)/.exec(name)?.[1];
-    const bytes = level === undefined ? z.length : name.startsWith('fflate') ? deflateSync(body, { level: Number(level) as 1 | 6 }).length : deflateRawSync(body, { level: Number(level) }).length;
-    implRows.push([name, body.length, bytes, m.meanUs, body.length / m.meanUs]);
-    implOut.push({ implementation: name, inputBytes: body.length, compressedBytes: bytes, us: round(m.meanUs, 1) });
-  }
-  console.log(`\ndeflate implementations on the context body (${body.length} bytes):`);
-  printTable(['implementation', 'raw bytes', 'deflated bytes', 'µs', 'MB/s (raw)'], implRows);
-  return { variants: out, implementations: implOut };
 }

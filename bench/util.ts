@@ -69,6 +69,11 @@ export interface Measurement {
   meanUs: number;
   /** Per-call time of each timed batch (µs): the spread between batches, for percentiles. */
   batchUs: number[];
+  /**
+   * Mean process CPU time (user + system, `process.cpuUsage()`) per call, µs; set by {@link interleave}.
+   * Steadier than wall time on a loaded machine: time the process spent waiting for a core is not in it.
+   */
+  cpuUs?: number;
 }
 
 /**
@@ -133,12 +138,13 @@ export function interleave(candidates: Record<string, () => unknown>, options: I
     const fn = candidates[name];
     // Warm up and calibrate a batch of about 1 ms.
     const w = measure(fn, { warmupMs, durationMs: 1, batchMs: 1 });
-    return { name, fn, batch: Math.max(1, Math.round(w.ops / Math.max(w.elapsedMs, 1e-3))), ops: 0, elapsedMs: 0, sliceUs: [] as number[] };
+    return { name, fn, batch: Math.max(1, Math.round(w.ops / Math.max(w.elapsedMs, 1e-3))), ops: 0, elapsedMs: 0, cpuUs: 0, sliceUs: [] as number[] };
   });
   let sink = 0;
   while (state.some((c) => c.elapsedMs < durationMs)) {
     for (const c of state) {
       if (c.elapsedMs >= durationMs) continue;
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       let now = t0;
       let ops = 0;
@@ -147,6 +153,8 @@ export function interleave(candidates: Record<string, () => unknown>, options: I
         ops += c.batch;
         now = performance.now();
       }
+      const cpu = process.cpuUsage(cpu0);
+      c.cpuUs += cpu.user + cpu.system;
       c.ops += ops;
       c.elapsedMs += now - t0;
       c.sliceUs.push(((now - t0) * 1000) / ops);
@@ -155,7 +163,7 @@ export function interleave(candidates: Record<string, () => unknown>, options: I
   sinkHole ^= sink;
   const out: Record<string, Measurement> = {};
   for (const c of state) {
-    out[c.name] = { ops: c.ops, elapsedMs: c.elapsedMs, opsPerSec: (c.ops * 1000) / c.elapsedMs, meanUs: (c.elapsedMs * 1000) / c.ops, batchUs: c.sliceUs };
+    out[c.name] = { ops: c.ops, elapsedMs: c.elapsedMs, opsPerSec: (c.ops * 1000) / c.elapsedMs, meanUs: (c.elapsedMs * 1000) / c.ops, batchUs: c.sliceUs, cpuUs: c.cpuUs / c.ops };
   }
   return out;
 }

@@ -30,11 +30,9 @@
 // compressed body is inflated with an output cap that stops as soon as the output passes the limit, so a
 // deflate bomb costs at most about the limit in memory and time. Anything else malformed is BAD_FRAME.
 //
-// Deflate is fflate (the project's compression library); inflate is Node's zlib with `maxOutputLength`,
-// which reads the same raw DEFLATE about 6x faster than fflate's streaming inflater and is bounded natively.
-import { inflateRawSync } from 'node:zlib';
-import { deflateSync, type DeflateOptions } from 'fflate';
+// When a body is deflated, and how it is inflated, is protocols/compression.ts (native zlib, raw DEFLATE).
 import { C1, Packr, RESERVE_START_SPACE, type Options } from 'msgpackr';
+import { compressBody, inflateBounded, type CompressionPolicy } from './compression.js';
 import { BadFrameError, ConfigError, InvalidArgumentError, TooLargeError } from './errors.js';
 
 /** First byte of every binary frame. */
@@ -56,32 +54,33 @@ export interface FrameOptions {
    * count toward it: float data barely deflates. `Infinity` turns compression off.
    */
   compressThresholdBytes: number;
-  /** fflate deflate level, 0-9 (0 turns compression off). */
+  /** zlib deflate level, 0-9 (0 turns compression off). */
   compressLevel: number;
   /** Largest frame accepted or produced, and largest body a compressed frame may inflate to. */
   maxMessageBytes: number;
 }
 
 /**
- * Defaults, chosen from measurements on this project's machine kind (2 cores, Node 20, fflate 0.8; figures
- * from `npm run bench -- codec --sweep`, which writes bench/results/codec.json, and from timing deflateSync
- * alone on a quiet machine):
+ * Defaults, chosen from measurements on this project's machine kind (2 cores, Node 20; figures from
+ * `npm run bench -- codec --sweep`, which writes bench/results/codec.json; CPU µs from `process.cpuUsage()`):
  *
- * - fflate's deflateSync costs about 40 µs per call even on a 64-byte input (it allocates and clears
- *   64 KB+ of hash tables each call), about 90 µs on 2 KB of prose and 140 µs on 4 KB, and runs at
- *   ~35 MB/s at level 1 on larger text. A task message (2 KB prompt, 10 metadata fields, 384-d
- *   Float32Array embedding) is a ~3.8 KB msgpack body that encodes and decodes in ~6-8 µs uncompressed;
- *   deflating it saves ~0.9 KB (3,843 → 2,965 bytes), which a 1 Gbit/s link carries in 7 µs, and makes
- *   the round trip about 25x slower (sweep: 76k vs 2.7k encode+decode/s, at every level 1-9). The
- *   binary embedding alone already takes the message to 0.37 of its JSON size. Compressing small
- *   bodies is a loss on any LAN, so the seed system's 1 KiB threshold is not used.
+ * - Deflating is the whole cost of a compressed frame. On the 64 KB context transcript (70.4 KB msgpack
+ *   body) msgpack pack + unpack take ~100 µs of CPU, JSON's round trip (stringify + UTF-8 bytes, parse)
+ *   ~360 µs, zlib's level-1 deflate ~800 µs and its inflate ~250 µs (fflate: ~1,800 and ~600-750 µs). So a
+ *   deflated frame runs at ~0.25-0.3x JSON's throughput at 0.42 of its bytes, an uncompressed one at
+ *   ~3.2x at 0.98 of its bytes. The in-process transport therefore never compresses (its bytes never
+ *   leave the process); see `ActorSystem`.
+ * - A task message (2 KB prompt, 10 metadata fields, 384-d Float32Array embedding) is a ~3.8 KB body that
+ *   encodes and decodes in ~7 µs uncompressed; deflating would save ~0.9 KB, which a 1 Gbit/s link carries
+ *   in 7 µs, for a round trip ~10x slower. The binary embedding alone already takes it to 0.37 of its JSON
+ *   size. Compressing small bodies is a loss on any LAN, so the seed system's 1 KiB threshold is not used.
  * - `compressThresholdBytes` 8 KiB, counting only compressible (non-typed-array) bytes: twice a task
  *   message, so events, asks and task messages never pay a deflate; transcripts, documents and batches of
  *   text do, where bytes start to matter (JetStream storage, NATS' 1 MB default max_payload, WAN links).
- * - `compressLevel` 1: on the 64 KB context transcript level 1 gives 30.9 KB (0.43 of JSON's bytes,
- *   target ≤ 0.45) and level 6 27.9 KB (0.39) for about twice the deflate time; levels 7-9 add nothing.
- * - A compressed body is kept only when it is at least 1/8 smaller than the raw one (else every receiver
- *   pays an inflate for little).
+ * - `compressLevel` 1: on the 64 KB transcript zlib level 1 gives 30.2 KB (0.419 of JSON's bytes, target
+ *   ≤ 0.45), level 2 29.4 KB for ~1.1x the time, level 6 27.2 KB (0.377) for ~2.8x; 7-9 add nothing.
+ * - A compressed body is kept only when it is at least 1/8 smaller than the raw one, and a body of 64 KiB
+ *   or more is first judged from an 8 KiB sample (protocols/compression.ts).
  * - `maxMessageBytes` 8 MiB: room for a long transcript, far below what would hurt a node.
  */
 export const defaultFrameOptions: Readonly<FrameOptions> = Object.freeze({
@@ -117,13 +116,6 @@ export interface FrameStats {
   rejected: number;
 }
 
-// A compressed body is kept only when it saves at least 1/MIN_SAVING_FRACTION of the raw body.
-const MIN_SAVING_FRACTION = 8;
-// The typed-array walk that discounts binary bytes from the threshold stops after this many values.
-const MAX_WALK_NODES = 10_000;
-
-type Level = NonNullable<DeflateOptions['level']>;
-
 // Plain msgpack maps (no records) so frames are self-describing; typed arrays kept; no structured clone.
 // int64 from other-language clients decodes as a number (never a bigint; msgpackr's `int64AsType`).
 const PACKR_OPTIONS = { moreTypes: true, useRecords: false, structuredClone: false, int64AsType: 'number', mapsAsObjects: true } as unknown as Options;
@@ -151,8 +143,7 @@ export class FrameCodec {
   };
 
   readonly #packr = new Packr(PACKR_OPTIONS);
-  readonly #deflate: DeflateOptions;
-  readonly #compress: boolean;
+  readonly #compression: Readonly<CompressionPolicy>;
 
   /** @throws ConfigError when an option is out of range (`details.option` names it). */
   constructor(options: Partial<FrameOptions> = {}) {
@@ -161,8 +152,7 @@ export class FrameCodec {
     if (!Number.isInteger(o.compressLevel) || o.compressLevel < 0 || o.compressLevel > 9) invalid('compressLevel', o.compressLevel, 'an integer 0-9');
     if (!Number.isSafeInteger(o.maxMessageBytes) || o.maxMessageBytes < 64) invalid('maxMessageBytes', o.maxMessageBytes, 'an integer >= 64');
     this.options = Object.freeze(o);
-    this.#deflate = { level: o.compressLevel as Level };
-    this.#compress = o.compressLevel > 0 && o.compressThresholdBytes !== Infinity;
+    this.#compression = Object.freeze({ thresholdBytes: o.compressThresholdBytes, level: o.compressLevel });
   }
 
   /**
@@ -187,14 +177,11 @@ export class FrameCodec {
       });
     }
     let flags = FRAME_VERSION;
-    const threshold = this.options.compressThresholdBytes;
-    if (this.#compress && raw >= threshold && raw - typedArrayBytes(value) >= threshold) {
-      const deflated = deflateSync(frame.subarray(FRAME_HEADER_BYTES), this.#deflate);
-      if (deflated.length <= raw - raw / MIN_SAVING_FRACTION) {
-        frame = new Uint8Array(FRAME_HEADER_BYTES + deflated.length);
-        frame.set(deflated, FRAME_HEADER_BYTES);
-        flags |= FRAME_FLAG_DEFLATE;
-      }
+    const deflated = compressBody(frame.subarray(FRAME_HEADER_BYTES), value, this.#compression);
+    if (deflated !== undefined) {
+      frame = new Uint8Array(FRAME_HEADER_BYTES + deflated.length);
+      frame.set(deflated, FRAME_HEADER_BYTES);
+      flags |= FRAME_FLAG_DEFLATE;
     }
     frame[0] = FRAME_MAGIC;
     frame[1] = flags;
@@ -275,34 +262,6 @@ export class FrameCodec {
     if (compressed) s.compressedIn++;
     return value;
   }
-}
-
-/**
- * Inflates raw DEFLATE `data`, refusing output larger than `maxBytes`: zlib (native) writes the output in
- * 16 KiB chunks and stops at the first chunk that takes it past the limit, so a deflate bomb costs about
- * `maxBytes` of memory and time, never its full size. (Native zlib rather than fflate here: on a 64 KB
- * body it inflates about 6x faster than fflate's streaming `Inflate`; see the header of `defaultFrameOptions`.)
- * @returns a plain Uint8Array (a view of zlib's output).
- * @throws TooLargeError when the output would pass `maxBytes`.
- * @throws BadFrameError when the data is not valid raw deflate (corrupt or truncated).
- */
-export function inflateBounded(data: Uint8Array, maxBytes: number): Uint8Array {
-  let out: Buffer;
-  try {
-    out = inflateRawSync(data, { maxOutputLength: maxBytes });
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new TooLargeError(`compressed body inflates past the limit of ${maxBytes} bytes (maxMessageBytes); refused`, {
-        cause: err,
-        details: { limit: maxBytes, compressedBytes: data.length },
-      });
-    }
-    throw new BadFrameError(`corrupt deflate body (${data.length} bytes): ${messageOf(err)}`, {
-      cause: err,
-      details: { compressedBytes: data.length },
-    });
-  }
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
 /** True when `bytes` is a binary frame (starts with 0xC1); anything else is JSON text. */
@@ -438,36 +397,6 @@ function refused(what: unknown, path: string): BadFrameError {
   return new BadFrameError(`frame body carries a ${type} at ${where}: only JSON-like values, Uint8Array and Float32Array cross the wire`, {
     details: { type, path: where },
   });
-}
-
-/** Sum of the byte lengths of typed arrays (and ArrayBuffers) reachable in `value`, walking at most a bounded number of values. */
-function typedArrayBytes(value: unknown): number {
-  let bytes = 0;
-  let budget = MAX_WALK_NODES;
-  const walk = (v: unknown): void => {
-    if (--budget < 0 || typeof v !== 'object' || v === null) return;
-    if (ArrayBuffer.isView(v)) {
-      bytes += v.byteLength;
-      return;
-    }
-    if (v instanceof ArrayBuffer) {
-      bytes += v.byteLength;
-      return;
-    }
-    if (Array.isArray(v)) {
-      for (const item of v as unknown[]) {
-        if (budget < 0) return;
-        walk(item);
-      }
-      return;
-    }
-    for (const key in v) {
-      if (budget < 0) return;
-      walk((v as Record<string, unknown>)[key]);
-    }
-  };
-  walk(value);
-  return bytes;
 }
 
 function stripUndefined(o: Partial<FrameOptions>): Partial<FrameOptions> {

@@ -194,7 +194,8 @@ export class ActorSystem {
     this.metrics = deps.metrics ?? new MetricsRegistry({ cluster: deps.config.cluster, node: deps.config.nodeId }, { processMetrics: false });
     this.codec = new FrameCodec({
       maxMessageBytes: deps.config.maxMessageBytes,
-      compressThresholdBytes: deps.config.compressThresholdBytes,
+      // Bytes on the in-process transport never leave the process: compressing them is pure cost.
+      compressThresholdBytes: deps.transport.kind === 'inproc' ? Infinity : deps.config.compressThresholdBytes,
       compressLevel: deps.config.compressLevel,
     });
     this.deadLetters = new DeadLetters(this.metrics, deps.config.deadLetterKeep);

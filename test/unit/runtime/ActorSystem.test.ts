@@ -168,6 +168,20 @@ describe('actor system - across nodes on the in-process transport', () => {
     expect(hiveInternals(b).system.codec.stats.framesIn).toBeGreaterThan(0);
   });
 
+  it('never compresses on the in-process transport: a 64 KB text message crosses as an uncompressed frame', async () => {
+    const bus = new InProcBus();
+    const a = await node({ nodeId: 'a', transport: new InProcTransport(bus) });
+    const b = await node({ nodeId: 'b', transport: new InProcTransport(bus) });
+    await b.spawn(echoMachine, { id: 'remote-echo' });
+    const text = 'the agent reads the whole conversation again before it answers. '.repeat(1024);
+    expect(await a.ref('remote-echo').ask({ type: 'echo', text })).toEqual({ type: 'echoed', text });
+    const codec = hiveInternals(a).system.codec;
+    expect(codec.options.compressThresholdBytes).toBe(Infinity);
+    expect(codec.stats.rawBytesOut).toBeGreaterThan(64 * 1024);
+    expect(codec.stats.compressedOut).toBe(0);
+    expect(hiveInternals(b).system.codec.stats.compressedOut).toBe(0);
+  });
+
   it('rebuilds typed errors from the other node', async () => {
     const bus = new InProcBus();
     const a = await node({ nodeId: 'a', transport: new InProcTransport(bus) });
