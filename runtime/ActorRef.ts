@@ -1,6 +1,8 @@
 // ActorRef: the handle callers use to reach an actor by id, wherever it lives (this node or another).
 import type { HiveEvent } from '../protocols/envelope.js';
 import type { ActorSystem } from './ActorSystem.js';
+import type { ChunkStream } from './streams/ChunkStream.js';
+import type { StreamOptions } from './streams/StreamHub.js';
 
 /** Options of one ask. */
 export interface AskOptions {
@@ -38,6 +40,18 @@ export class ActorRef {
    */
   ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options: AskOptions = {}): Promise<TReply> {
     return this.system.ask(this.id, event, options) as Promise<TReply>;
+  }
+
+  /**
+   * Asks for a streamed reply: the actor answers with `stream(event, chunk)` ... `end(event, final?)`, and the
+   * chunks arrive here as they are made, through a credit window (a slow reader slows the producer). Breaking
+   * out of the loop, or aborting `signal`, cancels the producer. The loop throws the producer's typed error,
+   * `TIMEOUT` past `timeoutMs` (default 300,000 ms for the whole stream), `NO_SUCH_ACTOR`, `CANCELLED`, ...
+   * @example
+   * for await (const token of ref.askStream<string>({ type: 'generate', prompt: 'hi' })) process.stdout.write(token);
+   */
+  askStream<T = unknown>(event: HiveEvent, options: StreamOptions = {}): ChunkStream<T> {
+    return this.system.askStream<T>(this.id, event, options);
   }
 
   /** Stops the actor when it lives on this node. */

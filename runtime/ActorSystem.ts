@@ -32,6 +32,10 @@ import { MetricsRegistry, type LatencyRecorder } from './metrics.js';
 import { abandon, deliveryOf, isAsk, registerReplier, takeReplier, type Replier } from './reply.js';
 import { Timeouts, type Expiring, type TimeoutBatch } from './Timeouts.js';
 import { Transit, type InboundRequest } from './Transit.js';
+import { STREAM_FIELD } from '../protocols/streams.js';
+import type { ChunkStream } from './streams/ChunkStream.js';
+import type { StreamTarget } from './streams/RemoteSink.js';
+import { StreamHub, failedStream, type StreamOptions } from './streams/StreamHub.js';
 import type { Transport, TransportMessage } from './Transport.js';
 
 /** Options of {@link ActorSystem.spawn}. */
@@ -155,6 +159,8 @@ export interface AskCallOptions {
   deadline?: number | undefined;
   /** Aborting it rejects the ask with CANCELLED; a remote actor's node is told to drop it. */
   signal?: AbortSignal | undefined;
+  /** @internal Makes the local ask a stream ask whose chunks go to this target (a pool task's submitter). */
+  stream?: StreamTarget | undefined;
 }
 
 /** One node's actors and the delivery between them. */
@@ -169,6 +175,8 @@ export class ActorSystem {
   readonly deadLetters: DeadLetters;
   /** @internal The one wire path: every remote ask and every inbound actor message goes through it. */
   readonly transit: Transit;
+  /** @internal Streamed replies (runtime/streams/): this node's stream inbox, credit subject and open streams. */
+  readonly streams: StreamHub;
 
   private readonly cells = new Map<string, ActorCell>();
   private readonly actorPrefix: string;
@@ -216,6 +224,7 @@ export class ActorSystem {
       latency: askHist.labels('remote'),
     });
     this.transit.listenForCancels();
+    this.streams = new StreamHub({ transport: this.transport, codec: this.codec, transit: this.transit, cluster: deps.config.cluster, nodeId: deps.config.nodeId, clock: this.clock, logger: this.logger, metrics: this.metrics });
     this.cellOwner = {
       onActorError: (cell, err) => this.onActorError(cell, err),
       onActorComplete: (cell) => this.onActorComplete(cell),
@@ -406,6 +415,15 @@ export class ActorSystem {
     });
     this.timeouts.schedule(pending, timeoutMs);
     registerReplier(delivered, pending);
+    if (options.stream !== undefined) {
+      try {
+        this.streams.attach(delivered, options.stream, signal);
+      } catch (err) {
+        takeReplier(delivered);
+        pending.fail(err);
+        return promise;
+      }
+    }
     if (signal !== undefined) {
       pending.signal = signal;
       signal.addEventListener('abort', pending);
@@ -415,6 +433,29 @@ export class ActorSystem {
       pending.fail(new OverloadedError(`mailbox of actor "${cell.id}" is full (${cell.capacity} messages)`, { details: { id: cell.id } }));
     }
     return promise;
+  }
+
+  /** Asks actor `id` for a streamed reply. See {@link ActorRef.askStream}. */
+  askStream<T = unknown>(id: string, event: HiveEvent, options: StreamOptions = {}): ChunkStream<T> {
+    try {
+      checkEvent(event);
+      assertToken(id, 'actor id');
+    } catch (err) {
+      return failedStream(err);
+    }
+    const cell = this.cells.get(id);
+    const what = `actor "${id}"`;
+    if (cell === undefined) return this.streams.remote<T>(this.actorPrefix + id, event, options, what);
+    return this.streams.local<T>(
+      event,
+      options,
+      what,
+      (delivered) => {
+        if (cell.status !== 'running') return cell.status === 'failed' ? new ActorFailedError(`actor "${id}" has failed`, { details: { id } }) : new ActorStoppedError(`actor "${id}" is stopped`, { details: { id } });
+        return this.enqueue(cell, delivered) ? undefined : new OverloadedError(`mailbox of actor "${id}" is full (${cell.capacity} messages)`, { details: { id } });
+      },
+      (delivered) => cell.awaiting?.delete(delivered),
+    );
   }
 
   // ---------------------------------------------------------------- mailboxes and the scheduler
@@ -604,7 +645,8 @@ export class ActorSystem {
       return;
     }
     if (req.isAsk) {
-      registerReplier(event, req);
+      // a stream ask (`hive.stream` in its event) is answered by its stream's sink
+      registerReplier(event, event[STREAM_FIELD] === undefined ? req : this.streams.serve(req));
       req.owner = cell;
       req.onAbandon = this.onAbandoned;
     }
@@ -629,6 +671,7 @@ export class ActorSystem {
     if (this.stopped) return;
     this.stopped = true;
     for (const id of [...this.cells.keys()]) await this.stopActor(id);
+    this.streams.stop();
     this.transit.stop();
     this.timeouts.dispose();
   }
