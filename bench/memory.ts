@@ -1,7 +1,7 @@
 // Memory benchmark: ingestion through the memory actor vs naive one-row INSERT vs `psql \copy` binary, HNSW build, search latency and recall@10 through the actor, halfvec vs vector sizes.
 // Run: npm run bench -- memory [--docs=100000] [--naive=5000] [--dims=384] [--queries=500] [--recall=200]
 //        [--rounds=2] [--m=16] [--efc=128] [--url=postgres://...] [--nats=nats://...|none] [--pglite]
-//        [--no-queue] [--consumers=3] [--batch=1000] [--ask-docs=10000] [--in-flight=4]
+//        [--no-queue] [--ingest-only] [--consumers=3] [--batch=1000] [--ask-docs=10000] [--in-flight=4]
 // On real PostgreSQL with pgvector (default: HIVE_BENCH_DATABASE or postgres://postgres@127.0.0.1:5432/test),
 // in one run and one unique schema (dropped afterwards): (a) Hive ingestion through the memory actor, the
 // caller waiting for the commit (loaded directly; a node as `hive start` runs it, the durable queue on
@@ -50,6 +50,8 @@ interface Config {
   efConstruction: number;
   /** Also measure waiting ingests through the durable queue (`--no-queue` skips it). */
   queuePath: boolean;
+  /** Stop after the ingestion comparison (for quick experiments). */
+  ingestOnly: boolean;
   /** Batches committed at once per node (PostgreSQL). */
   consumers: number;
   batchDocs: number | undefined;
@@ -74,6 +76,7 @@ function config(argv: readonly string[]): Config {
     m: numberArg(a, 'm', 16),
     efConstruction: numberArg(a, 'efc', 128),
     queuePath: !a.has('no-queue'),
+    ingestOnly: a.has('ingest-only'),
     consumers: numberArg(a, 'consumers', 3),
     batchDocs: a.has('batch') ? numberArg(a, 'batch', 1000) : undefined,
   };
@@ -163,7 +166,7 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
   // The node as `hive start` runs it (the durable queue on JetStream): an ingest whose caller waits loads its
   // batches directly (durable once PostgreSQL commits). A second node of the same kind with `direct: false`
   // sends those batches through the durable queue too, as `wait: false` always does: what the queue costs.
-  const ingestOptions = { ...(c.pglite ? {} : { consumers: c.consumers }), ...(c.batchDocs !== undefined && { batchDocs: c.batchDocs }) };
+  const ingestOptions = { ...(c.pglite ? {} : { consumers: c.consumers }), ...(c.batchDocs !== undefined && { directBatchDocs: c.batchDocs }) };
   const memory = { store, indexAfterDocs: false as const, cache: false as const, ingest: ingestOptions };
   const hive = await Hive.start({ cluster: `bench_mem_${process.pid}`, env: false, logLevel: 'warn', nats: natsUp ? c.nats! : false, memory });
   const local = c.queuePath ? await Hive.start({ cluster: `bench_mem_queue_${process.pid}`, env: false, logLevel: 'warn', nats: natsUp ? c.nats! : false, memory: { ...memory, ingest: { ...ingestOptions, direct: false } } }) : undefined;
@@ -262,6 +265,11 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
       [c.pglite ? 'ingest_vs_pglite_copy' : 'ingest_vs_psql_copy']: round(hiveRate / limitRate, 3),
       ...(localRate !== undefined && { [c.pglite ? 'ingest_through_queue_vs_pglite_copy' : 'ingest_through_queue_vs_psql_copy']: round(localRate / limitRate, 3) }),
     };
+
+    if (c.ingestOnly) {
+      console.log(`ratios: ${JSON.stringify(results['ratios'])} (--ingest-only: no index, search or JSON)`);
+      return results;
+    }
 
     // HNSW build over what the actor loaded.
     const t2 = performance.now();

@@ -31,6 +31,9 @@ export interface IngestPipelineDeps {
   /** Most documents / about most bytes in one batch. */
   batchDocs: number;
   batchBytes: number;
+  /** Most documents / about most bytes in one batch loaded directly. */
+  directBatchDocs: number;
+  directBatchBytes: number;
   /** Batches are COPY streams (SQL stores) rather than documents. */
   encoded: boolean;
   /** Worker threads encoding COPY streams (undefined: the default). */
@@ -46,8 +49,9 @@ interface PreparedBatch {
   id: string;
   count: number;
   namespaces: string[];
+  /** The documents (kept to re-cut the batch into queue-sized ones if it must be queued). */
+  docs: ValidDocument[];
   copy?: Uint8Array;
-  docs?: ValidDocument[];
 }
 
 /** Validates, encodes, and commits or queues documents. */
@@ -84,7 +88,8 @@ export class IngestPipeline {
     let failed: unknown;
     // every text is embedded before anything is stored: an embedder that fails or answers wrong stores nothing
     const { inputs, embedded } = await this.embedAll(docs, namespace);
-    const chunk = Math.max(this.d.batchDocs, 2000);
+    const [batchDocs, batchBytes] = direct ? [this.d.directBatchDocs, this.d.directBatchBytes] : [this.d.batchDocs, this.d.batchBytes];
+    const chunk = Math.max(batchDocs, 2000);
     for (let start = 0; start < docs.length && failed === undefined; start += chunk) {
       const valid: ValidDocument[] = [];
       const indexOf: number[] = [];
@@ -92,7 +97,7 @@ export class IngestPipeline {
       this.validate(inputs, embedded, start, Math.min(docs.length, start + chunk), valid, chunkRejected, indexOf);
       for (const r of chunkRejected) rejected.push({ ...r, index: r.index + start });
       let pos = 0;
-      for (const batch of this.cut(valid)) {
+      for (const batch of this.cut(valid, batchDocs, batchBytes)) {
         const id = `${requestId}-${batches.length}`;
         batches.push({ id, indexOf: indexOf.slice(pos, pos + batch.length).map((i) => i + start) });
         pos += batch.length;
@@ -148,7 +153,7 @@ export class IngestPipeline {
     let cause: HiveError | undefined;
     if (!state.queueRest) {
       try {
-        const r = await this.d.committer.commitNow({ count: p.count, namespaces: p.namespaces, ...(p.copy !== undefined ? { copy: p.copy } : { docs: p.docs!.map((v) => v.doc) }) });
+        const r = await this.d.committer.commitNow({ count: p.count, namespaces: p.namespaces, ...(p.copy !== undefined ? { copy: p.copy } : { docs: p.docs.map((v) => v.doc) }) });
         return { batch: p.id, inserted: r.inserted, duplicates: r.duplicates, rejected: r.rejected };
       } catch (err) {
         cause = toHiveError(err);
@@ -159,7 +164,12 @@ export class IngestPipeline {
     const why = cause ?? new UnavailableError('an earlier batch of this ingest could not be committed', { details: { batch: p.id } });
     try {
       await this.d.queueReady();
-      await this.d.queue.publish(this.d.queueName, this.message(p, undefined), p.id);
+      // a direct batch may be larger than a queue message may be: queued in queue-sized parts
+      const parts = this.cut(p.docs, this.d.batchDocs, this.d.batchBytes);
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts.length === 1 ? p : await this.prepare(`${p.id}.${i}`, parts[i]);
+        await this.d.queue.publish(this.d.queueName, this.message(part, undefined), part.id);
+      }
     } catch (err) {
       return failedNotice(p.id, new UnavailableError(`documents not stored (${why.message}) and the queue is unavailable (${(err as Error).message}): retry the ingest`, { cause: err, details: { batch: p.id } }));
     }
@@ -219,14 +229,14 @@ export class IngestPipeline {
     }
   }
 
-  /** Cuts validated documents into queue messages of at most batchDocs documents and about batchBytes. */
-  private cut(valid: readonly ValidDocument[]): ValidDocument[][] {
+  /** Cuts validated documents into batches of at most `batchDocs` documents and about `batchBytes`. */
+  private cut(valid: readonly ValidDocument[], batchDocs: number, batchBytes: number): ValidDocument[][] {
     const out: ValidDocument[][] = [];
     let cur: ValidDocument[] = [];
     let bytes = 0;
     for (const v of valid) {
       const size = estimateDocBytes(v, this.d.limits.storage);
-      if (cur.length > 0 && (cur.length >= this.d.batchDocs || bytes + size > this.d.batchBytes)) {
+      if (cur.length > 0 && (cur.length >= batchDocs || bytes + size > batchBytes)) {
         out.push(cur);
         cur = [];
         bytes = 0;
@@ -244,14 +254,14 @@ export class IngestPipeline {
     if (!this.d.encoded) return { id, count: docs.length, namespaces, docs };
     const { dims, storage } = this.d.limits;
     this.encoder ??= new CopyEncoder({ dims, storage, workers: this.d.encoderWorkers, inlineBelow: 64 });
-    return { id, count: docs.length, namespaces, copy: await this.encoder.encode(docs) };
+    return { id, count: docs.length, namespaces, docs, copy: await this.encoder.encode(docs) };
   }
 
   /** The batch as a queue message. */
   private message(p: PreparedBatch, origin: string | undefined): Uint8Array {
     const { dims, storage } = this.d.limits;
     if (p.copy !== undefined) return encodeCopyMessage(p.id, origin, p.copy, p.count, p.namespaces, dims, storage);
-    return encodeIngestMessage(p.id, origin, p.docs!, dims, storage);
+    return encodeIngestMessage(p.id, origin, p.docs, dims, storage);
   }
 
   /** Stops the encoder's worker threads. */

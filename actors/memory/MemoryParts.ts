@@ -29,6 +29,8 @@ export interface MemoryIngestOptions {
   batchDocs?: number;
   /** Most bytes in one queue message, about (default 960 KiB: under the NATS default max_payload of 1 MiB). */
   batchBytes?: number;
+  /** Most documents in one batch of a waiting ingest loaded directly (default 1,000; at most about 16 MiB). */
+  directBatchDocs?: number;
   /** Queue messages committed at once on this node (default 3; 1 for PGlite, which has one backend). */
   consumers?: number;
   /** A message not acknowledged within this long is redelivered (default 10,000 ms; kept alive while committing). */
@@ -171,6 +173,8 @@ export class MemoryParts {
       nodeId: o.nodeId,
       batchDocs: positive('ingest.batchDocs', ing.batchDocs ?? 1000),
       batchBytes: positive('ingest.batchBytes', ing.batchBytes ?? 960 * 1024),
+      directBatchDocs: positive('ingest.directBatchDocs', ing.directBatchDocs ?? 1000),
+      directBatchBytes: 16 * 1024 * 1024,
       encoded: this.committer.encoded,
       encoderWorkers: o.encoderWorkers,
     });

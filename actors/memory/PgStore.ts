@@ -85,6 +85,15 @@ export class PgStore extends SqlMemoryStore {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
+      if (tryDirect) {
+        // One statement in its own implicit transaction: all rows or none, committed when it returns (one
+        // round trip, no BEGIN / SAVEPOINT / COMMIT). A stored key fails it whole: then through staging.
+        try {
+          return { inserted: await copyIn(client, this.sql.copyDirect('STDIN'), copy), direct: true };
+        } catch (err) {
+          if (sqlState(err) !== '23505') throw err;
+        }
+      }
       if (!this.staged.has(client)) {
         // Outside the batch transaction, so a rolled-back batch cannot take the table with it.
         await client.query(this.sql.createStaging);
@@ -92,17 +101,6 @@ export class PgStore extends SqlMemoryStore {
       }
       await client.query('BEGIN');
       try {
-        if (tryDirect) {
-          await client.query('SAVEPOINT hive_direct');
-          try {
-            const rows = await copyIn(client, this.sql.copyDirect('STDIN'), copy);
-            await client.query('COMMIT');
-            return { inserted: rows, direct: true };
-          } catch (err) {
-            if (sqlState(err) !== '23505') throw err;
-            await client.query('ROLLBACK TO SAVEPOINT hive_direct');
-          }
-        }
         await copyIn(client, this.sql.copyInto('STDIN'), copy);
         const inserted = await client.query(this.sql.insertFromStaging);
         await client.query('COMMIT');

@@ -231,7 +231,7 @@ describe('memory actor', () => {
 
   it('memory - a waiting ingest loads its batches directly, without the queue; direct: false sends them through it', async () => {
     const store = new FakeStore();
-    const hive = await node(store, { ingest: { ackWaitMs: 1000, retryBaseMs: 20, batchDocs: 10 } });
+    const hive = await node(store, { ingest: { ackWaitMs: 1000, retryBaseMs: 20, directBatchDocs: 10 } });
     const r = await hive.memory.ingest(Array.from({ length: 35 }, (_, i) => ({ id: `d${i}`, namespace: 'direct', content: `direct document ${i}` })));
     expect(r).toEqual({ type: 'memory.ingested', inserted: 35, duplicates: 0, rejected: [] });
     expect(await metricValue(hive, 'hive_memory_direct_batches_total', 'result="committed"')).toBe(4);
@@ -244,20 +244,23 @@ describe('memory actor', () => {
 
   it('memory - a direct ingest whose database fails mid-way queues the rest and loses nothing: each document stored once', async () => {
     const store = new FakeStore();
-    const hive = await node(store, { ingest: { ackWaitMs: 1000, retryBaseMs: 20, batchDocs: 10, consumers: 1 } });
+    // direct batches of 25, queue messages of 10: a failed direct batch is queued in parts
+    const hive = await node(store, { ingest: { ackWaitMs: 1000, retryBaseMs: 20, directBatchDocs: 25, batchDocs: 10, consumers: 1 } });
     await hive.memory.stats(); // opened
     store.failIngest = 1; // the first batch fails: it and every later batch of the request go to the queue
     const docs = Array.from({ length: 50 }, (_, i) => ({ id: `m${i}`, namespace: 'mid', content: `mid-way document ${i}` }));
     const err = await rejection(hive.memory.ingest(docs));
     expect(err).toMatchObject({ code: 'DATABASE', retryable: true, details: { queued: true } });
     await vi.waitFor(() => expect(store.docs.size).toBe(50), { timeout: 10_000, interval: 50 });
+    // the failed batch of 25 went to the queue as 3 messages (10 + 10 + 5)
+    expect(await metricValue(hive, 'hive_memory_queue_batches_total', 'result="committed"')).toBeGreaterThanOrEqual(3);
     // the caller's retry is idempotent (the ids are its own)
     expect(await hive.memory.ingest(docs)).toMatchObject({ inserted: 0, duplicates: 50 });
   });
 
   it('memory - a direct ingest that fails after its commit (connection lost) retries idempotently: duplicates, never twice', async () => {
     const store = new FakeStore();
-    const hive = await node(store, { ingest: { ackWaitMs: 1000, retryBaseMs: 20, batchDocs: 10 } });
+    const hive = await node(store, { ingest: { ackWaitMs: 1000, retryBaseMs: 20, directBatchDocs: 10 } });
     await hive.memory.stats();
     store.failAfterCommit = 3;
     const docs = Array.from({ length: 30 }, (_, i) => ({ id: `r${i}`, namespace: 'retry', content: `retried document ${i}` }));
