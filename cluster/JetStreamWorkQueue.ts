@@ -3,12 +3,40 @@
 // `ack_wait`), message-id de-duplication, and a dead-letter stream (`HIVE_<cluster>_DLQ`). Every node
 // pulls only as many messages as it has free capacity, so a node killed with -9 loses nothing: what it
 // held unacknowledged is redelivered to the others once `ack_wait` passes.
-import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type Consumer,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamInfo,
+} from '@nats-io/jetstream';
 import { headers, nanos } from '@nats-io/transport-node';
-import { UnavailableError } from '../protocols/errors.js';
-import type { DeadLetter, DeadLetterReason, Delivery, WorkConsumer, WorkQueue, WorkQueueOptions } from '../runtime/WorkQueue.js';
+import { OverloadedError, TooLargeError, UnavailableError } from '../protocols/errors.js';
+import { assertToken, isToken } from '../protocols/subjects.js';
+import { silentLogger, type Logger } from '../runtime/logger.js';
+import type { MetricsRegistry } from '../runtime/metrics.js';
+import { DEAD_LETTER_QUEUE_LIMITS, DEFAULT_WORK_QUEUE_LIMITS, DUPLICATE_WINDOW_MS, type DeadLetter, type DeadLetterReason, type Delivery, type WorkConsumer, type WorkQueue, type WorkQueueLimits, type WorkQueueOptions } from '../runtime/WorkQueue.js';
 import type { NatsTransport } from './NatsTransport.js';
 import { replicasHint } from './jsReplicas.js';
+
+/** Options of {@link JetStreamWorkQueue.open}. */
+export interface JetStreamWorkQueueOptions {
+  /** Limits of the tasks stream (default {@link DEFAULT_WORK_QUEUE_LIMITS}); applied to an existing stream too. */
+  limits?: Partial<WorkQueueLimits>;
+  metrics?: MetricsRegistry;
+  logger?: Logger;
+}
+
+/** JetStream's API error codes for a stream that refuses a message because it is full (discard policy `new`). */
+const FULL_CODES = new Set([10077 /* maximum messages (or bytes) exceeded */, 10047 /* insufficient resources: the server's storage is full */]);
+const TOO_LARGE_CODE = 10054; // message size exceeds maximum allowed
 
 /** The work queues of one cluster, on JetStream. */
 export class JetStreamWorkQueue implements WorkQueue {
@@ -19,25 +47,59 @@ export class JetStreamWorkQueue implements WorkQueue {
   private readonly ensured = new Map<string, WorkQueueOptions>();
   /** Replicas of the streams this creates (the node's `jsReplicas`). */
   private readonly replicas: number;
+  /** Queues whose subject the tasks stream is known to accept. */
+  private readonly accepted = new Map<string, Promise<void>>();
+  readonly limits: Readonly<WorkQueueLimits>;
+  private readonly logger: Logger;
+  private readonly metric: {
+    refused: ReturnType<MetricsRegistry['counter']> | undefined;
+    errors: ReturnType<MetricsRegistry['counter']> | undefined;
+  };
+  /** The tasks stream's contents as last read (for the metric; kept when a read fails). */
+  private stored = { messages: Number.NaN, bytes: Number.NaN };
 
   private constructor(
     transport: NatsTransport,
     private readonly jsm: JetStreamManager,
     private readonly cluster: string,
+    options: JetStreamWorkQueueOptions,
   ) {
     this.js = transport.jetstream();
     this.replicas = transport.jsReplicas;
     this.taskStream = `HIVE_${cluster}_TASKS`;
     this.dlqStream = `HIVE_${cluster}_DLQ`;
+    this.limits = Object.freeze({ ...DEFAULT_WORK_QUEUE_LIMITS, ...stripUndefined(options.limits ?? {}) });
+    this.logger = options.logger ?? silentLogger();
+    const m = options.metrics;
+    this.metric = {
+      refused: m?.counter('hive_task_queue_refused_total', 'Durable messages the tasks stream refused, by queue and reason (full, too_large)', ['queue', 'reason']),
+      errors: m?.counter('hive_task_queue_errors_total', 'Failed reads of the tasks stream or its consumers, by operation (depth, info)', ['op']),
+    };
+    if (m !== undefined) {
+      const limits = this.limits;
+      m.gauge('hive_task_queue_limit', "Limits of the cluster's tasks stream (messages, bytes, message_bytes)", ['limit'], function () {
+        this.set({ limit: 'messages' }, limits.maxMessages);
+        this.set({ limit: 'bytes' }, limits.maxBytes);
+        this.set({ limit: 'message_bytes' }, limits.maxMessageBytes);
+      });
+      const read = () => this.readStored();
+      m.gauge('hive_task_queue_stored', "What the cluster's tasks stream holds now (messages, bytes; the last value read when a read fails)", ['unit'], async function () {
+        const stored = await read();
+        this.set({ unit: 'messages' }, stored.messages);
+        this.set({ unit: 'bytes' }, stored.bytes);
+      });
+    }
   }
 
   /** Opens the cluster's work queues (the streams are created on first use). */
-  static async open(transport: NatsTransport, cluster: string): Promise<JetStreamWorkQueue> {
+  static async open(transport: NatsTransport, cluster: string, options: JetStreamWorkQueueOptions = {}): Promise<JetStreamWorkQueue> {
+    let jsm: JetStreamManager;
     try {
-      return new JetStreamWorkQueue(transport, await transport.jetstreamManager(), cluster);
+      jsm = await transport.jetstreamManager();
     } catch (err) {
       throw new UnavailableError(`JetStream is not available on ${transport.description}: ${(err as Error).message}`, { cause: err });
     }
+    return new JetStreamWorkQueue(transport, jsm, cluster, options);
   }
 
   private subject(queue: string): string {
@@ -48,22 +110,35 @@ export class JetStreamWorkQueue implements WorkQueue {
     return `hive.${this.cluster}.dlq.${queue}`;
   }
 
+  private async readStored(): Promise<{ messages: number; bytes: number }> {
+    try {
+      const info = await this.jsm.streams.info(this.taskStream);
+      this.stored = { messages: info.state.messages, bytes: info.state.bytes };
+    } catch (err) {
+      if (!streamNotFound(err)) {
+        this.metric.errors?.inc({ op: 'info' });
+        this.logger.debug({ err, stream: this.taskStream }, 'could not read the tasks stream for its metrics (the last value read stays)');
+      } else this.stored = { messages: 0, bytes: 0 };
+    }
+    return this.stored;
+  }
+
+  /** The tasks stream's limits, as JetStream takes them: a full stream refuses new messages (`discard: new`). */
+  private taskLimits() {
+    return { discard: DiscardPolicy.New, max_msgs: this.limits.maxMessages, max_bytes: this.limits.maxBytes, max_msg_size: this.limits.maxMessageBytes };
+  }
+
   private ensureStreams(): Promise<void> {
     this.streamsReady ??= (async () => {
-      await this.addStream({
-        name: this.taskStream,
-        subjects: [`hive.${this.cluster}.task.*`],
-        retention: RetentionPolicy.Workqueue,
-        storage: StorageType.File,
-        duplicate_window: nanos(120_000),
-      });
       await this.addStream({
         name: this.dlqStream,
         subjects: [`hive.${this.cluster}.dlq.*`],
         retention: RetentionPolicy.Limits,
         storage: StorageType.File,
-        max_age: nanos(7 * 24 * 3600_000),
-        max_msgs_per_subject: 10_000,
+        discard: DiscardPolicy.Old,
+        max_age: nanos(DEAD_LETTER_QUEUE_LIMITS.maxAgeMs),
+        max_msgs_per_subject: DEAD_LETTER_QUEUE_LIMITS.maxMessagesPerQueue,
+        max_bytes: DEAD_LETTER_QUEUE_LIMITS.maxBytes,
       });
     })().catch((err: unknown) => {
       this.streamsReady = undefined;
@@ -84,6 +159,72 @@ export class JetStreamWorkQueue implements WorkQueue {
     }
   }
 
+  /**
+   * Makes the tasks stream accept `queue`'s subject (creating the stream with its limits, or adding the subject
+   * and applying the limits to the existing one). The stream lists exactly the subjects of Hive's queues: a
+   * message on any other `task.` subject has no stream and is refused by the server, never stored.
+   */
+  private accept(queue: string): Promise<void> {
+    let p = this.accepted.get(queue);
+    if (p === undefined) {
+      p = this.addSubject(queue).catch((err: unknown) => {
+        this.accepted.delete(queue);
+        throw err;
+      });
+      this.accepted.set(queue, p);
+    }
+    return p;
+  }
+
+  private async addSubject(queue: string): Promise<void> {
+    assertToken(queue, 'queue name');
+    const subject = this.subject(queue);
+    const wildcard = `hive.${this.cluster}.task.*`;
+    // Nodes add their subjects concurrently and a stream update replaces the whole list: check, retry.
+    for (let attempt = 0; ; attempt++) {
+      let info: StreamInfo | undefined;
+      try {
+        info = await this.jsm.streams.info(this.taskStream, { subjects_filter: wildcard });
+      } catch (err) {
+        if (!streamNotFound(err)) throw err;
+      }
+      if (info === undefined) {
+        try {
+          await this.jsm.streams.add({
+            name: this.taskStream,
+            subjects: [subject],
+            retention: RetentionPolicy.Workqueue,
+            storage: StorageType.File,
+            duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+            num_replicas: this.replicas,
+            ...this.taskLimits(),
+          });
+        } catch (err) {
+          // another node created it at the same moment: go round again
+          if (attempt >= 5) throw new UnavailableError(`cannot create JetStream stream "${this.taskStream}": ${replicasHint(err, this.replicas)}`, { cause: err });
+        }
+        continue;
+      }
+      const c = info.config;
+      const limits = this.taskLimits();
+      const limitsDiffer = c.discard !== limits.discard || c.max_msgs !== limits.max_msgs || c.max_bytes !== limits.max_bytes || c.max_msg_size !== limits.max_msg_size;
+      const subjects = c.subjects ?? [];
+      if (subjects.includes(subject) && !subjects.includes(wildcard) && !limitsDiffer) return;
+      if (attempt >= 8) throw new UnavailableError(`could not add "${subject}" to stream ${this.taskStream} (other nodes keep changing it)`);
+      let next = subjects.filter((x) => x !== wildcard);
+      if (subjects.includes(wildcard)) {
+        // a stream made by an older Hive took any task subject: keep those in use (stored messages, consumers)
+        const inUse = new Set(Object.keys(info.state.subjects ?? {}));
+        for await (const ci of this.jsm.consumers.list(this.taskStream)) if (ci.config.filter_subject !== undefined) inUse.add(ci.config.filter_subject);
+        for (const x of inUse) if (x !== wildcard && x.startsWith(`hive.${this.cluster}.task.`) && isToken(x.slice(wildcard.length - 1))) next.push(x);
+      }
+      if (!next.includes(subject)) next.push(subject);
+      next = [...new Set(next)].sort();
+      if (limitsDiffer) this.logger.info({ stream: this.taskStream, limits }, 'applying the configured limits to the tasks stream');
+      await this.jsm.streams.update(this.taskStream, { ...c, subjects: next, ...limits });
+    }
+  }
+
   private durable(queue: string): string {
     return `pool-${queue}`;
   }
@@ -91,6 +232,7 @@ export class JetStreamWorkQueue implements WorkQueue {
   async ensure(queue: string, options: WorkQueueOptions): Promise<void> {
     this.ensured.set(queue, options);
     await this.ensureStreams();
+    await this.accept(queue);
     const config = {
       durable_name: this.durable(queue),
       filter_subject: this.subject(queue),
@@ -116,11 +258,38 @@ export class JetStreamWorkQueue implements WorkQueue {
   }
 
   async publish(queue: string, data: Uint8Array, msgId: string): Promise<void> {
-    try {
-      await this.js.publish(this.subject(queue), data, { msgID: msgId });
-    } catch (err) {
-      throw new UnavailableError(`could not queue a task on "${queue}": ${(err as Error).message}`, { cause: err });
+    if (data.length > this.limits.maxMessageBytes) throw this.tooLarge(queue, data.length);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.accept(queue);
+        await this.js.publish(this.subject(queue), data, { msgID: msgId });
+        return;
+      } catch (err) {
+        const code = err instanceof JetStreamApiError ? err.code : undefined;
+        if (code !== undefined && FULL_CODES.has(code)) {
+          this.metric.refused?.inc({ queue, reason: 'full' });
+          throw new OverloadedError(
+            `the task queue of cluster "${this.cluster}" is full (limits: ${this.limits.maxMessages} messages, ${this.limits.maxBytes} bytes): "${queue}" takes no new task now; try again later`,
+            { cause: err, details: { queue, stream: this.taskStream, maxMessages: this.limits.maxMessages, maxBytes: this.limits.maxBytes } },
+          );
+        }
+        if (code === TOO_LARGE_CODE) throw this.tooLarge(queue, data.length, err);
+        // no stream took the subject (deleted, or its subject dropped by a racing update): make it accept it, once
+        if (attempt === 0 && (streamNotFound(err) || (err as Error).name === 'JetStreamNotEnabled' || /no responders|not enabled|no stream/i.test((err as Error).message))) {
+          this.accepted.delete(queue);
+          continue;
+        }
+        throw new UnavailableError(`could not queue a task on "${queue}": ${(err as Error).message}`, { cause: err });
+      }
     }
+  }
+
+  private tooLarge(queue: string, bytes: number, cause?: unknown): TooLargeError {
+    this.metric.refused?.inc({ queue, reason: 'too_large' });
+    return new TooLargeError(`a task of ${bytes} bytes is over the task queue's limit of ${this.limits.maxMessageBytes} bytes (taskMaxBytes)`, {
+      ...(cause !== undefined && { cause }),
+      details: { queue, bytes, limit: this.limits.maxMessageBytes },
+    });
   }
 
   consume(queue: string, handler: (d: Delivery) => void, capacity: () => number, onError?: (err: Error) => void): WorkConsumer & { wake(): void } {
@@ -238,6 +407,7 @@ export class JetStreamWorkQueue implements WorkQueue {
       const info = await this.jsm.consumers.info(this.taskStream, this.durable(queue));
       return info.num_pending;
     } catch (err) {
+      this.metric.errors?.inc({ op: 'depth' });
       throw new UnavailableError(`could not read the depth of queue "${queue}": ${(err as Error).message}`, { cause: err });
     }
   }
@@ -269,4 +439,14 @@ export class JetStreamWorkQueue implements WorkQueue {
     }
     return out;
   }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+function streamNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
 }

@@ -38,7 +38,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { MetricsRegistry } from '../runtime/metrics.js';
 import type { InboundRequest } from '../runtime/Transit.js';
 import type { Transport, TransportSubscription } from '../runtime/Transport.js';
-import { MemoryWorkQueue, type WorkQueue } from '../runtime/WorkQueue.js';
+import { MemoryWorkQueue, workQueueLimitsOf, type WorkQueue } from '../runtime/WorkQueue.js';
 import { JetStreamWorkQueue } from './JetStreamWorkQueue.js';
 import { NatsTransport } from './NatsTransport.js';
 import { MemoryClaim } from './MemoryClaim.js';
@@ -380,12 +380,12 @@ export class NodeMemory {
 }
 
 async function openQueue(transport: Transport, cluster: string, system: ActorSystem): Promise<WorkQueue> {
-  if (transport instanceof NatsTransport) return JetStreamWorkQueue.open(transport, cluster);
+  if (transport instanceof NatsTransport) return JetStreamWorkQueue.open(transport, cluster, { limits: workQueueLimitsOf(system.config), metrics: system.metrics, logger: system.logger });
   const key = transport instanceof InProcTransport ? transport.bus : transport;
   let byCluster = memoryQueues.get(key);
   if (byCluster === undefined) memoryQueues.set(key, (byCluster = new Map<string, MemoryWorkQueue>()));
   let q = byCluster.get(cluster);
-  if (q === undefined) byCluster.set(cluster, (q = new MemoryWorkQueue(system.clock)));
+  if (q === undefined) byCluster.set(cluster, (q = new MemoryWorkQueue(system.clock, workQueueLimitsOf(system.config))));
   return q;
 }
 

@@ -3,7 +3,7 @@
 // `hive.<cluster>.pool.<name>` (a JSON request submits a task and gets its outcome), and reports pool
 // counters in the node's status: this node's, and the cluster-wide durable totals (PoolCounters).
 import type { MemoryApi } from '../actors/memory/MemoryApi.js';
-import { MemoryWorkQueue, type WorkQueue } from '../runtime/WorkQueue.js';
+import { MemoryWorkQueue, workQueueLimitsOf, type WorkQueue } from '../runtime/WorkQueue.js';
 import { MemoryKeyValue, type KeyValueStore } from '../runtime/KeyValueStore.js';
 import { ConfigError, InvalidArgumentError, NoSuchActorError, errorFromReply, toErrorReply } from '../protocols/errors.js';
 import { outcomeError } from '../actors/pool/TaskRecord.js';
@@ -55,7 +55,7 @@ export class NodePools {
       const { transport, system } = this.deps;
       if (transport instanceof NatsTransport) {
         return {
-          queue: await JetStreamWorkQueue.open(transport, system.config.cluster),
+          queue: await JetStreamWorkQueue.open(transport, system.config.cluster, { limits: workQueueLimitsOf(system.config), metrics: system.metrics, logger: system.logger }),
           results: await NatsKeyValue.open(transport, `hive_${system.config.cluster}_results`, { ttlMs: 24 * 3600_000 }),
           stats: await NatsKeyValue.open(transport, `hive_${system.config.cluster}_poolstats`),
         };
@@ -63,7 +63,7 @@ export class NodePools {
       const key = transport instanceof InProcTransport ? transport.bus : transport;
       let b = memoryBackends.get(key);
       if (b === undefined) {
-        b = { queue: new MemoryWorkQueue(system.clock), results: new MemoryKeyValue(), stats: new MemoryKeyValue() };
+        b = { queue: new MemoryWorkQueue(system.clock, workQueueLimitsOf(system.config)), results: new MemoryKeyValue(), stats: new MemoryKeyValue() };
         memoryBackends.set(key, b);
       }
       return b;

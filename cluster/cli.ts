@@ -69,6 +69,9 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .addOption(new Option('--embedder-dims <n>', "the model's dimension, also the memory store's (with --embedder-url)").env('HIVE_EMBEDDER_DIMS'))
     .addOption(new Option('--http <host:port>', 'HTTP endpoint: dashboard, /metrics, /healthz, /readyz, /api/cluster (env HIVE_HTTP; default 127.0.0.1:9430, the next free port when taken; port 0: any free port)'))
     .addOption(new Option('--no-http', 'no HTTP endpoint'))
+    .addOption(new Option('--task-queue-max-messages <n>', 'messages the durable task queue holds; past it submissions get OVERLOADED (env HIVE_TASK_QUEUE_MAX_MESSAGES; default 1000000)').argParser(intArg('--task-queue-max-messages')))
+    .addOption(new Option('--task-queue-max-bytes <n>', 'bytes the durable task queue holds; past it OVERLOADED (env HIVE_TASK_QUEUE_MAX_BYTES; default 1 GiB)').argParser(intArg('--task-queue-max-bytes')))
+    .addOption(new Option('--task-max-bytes <n>', 'largest durable task; past it TOO_LARGE (env HIVE_TASK_MAX_BYTES; default 8 MiB)').argParser(intArg('--task-max-bytes')))
     .action(async (opts: Record<string, unknown>) => setExit(await runStart(opts, io)));
 
   clusterOptions(program.command('status').description('list live nodes and their actors'))

@@ -3,6 +3,7 @@
 // de-duplicated by message id. `cluster/JetStreamWorkQueue` implements it over JetStream;
 // `MemoryWorkQueue` implements it in memory for in-process nodes and tests. Work is taken from a queue by
 // the one `DurableConsumer` (runtime/DurableConsumer.ts), never by hand.
+import { OverloadedError, TooLargeError } from '../protocols/errors.js';
 import type { Clock, TimerHandle } from './Clock.js';
 
 /** One delivery of a queued message. */
@@ -19,6 +20,45 @@ export interface Delivery {
   working(): void;
   /** Give up: never deliver again (the caller has dead-lettered it). */
   term(): void;
+}
+
+/**
+ * How much the durable queues of a cluster may hold (on JetStream: the limits of the cluster's tasks stream,
+ * shared by every pool and memory). A full queue refuses new messages with `OVERLOADED` (retryable) and
+ * never drops one it acknowledged; a message over `maxMessageBytes` is refused with `TOO_LARGE`.
+ */
+export interface WorkQueueLimits {
+  /** Messages stored at once (default {@link DEFAULT_WORK_QUEUE_LIMITS}). */
+  maxMessages: number;
+  /** Bytes stored at once. */
+  maxBytes: number;
+  /** Largest message. */
+  maxMessageBytes: number;
+}
+
+/** The default limits (options `taskQueueMaxMessages`, `taskQueueMaxBytes`, `taskMaxBytes`). */
+export const DEFAULT_WORK_QUEUE_LIMITS: Readonly<WorkQueueLimits> = Object.freeze({
+  maxMessages: 1_000_000,
+  maxBytes: 1024 * 1024 * 1024,
+  maxMessageBytes: 8 * 1024 * 1024,
+});
+
+/** Limits of a dead-letter queue (JetStream stream `HIVE_<cluster>_DLQ`): past them the oldest are evicted. */
+export const DEAD_LETTER_QUEUE_LIMITS = Object.freeze({
+  /** A dead letter is kept this long. */
+  maxAgeMs: 7 * 24 * 3600_000,
+  /** Dead letters kept per queue (pool). */
+  maxMessagesPerQueue: 10_000,
+  /** Bytes kept in all. */
+  maxBytes: 256 * 1024 * 1024,
+});
+
+/** How long a message id de-duplicates a publish (JetStream's `duplicate_window` of the tasks stream). */
+export const DUPLICATE_WINDOW_MS = 120_000;
+
+/** The limits a node's configuration asks for. */
+export function workQueueLimitsOf(config: { taskQueueMaxMessages: number; taskQueueMaxBytes: number; taskMaxBytes: number }): WorkQueueLimits {
+  return { maxMessages: config.taskQueueMaxMessages, maxBytes: config.taskQueueMaxBytes, maxMessageBytes: config.taskMaxBytes };
 }
 
 /** How a queue redelivers. */
@@ -54,7 +94,10 @@ export interface WorkConsumer {
 export interface WorkQueue {
   /** Makes sure `queue` exists. */
   ensure(queue: string, options: WorkQueueOptions): Promise<void>;
-  /** Appends a message; a second publish with the same `msgId` (within the de-duplication window) is dropped. */
+  /**
+   * Appends a message; a second publish with the same `msgId` (within the de-duplication window) is dropped.
+   * Rejects with `OVERLOADED` when the queue is full, `TOO_LARGE` when the message is over the limit.
+   */
   publish(queue: string, data: Uint8Array, msgId: string): Promise<void>;
   /**
    * Delivers messages to `handler`, never more than `capacity()` unacknowledged at once (asked again
@@ -83,22 +126,38 @@ interface MemMessage {
 interface MemQueue {
   options: WorkQueueOptions;
   messages: MemMessage[];
-  ids: Set<string>;
+  /** Message ids published within the de-duplication window, oldest first, with the time they came. */
+  ids: Map<string, number>;
   dead: DeadLetter[];
   consumers: Array<{ handler: (d: Delivery) => void; capacity: () => number; inFlight: number; active: boolean }>;
   cursor: number;
   seq: number;
 }
 
-/** An in-memory {@link WorkQueue} with the same redelivery rules (shared by nodes holding the same instance). */
+/**
+ * An in-memory {@link WorkQueue} with the same redelivery rules and limits (shared by nodes holding the same
+ * instance): the limits count every queue together, as the one tasks stream does on JetStream.
+ */
 export class MemoryWorkQueue implements WorkQueue {
   private readonly queues = new Map<string, MemQueue>();
   private pumpTimer: TimerHandle | undefined;
+  readonly limits: Readonly<WorkQueueLimits>;
+  private stored = { messages: 0, bytes: 0 };
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    limits: Partial<WorkQueueLimits> = {},
+  ) {
+    this.limits = Object.freeze({ ...DEFAULT_WORK_QUEUE_LIMITS, ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) });
+  }
 
   async ensure(queue: string, options: WorkQueueOptions): Promise<void> {
-    if (!this.queues.has(queue)) this.queues.set(queue, { options, messages: [], ids: new Set(), dead: [], consumers: [], cursor: 0, seq: 0 });
+    if (!this.queues.has(queue)) this.queues.set(queue, { options, messages: [], ids: new Map(), dead: [], consumers: [], cursor: 0, seq: 0 });
+  }
+
+  /** Messages and bytes held now, over every queue. */
+  usage(): { messages: number; bytes: number } {
+    return { ...this.stored };
   }
 
   private q(queue: string): MemQueue {
@@ -109,8 +168,24 @@ export class MemoryWorkQueue implements WorkQueue {
 
   async publish(queue: string, data: Uint8Array, msgId: string): Promise<void> {
     const q = this.q(queue);
+    const now = this.clock.now();
+    for (const [id, at] of q.ids) {
+      if (now - at < DUPLICATE_WINDOW_MS) break;
+      q.ids.delete(id);
+    }
     if (q.ids.has(msgId)) return;
-    q.ids.add(msgId);
+    const l = this.limits;
+    if (data.length > l.maxMessageBytes) {
+      throw new TooLargeError(`a task of ${data.length} bytes is over the task queue's limit of ${l.maxMessageBytes} bytes (taskMaxBytes)`, { details: { queue, bytes: data.length, limit: l.maxMessageBytes } });
+    }
+    if (this.stored.messages + 1 > l.maxMessages || this.stored.bytes + data.length > l.maxBytes) {
+      throw new OverloadedError(`the task queue is full (limits: ${l.maxMessages} messages, ${l.maxBytes} bytes): "${queue}" takes no new task now; try again later`, {
+        details: { queue, maxMessages: l.maxMessages, maxBytes: l.maxBytes },
+      });
+    }
+    q.ids.set(msgId, now);
+    this.stored.messages += 1;
+    this.stored.bytes += data.length;
     q.messages.push({ seq: ++q.seq, data: data.slice(), deliveries: 0, notBefore: 0, inFlight: false, done: false, timer: undefined });
     this.pump(q);
   }
@@ -141,6 +216,7 @@ export class MemoryWorkQueue implements WorkQueue {
   async deadLetter(queue: string, data: Uint8Array, reason?: DeadLetterReason): Promise<void> {
     const q = this.q(queue);
     q.dead.push(reason === undefined ? { data: data.slice() } : { data: data.slice(), reason: { ...reason } });
+    if (q.dead.length > DEAD_LETTER_QUEUE_LIMITS.maxMessagesPerQueue) q.dead.shift();
   }
 
   async deadLetters(queue: string, limit: number): Promise<DeadLetter[]> {
@@ -160,7 +236,14 @@ export class MemoryWorkQueue implements WorkQueue {
       if (consumer === undefined) break;
       this.deliver(q, m, consumer);
     }
-    q.messages = q.messages.filter((m) => !m.done);
+    if (q.messages.some((m) => m.done)) {
+      q.messages = q.messages.filter((m) => {
+        if (!m.done) return true;
+        this.stored.messages -= 1;
+        this.stored.bytes -= m.data.length;
+        return false;
+      });
+    }
     if (nextDue !== Infinity && this.pumpTimer === undefined) {
       this.pumpTimer = this.clock.setTimeout(() => {
         this.pumpTimer = undefined;

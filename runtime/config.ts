@@ -51,6 +51,12 @@ export interface HiveConfig {
   deadLetterKeep: number;
   /** Task ids this node may wait for at once (`pool.submit`, `hive.submit`, submissions over NATS); past it `OVERLOADED`. */
   maxSubmissionWaiters: number;
+  /** Messages the cluster's durable task queue (JetStream stream `HIVE_<cluster>_TASKS`) holds; past it `OVERLOADED`. */
+  taskQueueMaxMessages: number;
+  /** Bytes the cluster's durable task queue holds; past it `OVERLOADED`. */
+  taskQueueMaxBytes: number;
+  /** Largest durable task message (a pool task, a memory batch); past it `TOO_LARGE`. */
+  taskMaxBytes: number;
   /** Default ask timeout (also the limit for answering a JSON request from the NATS CLI). */
   askTimeoutMs: number;
   /** Largest frame, and largest body a frame may inflate to. */
@@ -85,6 +91,9 @@ export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze
   mailboxCapacity: 10_000,
   deadLetterKeep: 100,
   maxSubmissionWaiters: 10_000,
+  taskQueueMaxMessages: 1_000_000,
+  taskQueueMaxBytes: 1024 * 1024 * 1024,
+  taskMaxBytes: 8 * 1024 * 1024,
   askTimeoutMs: 5_000,
   maxMessageBytes: defaultFrameOptions.maxMessageBytes,
   compressThresholdBytes: defaultFrameOptions.compressThresholdBytes,
@@ -113,6 +122,9 @@ export const envVarOf: Readonly<Record<string, string>> = Object.freeze({
   mailboxCapacity: 'HIVE_MAILBOX_CAPACITY',
   deadLetterKeep: 'HIVE_DEAD_LETTER_KEEP',
   maxSubmissionWaiters: 'HIVE_MAX_SUBMISSION_WAITERS',
+  taskQueueMaxMessages: 'HIVE_TASK_QUEUE_MAX_MESSAGES',
+  taskQueueMaxBytes: 'HIVE_TASK_QUEUE_MAX_BYTES',
+  taskMaxBytes: 'HIVE_TASK_MAX_BYTES',
   askTimeoutMs: 'HIVE_ASK_TIMEOUT_MS',
   maxMessageBytes: 'HIVE_MAX_MESSAGE_BYTES',
   compressThresholdBytes: 'HIVE_COMPRESS_THRESHOLD_BYTES',
@@ -126,6 +138,9 @@ const intVars: Array<[string, keyof HiveConfig]> = [
   ['HIVE_MAILBOX_CAPACITY', 'mailboxCapacity'],
   ['HIVE_DEAD_LETTER_KEEP', 'deadLetterKeep'],
   ['HIVE_MAX_SUBMISSION_WAITERS', 'maxSubmissionWaiters'],
+  ['HIVE_TASK_QUEUE_MAX_MESSAGES', 'taskQueueMaxMessages'],
+  ['HIVE_TASK_QUEUE_MAX_BYTES', 'taskQueueMaxBytes'],
+  ['HIVE_TASK_MAX_BYTES', 'taskMaxBytes'],
   ['HIVE_ASK_TIMEOUT_MS', 'askTimeoutMs'],
   ['HIVE_MAX_MESSAGE_BYTES', 'maxMessageBytes'],
   ['HIVE_COMPRESS_THRESHOLD_BYTES', 'compressThresholdBytes'],
@@ -233,6 +248,9 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
     mailboxCapacity: int('mailboxCapacity', merged.mailboxCapacity, 1, 100_000_000),
     deadLetterKeep: int('deadLetterKeep', merged.deadLetterKeep, 0, 100_000),
     maxSubmissionWaiters: int('maxSubmissionWaiters', merged.maxSubmissionWaiters, 1, 10_000_000),
+    taskQueueMaxMessages: int('taskQueueMaxMessages', merged.taskQueueMaxMessages, 1, Number.MAX_SAFE_INTEGER),
+    taskQueueMaxBytes: int('taskQueueMaxBytes', merged.taskQueueMaxBytes, 1024, Number.MAX_SAFE_INTEGER),
+    taskMaxBytes: int('taskMaxBytes', merged.taskMaxBytes, 1024, 1024 * 1024 * 1024),
     askTimeoutMs: int('askTimeoutMs', merged.askTimeoutMs, 1, 86_400_000),
     maxMessageBytes: int('maxMessageBytes', merged.maxMessageBytes, 1024, 1024 * 1024 * 1024),
     compressThresholdBytes: int('compressThresholdBytes', merged.compressThresholdBytes, 0, 1024 * 1024 * 1024),
@@ -242,6 +260,7 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
     // JetStream allows at most 5 replicas
     jsReplicas: int('jsReplicas', merged.jsReplicas, 1, 5),
   };
+  if (config.taskMaxBytes > config.taskQueueMaxBytes) fail('taskMaxBytes', 'must not be greater than taskQueueMaxBytes', config.taskMaxBytes);
   if (config.failureAfterMs <= config.heartbeatMs) fail('failureAfterMs', 'must be greater than heartbeatMs', config.failureAfterMs);
   return config;
 }

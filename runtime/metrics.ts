@@ -26,8 +26,8 @@ export class MetricsRegistry {
     return (this.registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [this.registry] });
   }
 
-  /** A gauge named `name`, created on first use; `collect` runs at scrape time. */
-  gauge<L extends string = string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (this: Gauge<L>) => void): Gauge<L> {
+  /** A gauge named `name`, created on first use; `collect` runs at scrape time (it may be async). */
+  gauge<L extends string = string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (this: Gauge<L>) => void | Promise<void>): Gauge<L> {
     const existing = this.registry.getSingleMetric(name) as Gauge<L> | undefined;
     if (existing) return existing;
     return new Gauge<L>(collect ? { name, help, labelNames, registers: [this.registry], collect } : { name, help, labelNames, registers: [this.registry] });

@@ -46,12 +46,20 @@ export interface StartOptions {
   embedderUrl?: string;
   embedderModel?: string;
   embedderDims?: string;
+  taskQueueMaxMessages?: number;
+  taskQueueMaxBytes?: number;
+  taskMaxBytes?: number;
 }
 
 /** Runs a node until SIGINT/SIGTERM; resolves to the exit code. */
 export async function runStart(raw: Record<string, unknown>, io: CliIO, signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<number> {
   const opts = raw as StartOptions;
   const httpAddress = resolveHttpAddress(opts.http, process.env);
+  const limits = {
+    ...(opts.taskQueueMaxMessages !== undefined && { taskQueueMaxMessages: opts.taskQueueMaxMessages }),
+    ...(opts.taskQueueMaxBytes !== undefined && { taskQueueMaxBytes: opts.taskQueueMaxBytes }),
+    ...(opts.taskMaxBytes !== undefined && { taskMaxBytes: opts.taskMaxBytes }),
+  };
   // the whole configuration is validated before anything starts (errors name the option and its HIVE_* variable)
   const config = resolveConfig(
     {
@@ -62,6 +70,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
       ...(opts.database !== undefined && { database: opts.database }),
       ...(opts.dataDir !== undefined && { dataDir: opts.dataDir }),
       ...(opts.replicas !== undefined && { jsReplicas: opts.replicas }),
+      ...limits,
     },
     process.env,
   );
@@ -108,6 +117,7 @@ export async function runStart(raw: Record<string, unknown>, io: CliIO, signals:
       ...(opts.database !== undefined && { database: opts.database }),
       dataDir,
       jsReplicas: config.jsReplicas,
+      ...limits,
       nats: natsUrl ?? false,
     });
   } catch (err) {

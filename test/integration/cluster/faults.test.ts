@@ -5,7 +5,7 @@
 // exception fired: before the fixes, each of these took the node process down.
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
@@ -135,10 +135,12 @@ describe.skipIf(!hasNats)('faults against an own nats-server', () => {
     const ok = (await raw.request(`hive.${cluster}.pool.p`, JSON.stringify({ task: {}, wait: false, id: 't1' }), { timeout: 5_000 })).json<{ type: string; id: string }>();
     expect(ok).toMatchObject({ type: 'hive.task.accepted', id: 't1' });
     await until(() => pool.status().done === 1, 'the accepted task to run');
-    // the fault: the tasks stream is gone, so a publish cannot be acknowledged
+    // the fault: the tasks stream is sealed (a deleted one is created again by the publisher), so a publish
+    // cannot be acknowledged
     const jsm = await jetstreamManager(raw);
-    await jsm.streams.delete(`HIVE_${cluster}_TASKS`);
-    await expect(jsm.streams.info(`HIVE_${cluster}_TASKS`)).rejects.toThrow();
+    const { config } = await jsm.streams.info(`HIVE_${cluster}_TASKS`);
+    await jsm.streams.update(`HIVE_${cluster}_TASKS`, { ...config, sealed: true } as typeof config);
+    await expect(jetstream(raw).publish(`hive.${cluster}.task.p`, 'x')).rejects.toThrow();
     const refused = (await raw.request(`hive.${cluster}.pool.p`, JSON.stringify({ task: {}, wait: false, id: 't2' }), { timeout: 10_000 })).json<{ type: string; code?: string }>();
     expect(refused.type).toBe('hive.error');
     expect(refused.code).toBe('UNAVAILABLE');
