@@ -12,7 +12,7 @@ import { InProcTransport } from '../runtime/InProcTransport.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { MetricsRegistry } from '../runtime/metrics.js';
 import type { Transport } from '../runtime/Transport.js';
-import { MemoryKeyValue, type KeyValueStore } from '../runtime/KeyValueStore.js';
+import { MemoryKeyValue, type WatchableKeyValue } from '../runtime/KeyValueStore.js';
 import { UnavailableError } from '../protocols/errors.js';
 import { Membership, type Member, type MembershipEvent } from './Membership.js';
 import { NatsKeyValue } from './NatsKeyValue.js';
@@ -43,7 +43,7 @@ import type { PoolOptions } from '../actors/pool/poolOptions.js';
 const memoryStores = new WeakMap<object, { placement: MemoryKeyValue; snapshots: MemoryKeyValue }>();
 
 /** A KV store that is not there: every call fails with UNAVAILABLE naming why. */
-class MissingKeyValue implements KeyValueStore {
+class MissingKeyValue implements WatchableKeyValue {
   constructor(private readonly why: string) {}
   private fail(): never {
     throw new UnavailableError(`virtual actors are unavailable on this node: ${this.why}`);
@@ -66,14 +66,27 @@ class MissingKeyValue implements KeyValueStore {
   async keys(): Promise<never> {
     this.fail();
   }
+  async deleteIf(): Promise<never> {
+    this.fail();
+  }
+  async watch(): Promise<never> {
+    this.fail();
+  }
+  async purgeDeletes(): Promise<never> {
+    this.fail();
+  }
 }
 
-async function openStores(transport: Transport, cluster: string, logger: Logger): Promise<{ placement: KeyValueStore; snapshots: KeyValueStore }> {
+/** How long a placement or snapshot read or write may take before it fails UNAVAILABLE. */
+const VIRTUAL_KV_TIMEOUT_MS = 2_000;
+
+async function openStores(transport: Transport, cluster: string, logger: Logger): Promise<{ placement: WatchableKeyValue; snapshots: WatchableKeyValue }> {
   if (transport instanceof NatsTransport) {
     try {
       return {
-        placement: await NatsKeyValue.open(transport, `hive_${cluster}_placement`),
-        snapshots: await NatsKeyValue.open(transport, `hive_${cluster}_snapshots`),
+        // bounded well inside the default ask timeout: a store that does not answer fails the ask UNAVAILABLE
+        placement: await NatsKeyValue.open(transport, `hive_${cluster}_placement`, { timeoutMs: VIRTUAL_KV_TIMEOUT_MS }),
+        snapshots: await NatsKeyValue.open(transport, `hive_${cluster}_snapshots`, { timeoutMs: VIRTUAL_KV_TIMEOUT_MS }),
       };
     } catch (err) {
       logger.warn({ err }, 'JetStream KV unavailable: virtual actors disabled on this node');
@@ -195,7 +208,7 @@ export class Hive {
     clock: Clock,
     ids: IdSource,
     logger: Logger,
-    stores: { placement: KeyValueStore; snapshots: KeyValueStore },
+    stores: { placement: WatchableKeyValue; snapshots: WatchableKeyValue },
     supervision: Omit<RootSupervisorOptions, 'signals'> = {},
   ) {
     this.config = config;

@@ -1,132 +1,69 @@
 // Virtual actors: `hive.actor(kind, key)` reaches an actor of a registered kind that is activated on first
-// message, on the node placement picks, with exactly one live activation cluster-wide (KV create-if-absent,
-// revision-checked takeover). Its xstate snapshot is persisted after each change (an ask is answered only
-// once the state it answers from is saved), so when its node dies a surviving node re-activates it with
-// its state. Anyone reaches it on `hive.<cluster>.kind.<kind>.<key>`, active or not.
-import type { AnyActorLogic, Snapshot } from 'xstate';
+// message, on the node placement picks; anyone reaches it on `hive.<cluster>.kind.<kind>.<key>`, active or
+// not. This module registers kinds and routes messages; the parts live in ./virtual/: the placement record
+// and cache (placement.ts), the fenced activations with their snapshots and passivation (Activations.ts,
+// snapshots.ts), the handle users hold (VirtualRef.ts).
+//
+// One activation per actor, fenced: an activation holds the placement revision it won (KV create, or
+// update with the previous revision), claims the snapshot entry with a revision-checked write, and saves
+// every change with a revision-checked update; an ask is answered only once its change is saved. An
+// activation that loses the placement (the KV watch says so) or a save stops serving at once, and what it
+// had not saved goes back to routing, to the new owner.
+import type { AnyActorLogic } from 'xstate';
 import type { HiveEvent } from '../protocols/envelope.js';
-import { HiveError, InvalidArgumentError, NoSuchActorError, toHiveError } from '../protocols/errors.js';
-import { actorSubject, assertToken, isToken, sysSubject, virtualSubject } from '../protocols/subjects.js';
+import { HiveError, InvalidArgumentError, NoSuchActorError, UnavailableError, toHiveError } from '../protocols/errors.js';
+import { assertToken, isToken, sysSubject, virtualSubject } from '../protocols/subjects.js';
 import type { ActorSystem, AskCallOptions } from '../runtime/ActorSystem.js';
-import type { AskOptions } from '../runtime/ActorRef.js';
-import type { KeyValueStore } from '../runtime/KeyValueStore.js';
+import type { WatchableKeyValue } from '../runtime/KeyValueStore.js';
 import type { InboundRequest, Transit } from '../runtime/Transit.js';
 import type { Transport, TransportSubscription } from '../runtime/Transport.js';
 import type { Membership } from './Membership.js';
+import { Activations, isFenced } from './virtual/Activations.js';
+import { PlacementCache, decodePlacement, encodePlacement, placementKey } from './virtual/placement.js';
+import { VirtualRef, virtualActorId } from './virtual/VirtualRef.js';
 
-/** Where a virtual actor lives, as stored in the placement bucket. */
-interface Placement {
-  node: string;
-  at: number;
-}
+export { VirtualRef, virtualActorId };
 
-/** A local activation and its persistence state. */
-interface Activation {
-  kind: string;
-  key: string;
-  id: string;
-  sub: TransportSubscription;
-  /** Bumped on every snapshot change. */
-  version: number;
-  /** The version last written to the snapshot store. */
-  saved: number;
-  saving: Promise<void> | undefined;
-  waiters: Array<{ version: number; resolve: () => void; reject: (e: unknown) => void }>;
-  unsubscribe: () => void;
-}
-
-/** The id a virtual actor has on its node: `<kind>--<key>` (kinds may not contain `--`). */
-export function virtualActorId(kind: string, key: string): string {
-  return `${kind}--${key}`;
-}
-
-/** A handle on a virtual actor: same calls as an ActorRef, activation on first message. */
-export class VirtualRef {
-  /** @internal */
-  constructor(
-    readonly kind: string,
-    readonly key: string,
-    private readonly host: VirtualActors,
-  ) {}
-
-  /** The actor id it has on its node. */
-  get id(): string {
-    return virtualActorId(this.kind, this.key);
-  }
-
-  /** Sends without waiting (activates the actor when needed). */
-  tell(event: HiveEvent): void {
-    this.host.tell(this.kind, this.key, event);
-  }
-
-  /**
-   * Sends and waits for the reply; the state the reply comes from is persisted before it arrives. Takes a
-   * timeout (its deadline travels with every hop) and a signal that cancels it (`CANCELLED`).
-   */
-  ask<TReply extends HiveEvent = HiveEvent>(event: HiveEvent, options: AskOptions = {}): Promise<TReply> {
-    return this.host.ask(this.kind, this.key, event, options) as Promise<TReply>;
-  }
-}
-
-/** Owners of virtual actors this node remembers (the oldest are forgotten first). */
-const MAX_CACHED_PLACEMENTS = 10_000;
+/** Times a call re-routes after the owner it reached lost the actor before saving its change. */
+const MAX_REROUTES = 3;
 
 /**
- * Registered kinds, placement and activation of virtual actors on one node. Placement is cached (actor id →
+ * Registered kinds, placement and routing of virtual actors on one node. Placement is cached (actor id →
  * owner node): a message to an actor active on another node goes straight to that node's subject, one hop,
- * no KV read. The cache forgets a node's entries when it leaves or fails, everything when a node joins,
- * and an entry when its owner answers NO_SUCH_ACTOR.
+ * no KV read.
  */
 export class VirtualActors {
   private readonly kinds = new Map<string, { logic: AnyActorLogic; sub: TransportSubscription | undefined }>();
-  private readonly active = new Map<string, Activation>();
-  private readonly activating = new Map<string, Promise<void>>();
   private nodeSub: TransportSubscription | undefined;
-  private readonly owners = new Map<string, string>();
-  private readonly unwatch: (() => void) | undefined;
-  private readonly lookups: { cache: () => void; kv: () => void };
+  private readonly cache: PlacementCache;
+  private readonly hosted: Activations;
+  private stopping = false;
 
   constructor(
     private readonly deps: {
       system: ActorSystem;
       transport: Transport;
-      placement: KeyValueStore;
-      snapshots: KeyValueStore;
+      placement: WatchableKeyValue;
+      snapshots: WatchableKeyValue;
       membership: Membership | undefined;
     },
   ) {
-    this.unwatch = deps.membership?.subscribe((e) => {
-      if (e.type === 'join') this.owners.clear();
-      else if (e.type === 'leave' || e.type === 'fail') for (const [id, node] of this.owners) if (node === e.node) this.owners.delete(id);
+    this.cache = new PlacementCache(deps.system.config.nodeId, deps.membership, deps.system.metrics);
+    this.hosted = new Activations({
+      system: deps.system,
+      transport: deps.transport,
+      placement: deps.placement,
+      snapshots: deps.snapshots,
+      logicOf: (kind) => this.kinds.get(kind)?.logic,
+      reroute: (kind, key, req) => this.reroute(kind, key, req),
+      placementChanged: (id) => this.cache.forget(id),
+      changed: () => this.deps.membership?.beat(),
     });
-    const c = deps.system.metrics.counter('hive_placement_lookups_total', "Where this node found a virtual actor's owner: its placement cache or the KV bucket", ['source']);
-    const cache = c.labels('cache');
-    const kv = c.labels('kv');
-    this.lookups = { cache: () => cache.inc(), kv: () => kv.inc() };
-  }
-
-  /** The cached owner of virtual actor `id`, when it is another live node. */
-  private cachedOwner(id: string): string | undefined {
-    const node = this.owners.get(id);
-    if (node === undefined) return undefined;
-    if (node === this.nodeId || (this.deps.membership !== undefined && !this.deps.membership.isLive(node))) {
-      this.owners.delete(id);
-      return undefined;
-    }
-    this.lookups.cache();
-    return node;
-  }
-
-  private rememberOwner(id: string, node: string): void {
-    if (node === this.nodeId) return;
-    this.owners.delete(id);
-    this.owners.set(id, node);
-    if (this.owners.size > MAX_CACHED_PLACEMENTS) this.owners.delete(this.owners.keys().next().value!);
   }
 
   /** Reads a placement from the KV bucket (counted: the cache is there to avoid this). */
-  private readPlacement(kind: string, key: string): ReturnType<KeyValueStore['get']> {
-    this.lookups.kv();
+  private readPlacement(kind: string, key: string): ReturnType<WatchableKeyValue['get']> {
+    this.cache.countRead();
     return this.deps.placement.get(placementKey(kind, key));
   }
 
@@ -161,13 +98,13 @@ export class VirtualActors {
     return [...this.kinds.keys()];
   }
 
-  /** The logic registered for `kind`, if any. */
   /** `<kind>/<key>` for the id of a virtual actor active here (how users name it), else undefined. */
   nameOf(id: string): string | undefined {
-    const a = this.active.get(id);
+    const a = this.hosted.get(id);
     return a === undefined ? undefined : `${a.kind}/${a.key}`;
   }
 
+  /** The logic registered for `kind`, if any. */
   logicOf(kind: string): AnyActorLogic | undefined {
     return this.kinds.get(kind)?.logic;
   }
@@ -184,6 +121,7 @@ export class VirtualActors {
     this.nodeSub ??= this.deps.transport.connected
       ? this.transit.serve(sysSubject(this.cluster, 'node', this.nodeId, 'kind', '>'), (req) => void this.onPlacedHere(req))
       : undefined;
+    this.hosted.startWatch();
     this.deps.membership?.beat();
   }
 
@@ -198,33 +136,52 @@ export class VirtualActors {
 
   /** @internal */
   tell(kind: string, key: string, event: HiveEvent): void {
-    const a = this.active.get(virtualActorId(kind, key));
+    const id = virtualActorId(kind, key);
+    const a = this.hosted.get(id);
     if (a !== undefined) {
-      this.system.tell(a.id, event);
+      this.hosted.tell(a, event).then(
+        (delivered) => {
+          if (!delivered) this.tellRemote(kind, key, event);
+        },
+        (err: unknown) => this.system.logger.warn({ err, actor: id }, 'tell to virtual actor refused'),
+      );
       return;
     }
-    const owner = this.cachedOwner(virtualActorId(kind, key));
+    this.tellRemote(kind, key, event);
+  }
+
+  private tellRemote(kind: string, key: string, event: HiveEvent): void {
+    const owner = this.cache.owner(virtualActorId(kind, key));
     this.transit.tell(owner === undefined ? virtualSubject(this.cluster, kind, key) : this.placedSubject(owner, kind, key), event);
   }
 
   /** @internal */
   async ask(kind: string, key: string, event: HiveEvent, options: AskCallOptions = {}): Promise<HiveEvent> {
-    const id = virtualActorId(kind, key);
-    const a = this.active.get(id);
-    if (a !== undefined) {
-      const answer = await this.system.ask(a.id, event, options);
-      await this.persisted(a);
-      return answer;
-    }
     const deadline = options.deadline ?? this.system.clock.now() + (options.timeoutMs ?? this.system.config.askTimeoutMs);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.askOnce(kind, key, event, { ...options, deadline });
+      } catch (err) {
+        // the owner lost the actor before it saved this call's change (not applied): the new owner takes it
+        if (!isFenced(err) || attempt >= MAX_REROUTES || this.system.clock.now() >= deadline) throw err;
+        this.cache.forget(virtualActorId(kind, key));
+      }
+    }
+  }
+
+  private async askOnce(kind: string, key: string, event: HiveEvent, options: AskCallOptions & { deadline: number }): Promise<HiveEvent> {
+    const id = virtualActorId(kind, key);
+    const a = this.hosted.get(id);
+    if (a !== undefined) return this.hosted.ask(a, event, options);
+    const { deadline } = options;
     const call = { deadline, signal: options.signal, guardKey: id, what: `${kind}/${key}` };
-    let owner = this.cachedOwner(id);
+    let owner = this.cache.owner(id);
     if (owner === undefined) {
       // not cached: one KV read tells the owner (later messages skip it); no placement yet: the kind's subject activates it
       const entry = await this.readPlacement(kind, key).catch(() => undefined);
-      const node = entry === undefined ? undefined : this.decodePlacement(entry.value).node;
-      if (node !== undefined && node !== this.nodeId && (this.deps.membership === undefined || this.deps.membership.isLive(node))) {
-        this.rememberOwner(id, node);
+      const node = entry === undefined ? undefined : decodePlacement(this.system.codec, entry.value)?.node;
+      if (node !== undefined && node !== this.nodeId && this.cache.isLive(node)) {
+        this.cache.remember(id, node);
         owner = node;
       }
     }
@@ -233,7 +190,7 @@ export class VirtualActors {
         return await this.transit.request(this.placedSubject(owner, kind, key), event, call);
       } catch (err) {
         if (!(err instanceof HiveError && err.code === 'NO_SUCH_ACTOR')) throw err;
-        this.owners.delete(id);
+        this.cache.forget(id);
         // nothing delivered there (the node is gone or no longer has the kind): through the kind's subject, same deadline
         if (!isNoResponders(err) && err.details?.['notRegistered'] !== true) throw err;
       }
@@ -284,58 +241,78 @@ export class VirtualActors {
     await this.route(kind, key, req, true);
   }
 
+  /** A message a local activation could not serve (it lost the actor, or passivated): route it again. */
+  private reroute(kind: string, key: string, req: InboundRequest): void {
+    if (this.stopping) {
+      this.answerError(req, new UnavailableError(`node "${this.nodeId}" is stopping: virtual actor ${kind}/${key} moves`, { details: { fenced: true, kind, key, node: this.nodeId } }));
+      return;
+    }
+    void this.route(kind, key, req, false);
+  }
+
   private async route(kind: string, key: string, req: InboundRequest, placedHere: boolean): Promise<void> {
     const id = virtualActorId(kind, key);
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
-        if (this.active.has(id)) return this.deliverLocal(id, req);
-        const pending = this.activating.get(id);
+        const a = this.hosted.get(id);
+        if (a !== undefined) return this.hosted.deliver(a, req);
+        const pending = this.hosted.pending(id);
         if (pending !== undefined) {
-          await pending;
+          await pending.catch(() => undefined);
           continue;
         }
-        const cached = placedHere ? undefined : this.cachedOwner(id);
+        const cached = placedHere ? undefined : this.cache.owner(id);
         if (cached !== undefined) {
           if (await this.forward(this.placedSubject(cached, kind, key), req, true)) return;
-          this.owners.delete(id);
+          this.cache.forget(id);
         }
         const pkey = placementKey(kind, key);
         const entry = await this.readPlacement(kind, key);
         if (entry === undefined) {
           const target = placedHere ? this.nodeId : this.pickNode(kind);
           if (target !== this.nodeId) {
-            await this.forward(sysSubject(this.cluster, 'node', target, 'kind', kind, key), req);
+            await this.forward(this.placedSubject(target, kind, key), req);
             return;
           }
-          const rev = await this.deps.placement.create(pkey, this.encodePlacement());
-          if (rev === undefined) continue; // another node won the race: read again
-          await this.activate(kind, key);
+          const rev = await this.deps.placement.create(pkey, encodePlacement(this.system.codec, this.nodeId, this.system.clock.now()));
+          if (rev !== undefined) await this.tryActivate(kind, key, rev);
+          continue; // won: deliver to it; lost the race: read again
+        }
+        const placement = decodePlacement(this.system.codec, entry.value);
+        if (placement?.node === this.nodeId) {
+          // placed here but not active (this node restarted with the same id, or passivated meanwhile): win it
+          // again with a revision check, so this activation holds a revision of its own
+          const rev = await this.deps.placement.update(pkey, encodePlacement(this.system.codec, this.nodeId, this.system.clock.now()), entry.revision);
+          if (rev !== undefined) await this.tryActivate(kind, key, rev);
           continue;
         }
-        const placement = this.decodePlacement(entry.value);
-        if (placement.node === this.nodeId) {
-          // placed here but not active (this node restarted with the same id): activate again
-          await this.activate(kind, key);
-          continue;
-        }
-        const alive = this.deps.membership === undefined || this.deps.membership.isLive(placement.node);
-        if (alive) {
-          this.rememberOwner(id, placement.node);
+        if (placement !== undefined && this.cache.isLive(placement.node)) {
+          this.cache.remember(id, placement.node);
           // Through the owner node's own subject (live as long as the node is), not the actor's: an actor
           // still activating there has no subscription yet, and taking it over then would activate it twice.
-          const delivered = await this.forward(sysSubject(this.cluster, 'node', placement.node, 'kind', kind, key), req, true);
-          if (delivered) return;
+          if (await this.forward(this.placedSubject(placement.node, kind, key), req, true)) return;
+          this.cache.forget(id);
         }
-        // its node is gone (or no longer hosts it): take it over, from its last persisted snapshot
-        const rev = await this.deps.placement.update(pkey, this.encodePlacement(), entry.revision);
+        // its node is gone (or no longer hosts it, or the entry is not a placement): take it over, from its
+        // last saved snapshot; the old owner, should it still live, is fenced by the revision it held
+        const rev = await this.deps.placement.update(pkey, encodePlacement(this.system.codec, this.nodeId, this.system.clock.now()), entry.revision);
         if (rev !== undefined) {
-          this.system.logger.info({ kind, key, from: placement.node }, 'virtual actor taken over');
-          await this.activate(kind, key);
+          this.system.logger.info({ kind, key, from: placement?.node }, 'virtual actor taken over');
+          await this.tryActivate(kind, key, rev);
         }
       }
       throw new NoSuchActorError(`could not place virtual actor ${kind}/${key}: placement kept changing`);
     } catch (err) {
       this.answerError(req, err);
+    }
+  }
+
+  /** Activates with the placement revision just won; losing it again meanwhile is not an error (route again). */
+  private async tryActivate(kind: string, key: string, placementRevision: number): Promise<void> {
+    try {
+      await this.hosted.activate(kind, key, placementRevision);
+    } catch (err) {
+      if (!isFenced(err)) throw err;
     }
   }
 
@@ -387,154 +364,32 @@ export class VirtualActors {
     else this.system.logger.warn({ err, subject: req.subject }, 'virtual actor message dropped');
   }
 
-  // ------------------------------------------------------------------ activation and persistence
-
-  private activate(kind: string, key: string): Promise<void> {
-    const id = virtualActorId(kind, key);
-    const existing = this.activating.get(id);
-    if (existing !== undefined) return existing;
-    const p = this.doActivate(kind, key, id).finally(() => this.activating.delete(id));
-    this.activating.set(id, p);
-    return p;
-  }
-
-  private async doActivate(kind: string, key: string, id: string): Promise<void> {
-    if (this.active.has(id)) return;
-    const logic = this.kinds.get(kind)?.logic;
-    if (logic === undefined) throw new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`);
-    const saved = await this.deps.snapshots.get(placementKey(kind, key));
-    const snapshot = saved === undefined ? undefined : (this.system.codec.decode(saved.value) as Snapshot<unknown>);
-    this.system.spawn(logic, snapshot === undefined ? { id, kind, localOnly: true } : { id, kind, localOnly: true, snapshot });
-    const actor = this.system.localActor(id)!;
-    const activation: Activation = {
-      kind,
-      key,
-      id,
-      sub: this.transit.serve(actorSubject(this.cluster, id), (req) => this.deliverLocal(id, req)),
-      version: 0,
-      saved: 0,
-      saving: undefined,
-      waiters: [],
-      unsubscribe: () => undefined,
-    };
-    let last: unknown = actor.getSnapshot();
-    const s = actor.subscribe({
-      next: (snap: unknown) => {
-        if (snap === last) return;
-        last = snap;
-        activation.version += 1;
-        this.save(activation);
-      },
-      error: () => undefined,
-    });
-    activation.unsubscribe = () => s.unsubscribe();
-    this.active.set(id, activation);
-    this.system.logger.debug({ kind, key, restored: snapshot !== undefined }, 'virtual actor activated');
-    this.deps.membership?.beat();
-  }
-
-  /** Writes the actor's snapshot, one write in flight at a time, coalescing changes made meanwhile. */
-  private save(a: Activation): void {
-    if (a.saving !== undefined) return;
-    a.saving = (async () => {
-      while (a.saved < a.version) {
-        const version = a.version;
-        const actor = this.system.localActor(a.id);
-        if (actor === undefined) break;
-        try {
-          const bytes = this.system.codec.encode(actor.getPersistedSnapshot());
-          await this.deps.snapshots.put(placementKey(a.kind, a.key), bytes);
-          a.saved = version;
-          a.waiters = a.waiters.filter((w) => (w.version <= version ? (w.resolve(), false) : true));
-        } catch (err) {
-          for (const w of a.waiters) w.reject(err);
-          a.waiters = [];
-          this.system.logger.error({ err, actor: a.id }, 'could not persist virtual actor snapshot');
-          break;
-        }
-      }
-    })()
-      .catch((err: unknown) => this.system.logger.error({ err, actor: a.id }, 'virtual actor snapshot loop failed'))
-      .finally(() => {
-        a.saving = undefined;
-        if (a.saved < a.version && a.waiters.length > 0) this.save(a);
-      });
-  }
-
-  /** Resolves once every state change so far has been persisted. */
-  private persisted(a: Activation): Promise<void> {
-    if (a.saved >= a.version) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      a.waiters.push({ version: a.version, resolve, reject });
-      this.save(a);
-    });
-  }
-
-  /** Delivers a message to a local activation; an ask is answered after its state is persisted. */
-  private deliverLocal(id: string, req: InboundRequest): void {
-    const a = this.active.get(id);
-    if (a === undefined) {
-      this.answerError(req, new NoSuchActorError(`virtual actor "${id}" is not active on node "${this.nodeId}"`));
-      return;
-    }
-    if (!req.isAsk) {
-      try {
-        this.system.tell(id, req.event);
-      } catch (err) {
-        this.system.logger.warn({ err, actor: id }, 'tell to virtual actor refused');
-      }
-      return;
-    }
-    this.system
-      .ask(id, req.event, { deadline: req.deadline, signal: req.signal })
-      .then(async (answer) => {
-        await this.persisted(a);
-        req.ok(answer);
-      })
-      .catch((err: unknown) => req.fail(err));
-  }
-
-  private encodePlacement(): Uint8Array {
-    const p: Placement = { node: this.nodeId, at: this.system.clock.now() };
-    return this.system.codec.encode(p);
-  }
-
-  private decodePlacement(bytes: Uint8Array): Placement {
-    return this.system.codec.decode(bytes) as Placement;
-  }
-
   /** Local activations (for status). */
   activations(): Array<{ kind: string; key: string; id: string }> {
-    return [...this.active.values()].map(({ kind, key, id }) => ({ kind, key, id }));
+    return this.hosted.list().map(({ kind, key, id }) => ({ kind, key, id }));
+  }
+
+  /** @internal The activations (tests: passivate, inspect revisions). */
+  get local(): Activations {
+    return this.hosted;
+  }
+
+  /** @internal The placement and snapshot stores (tests). */
+  get stores(): { placement: WatchableKeyValue; snapshots: WatchableKeyValue } {
+    return { placement: this.deps.placement, snapshots: this.deps.snapshots };
   }
 
   /** Persists every local activation, releases its placement so others can take it at once, and stops listening. */
   async stop(): Promise<void> {
-    this.unwatch?.();
-    this.owners.clear();
+    this.stopping = true;
+    this.cache.stop();
     for (const k of this.kinds.values()) k.sub?.unsubscribe();
     this.nodeSub?.unsubscribe();
-    for (const a of this.active.values()) {
-      a.sub.unsubscribe();
-      try {
-        await this.persisted(a);
-        const entry = await this.deps.placement.get(placementKey(a.kind, a.key));
-        if (entry !== undefined && this.decodePlacement(entry.value).node === this.nodeId) await this.deps.placement.delete(placementKey(a.kind, a.key));
-      } catch (err) {
-        this.system.logger.warn({ err, actor: a.id }, 'could not release virtual actor on stop');
-      }
-      a.unsubscribe();
-    }
-    this.active.clear();
+    await this.hosted.stop();
   }
 }
 
 /** True for the NO_SUCH_ACTOR a request gets when nothing subscribes to its subject (not an error answer). */
 function isNoResponders(err: unknown): boolean {
   return err instanceof HiveError && err.code === 'NO_SUCH_ACTOR' && err.details?.['noResponders'] === true;
-}
-
-/** KV key of a virtual actor: `<kind>.<key>`. */
-function placementKey(kind: string, key: string): string {
-  return `${kind}.${key}`;
 }

@@ -75,10 +75,18 @@ export interface HiveConfig {
    * servers, so that losing a server loses nothing acknowledged. Applies when a stream or bucket is created.
    */
   jsReplicas: number;
+  /**
+   * A virtual actor that got no message for this long passivates: its state is saved, its actor stopped, its
+   * placement released; the next message activates it again with that state. 0 never passivates.
+   */
+  passivateAfterMs: number;
 }
 
 /** What callers pass: any subset of {@link HiveConfig}, with `nats` also accepted as a URL string. */
 export type HiveOptions = Partial<Omit<HiveConfig, 'nats'>> & { nats?: NatsSettings | string | string[] | false | undefined };
+
+/** How long a virtual actor may go without a message before it passivates (15 minutes, as Orleans' collection age). */
+export const DEFAULT_PASSIVATE_AFTER_MS = 900_000;
 
 /** The defaults every option falls back to. */
 export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze({
@@ -101,6 +109,7 @@ export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze
   heartbeatMs: 1_000,
   failureAfterMs: 5_000,
   jsReplicas: 1,
+  passivateAfterMs: DEFAULT_PASSIVATE_AFTER_MS,
 });
 
 const knownOptions = new Set([...Object.keys(defaultConfig), 'nodeId']);
@@ -132,6 +141,7 @@ export const envVarOf: Readonly<Record<string, string>> = Object.freeze({
   heartbeatMs: 'HIVE_HEARTBEAT_MS',
   failureAfterMs: 'HIVE_FAILURE_AFTER_MS',
   jsReplicas: 'HIVE_JS_REPLICAS',
+  passivateAfterMs: 'HIVE_PASSIVATE_AFTER_MS',
 });
 
 const intVars: Array<[string, keyof HiveConfig]> = [
@@ -148,6 +158,7 @@ const intVars: Array<[string, keyof HiveConfig]> = [
   ['HIVE_HEARTBEAT_MS', 'heartbeatMs'],
   ['HIVE_FAILURE_AFTER_MS', 'failureAfterMs'],
   ['HIVE_JS_REPLICAS', 'jsReplicas'],
+  ['HIVE_PASSIVATE_AFTER_MS', 'passivateAfterMs'],
 ];
 
 /**
@@ -259,6 +270,7 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
     failureAfterMs: int('failureAfterMs', merged.failureAfterMs, 20, 86_400_000),
     // JetStream allows at most 5 replicas
     jsReplicas: int('jsReplicas', merged.jsReplicas, 1, 5),
+    passivateAfterMs: int('passivateAfterMs', merged.passivateAfterMs, 0, 30 * 86_400_000),
   };
   if (config.taskMaxBytes > config.taskQueueMaxBytes) fail('taskMaxBytes', 'must not be greater than taskQueueMaxBytes', config.taskMaxBytes);
   if (config.failureAfterMs <= config.heartbeatMs) fail('failureAfterMs', 'must be greater than heartbeatMs', config.failureAfterMs);

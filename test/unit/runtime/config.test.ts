@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configFromEnv, defaultConfig, resolveConfig } from '../../../runtime/config.js';
+import { DEFAULT_PASSIVATE_AFTER_MS, configFromEnv, defaultConfig, resolveConfig } from '../../../runtime/config.js';
 import { ConfigError } from '../../../protocols/errors.js';
 
 function refusal(fn: () => unknown): ConfigError {
@@ -53,6 +53,7 @@ describe('config', () => {
     ['failureAfterMs', { heartbeatMs: 1000, failureAfterMs: 500 }, 'invalid option failureAfterMs'],
     ['jsReplicas', { jsReplicas: 0 }, 'invalid option jsReplicas'],
     ['jsReplicas', { jsReplicas: 6 }, 'invalid option jsReplicas'],
+    ['passivateAfterMs', { passivateAfterMs: -1 }, 'invalid option passivateAfterMs'],
     ['nats.servers', { nats: [] }, 'invalid option nats.servers'],
     ['nats.servers', { nats: ['http://x'] }, 'invalid option nats.servers'],
     ['unknown', { mailboxCapasity: 3 }, 'unknown option mailboxCapasity'],
@@ -81,6 +82,13 @@ describe('config', () => {
     expect(resolveConfig({ jsReplicas: 5 }, { HIVE_JS_REPLICAS: '3' }).jsReplicas).toBe(5);
     expect(refusal(() => resolveConfig({}, { HIVE_JS_REPLICAS: '7' })).message).toContain('jsReplicas (from HIVE_JS_REPLICAS)');
     expect(refusal(() => configFromEnv({ HIVE_JS_REPLICAS: 'three' })).message).toContain('jsReplicas (from HIVE_JS_REPLICAS)');
+  });
+
+  it('reads passivateAfterMs from HIVE_PASSIVATE_AFTER_MS (0 never passivates) and defaults to DEFAULT_PASSIVATE_AFTER_MS', () => {
+    expect(resolveConfig({}).passivateAfterMs).toBe(DEFAULT_PASSIVATE_AFTER_MS);
+    expect(resolveConfig({}, { HIVE_PASSIVATE_AFTER_MS: '0' }).passivateAfterMs).toBe(0);
+    expect(resolveConfig({ passivateAfterMs: 5_000 }, { HIVE_PASSIVATE_AFTER_MS: '0' }).passivateAfterMs).toBe(5_000);
+    expect(refusal(() => resolveConfig({}, { HIVE_PASSIVATE_AFTER_MS: '1.5' })).message).toContain('passivateAfterMs (from HIVE_PASSIVATE_AFTER_MS)');
   });
 
   it('names the variable of a non-numeric environment value', () => {
