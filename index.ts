@@ -19,6 +19,7 @@ export { reply, replyError, isAsk } from './runtime/reply.js';
 export { stream, end, isStream, streamSignal } from './runtime/streams/streamRegistry.js';
 export type { ChunkStream } from './runtime/streams/ChunkStream.js';
 export type { StreamOptions } from './runtime/streams/StreamHub.js';
+export type { SubmitStreamOptions } from './actors/pool/streamSubmission.js';
 export { SimulatedClock, systemClock, type Clock } from './runtime/Clock.js';
 export { RandomIds, SequentialIds, type IdSource } from './runtime/ids.js';
 export { configFromEnv, defaultConfig, resolveConfig, type HiveConfig, type HiveOptions, type NatsSettings } from './runtime/config.js';

@@ -37,6 +37,8 @@ import { KpiSampler } from './ops/KpiSampler.js';
 import { NodeService } from './ops/NodeService.js';
 import { registerPoolMetrics } from './ops/poolMetrics.js';
 import type { Pool, SubmitOptions } from '../actors/pool/Pool.js';
+import type { ChunkStream } from '../runtime/streams/ChunkStream.js';
+import type { SubmitStreamOptions } from '../actors/pool/streamSubmission.js';
 import type { PoolOptions } from '../actors/pool/poolOptions.js';
 
 /** In-process nodes on the same bus share their KV stores, as NATS nodes share JetStream KV buckets. */
@@ -459,6 +461,16 @@ export class Hive {
   /** Submits a task to pool `name` from this node, whether or not it hosts the pool. */
   submit(name: string, task: unknown, options: SubmitOptions = {}): Promise<unknown> {
     return this.pools.submit(name, task, options);
+  }
+
+  /**
+   * Streams the chunks of a task on pool `name` from any node (see `Pool.submitStream`): the agent's handler
+   * yields them (`async function*`), they arrive through a credit window; breaking out of the loop cancels the task.
+   * @example
+   * for await (const token of hive.submitStream<string>('writers', { prompt: 'hi' })) process.stdout.write(token);
+   */
+  submitStream<T = unknown>(name: string, task: unknown, options: SubmitStreamOptions = {}): ChunkStream<T> {
+    return this.pools.submitStream<T>(name, task, options);
   }
 
   /**

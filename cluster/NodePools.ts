@@ -12,6 +12,8 @@ import { assertToken, poolSubject } from '../protocols/subjects.js';
 import type { ActorSystem } from '../runtime/ActorSystem.js';
 import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
 import { Pool, TaskSubmitter, poolMachine } from '../actors/pool/Pool.js';
+import type { ChunkStream } from '../runtime/streams/ChunkStream.js';
+import { openTaskStream, type SubmitStreamOptions } from '../actors/pool/streamSubmission.js';
 import { PoolManager, type PoolPeers, type PoolStats } from '../actors/pool/PoolManager.js';
 import { resolvePoolOptions, type PoolOptions } from '../actors/pool/poolOptions.js';
 import type { NodeServices } from '../actors/agent/NodeServices.js';
@@ -143,6 +145,20 @@ export class NodePools {
     const outcome = await this.submitter.submit(name, task, waited > 0 && options.timeoutMs !== undefined ? { ...options, timeoutMs: Math.max(1, timeoutMs - waited) } : options, Math.max(1, 60_000 - waited));
     if (outcome.ok) return outcome.result;
     throw errorFromReply(outcomeError(outcome));
+  }
+
+  /** Streams the chunks of a task on pool `name` (see `Pool.submitStream`), whether or not this node hosts it. */
+  submitStream<T>(name: string, task: unknown, options: SubmitStreamOptions = {}): ChunkStream<T> {
+    const local = this.pools.get(name);
+    if (local !== undefined) return local.pool.submitStream<T>(task, options);
+    return openTaskStream<T>(this.deps.system, name, options, 60_000, async (o, ref) => {
+      assertToken(name, 'pool name');
+      const { queue, results } = await this.open();
+      this.submitter ??= new TaskSubmitter({ system: this.deps.system, transport: this.deps.transport, queue, results, maxWaiters: this.deps.system.config.maxSubmissionWaiters });
+      const hosted = await this.deps.membership.waitFor((live) => live.some((m) => m.pools?.includes(name) === true), this.deps.system.clock.now() + (o.timeoutMs ?? 60_000));
+      if (!hosted) throw new NoSuchActorError(`no live node hosts pool "${name}"`, { details: { pool: name } });
+      return this.submitter.submit(name, task, o, 60_000, ref);
+    });
   }
 
   /**

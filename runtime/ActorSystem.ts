@@ -417,7 +417,10 @@ export class ActorSystem {
     registerReplier(delivered, pending);
     if (options.stream !== undefined) {
       try {
-        this.streams.attach(delivered, options.stream, signal);
+        const sink = this.streams.attach(delivered, options.stream, signal);
+        // the ask answered or failed: a stream it left open is over (the pool answers its submitter)
+        const over = (): void => sink.abort(new CancelledError('the task ended without ending its stream'));
+        promise.then(over, over);
       } catch (err) {
         takeReplier(delivered);
         pending.fail(err);

@@ -9,6 +9,7 @@ import type { Clock, TimerHandle } from '../../runtime/Clock.js';
 import type { Logger } from '../../runtime/logger.js';
 import { reply, replyError } from '../../runtime/reply.js';
 import { contextFromTraceparent, withContext } from '../../runtime/tracing.js';
+import { isAsyncIterable, runStreamResult } from '../../runtime/streams/taskStreams.js';
 import type { MemoryApi } from '../memory/MemoryApi.js';
 import type { Budget } from '../limits/Budget.js';
 import type { Limiter } from '../limits/Limiter.js';
@@ -41,7 +42,11 @@ export interface AgentContext {
   cancelSchedule: NodeServices['cancelSchedule'];
 }
 
-/** The user's work: an async function of the task. What it returns is the task's result. */
+/**
+ * The user's work: an async function of the task. What it returns is the task's result; an `AsyncIterable` (an
+ * `async function*` handler) streams its chunks to a `pool.submitStream` caller (a plain `submit` gets them as
+ * an array).
+ */
 export type AgentHandler<TTask = unknown, TResult = unknown> = (task: TTask, ctx: AgentContext) => Promise<TResult> | TResult;
 
 /** A task as the pool hands it to an agent. */
@@ -168,7 +173,11 @@ export const agentMachine = setup({
         return;
       }
       Promise.resolve(result).then(
-        (value) => finish(true, value),
+        (value) => {
+          // an AsyncIterable result streams to a submitStream caller (runtime/streams/taskStreams.ts)
+          if (!isAsyncIterable(value)) finish(true, value);
+          else runStreamResult(event, value, controller).then((v) => finish(true, v), (err: unknown) => finish(false, err));
+        },
         (err: unknown) => finish(false, err),
       );
     },

@@ -15,6 +15,9 @@ import type { WorkQueue } from '../../runtime/WorkQueue.js';
 import type { PoolManager, PoolStats } from './PoolManager.js';
 import { outcomeError, outcomeFor, taskDigest, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
 import { traceparentOf } from '../../runtime/tracing.js';
+import type { ChunkStream } from '../../runtime/streams/ChunkStream.js';
+import type { TaskStreamRef } from '../../runtime/streams/taskStreams.js';
+import { openTaskStream, type SubmitStreamOptions } from './streamSubmission.js';
 
 /** Options of one submission. */
 export interface SubmitOptions {
@@ -70,13 +73,18 @@ export class TaskSubmitter {
     });
   }
 
+  /** @internal The node's actor system (streams open there). */
+  get system(): ActorSystem {
+    return this.deps.system;
+  }
+
   /** Task ids waited for now. */
   get pending(): number {
     return this.waiters.size;
   }
 
   /** Validates a submission and builds its queue record. */
-  private record(pool: string, task: unknown, options: SubmitOptions, defaultTimeoutMs: number, replyTo: string | undefined): { rec: TaskRecord; timeoutMs: number } {
+  private record(pool: string, task: unknown, options: SubmitOptions, defaultTimeoutMs: number, replyTo: string | undefined, stream?: TaskStreamRef): { rec: TaskRecord; timeoutMs: number } {
     const { system } = this.deps;
     const id = options.id === undefined ? system.ids.next() : assertToken(options.id, 'task id');
     if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0 || options.key.length > 1024)) {
@@ -92,6 +100,7 @@ export class TaskSubmitter {
     if (options.key !== undefined) rec.key = options.key;
     const traceparent = traceparentOf();
     if (traceparent !== undefined) rec.t = traceparent;
+    if (stream !== undefined) rec.stream = stream;
     return { rec, timeoutMs };
   }
 
@@ -130,9 +139,9 @@ export class TaskSubmitter {
   }
 
   /** Queues `task` on `pool` and resolves with its outcome (or rejects with TIMEOUT at the deadline). */
-  async submit(pool: string, task: unknown, options: SubmitOptions, defaultTimeoutMs: number): Promise<TaskOutcome> {
+  async submit(pool: string, task: unknown, options: SubmitOptions, defaultTimeoutMs: number, stream?: TaskStreamRef): Promise<TaskOutcome> {
     const { system } = this.deps;
-    const { rec, timeoutMs } = this.record(pool, task, options, defaultTimeoutMs, this.inbox);
+    const { rec, timeoutMs } = this.record(pool, task, options, defaultTimeoutMs, this.inbox, stream);
     const id = rec.id;
     const now = rec.submittedAt;
     const same = this.waiters.get(id)?.length ?? 0;
@@ -220,6 +229,18 @@ export class Pool<TTask = unknown, TResult = unknown> {
     const outcome = await this.submitForOutcome(task, options);
     if (outcome.ok) return outcome.result as TResult;
     throw errorFromReply(outcomeError(outcome));
+  }
+
+  /**
+   * Queues `task` durably and streams what its agent's handler yields (an `async function*` handler, or one
+   * returning an `AsyncIterable`), through a credit window: a slow reader slows the agent. Breaking out of the
+   * loop or aborting `signal` cancels the task (the agent's `ctx.signal` aborts). A handler that returns a plain
+   * value streams nothing and ends with that value as `stream.final`. The loop throws the task's typed error.
+   * @example
+   * for await (const token of pool.submitStream<string>({ prompt: 'hi' })) process.stdout.write(token);
+   */
+  submitStream<TChunk = unknown>(task: TTask, options: SubmitStreamOptions = {}): ChunkStream<TChunk> {
+    return openTaskStream<TChunk>(this.submitter.system, this.name, options, this.defaultTimeoutMs, (o, ref) => this.submitter.submit(this.name, task, o, this.defaultTimeoutMs, ref));
   }
 
   /** Like {@link Pool.submit}, but resolves with the whole outcome (id, attempts, agent) instead of throwing. */

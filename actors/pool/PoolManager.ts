@@ -27,6 +27,7 @@ import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
 import type { ResolvedPoolOptions } from './poolOptions.js';
 import type { MemoryApi } from '../memory/MemoryApi.js';
 import { outcomeFor, type DeadTask, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
+import { streamTargetOf } from '../../runtime/streams/taskStreams.js';
 import { endSpan, startTaskSpan, traceparentOf, withContext } from '../../runtime/tracing.js';
 
 
@@ -497,7 +498,7 @@ export class PoolManager {
         this.system.ask(
           agentId,
           { type: 'agent.task', task: { id: rec.id, task: rec.task, deadline: rec.deadline, attempt: d.deliveryCount, ...(progress.traceparent !== undefined && { t: progress.traceparent }) } },
-          { timeoutMs: Math.max(1, rec.deadline - started), signal: progress.controller.signal },
+          { timeoutMs: Math.max(1, rec.deadline - started), signal: progress.controller.signal, stream: streamTargetOf(rec.stream) },
         );
       const answer = this.breaker === undefined ? await ask() : await this.breaker.call(ask);
       this.report(agent, answer, started);

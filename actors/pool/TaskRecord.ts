@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { TaskIdConflictError, toErrorReply, type ErrorReply } from '../../protocols/errors.js';
 import { jsonReplacer } from '../../protocols/frame.js';
+import type { TaskStreamRef } from '../../runtime/streams/taskStreams.js';
 
 /** A task on the queue. */
 export interface TaskRecord {
@@ -23,6 +24,8 @@ export interface TaskRecord {
   digest?: string;
   /** The submitter's W3C traceparent: the task's run continues the submitter's trace. */
   t?: string;
+  /** `submitStream`: where the agent's chunks go (validated before use: runtime/streams/taskStreams.ts). */
+  stream?: TaskStreamRef;
 }
 
 /** How a task ended. */
