@@ -208,6 +208,7 @@ export class NodeMemory {
       store = new PgStore({
         ...storeOptions,
         metrics,
+        logger,
         url: database,
         poolSize: poolSize ?? (ingest.consumers ?? 3) + 3,
         ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),

@@ -3,6 +3,7 @@
 import { ConfigError } from '../../protocols/errors.js';
 import type { EmbeddingStorage, Rejection } from './Document.js';
 import type { MetricsLike } from './memoryMetrics.js';
+import type { Logger } from '../../runtime/logger.js';
 
 /** HNSW index parameters (pgvector): graph degree, build-time and query-time candidate list sizes. */
 export interface HnswOptions {
@@ -44,8 +45,8 @@ export interface MemoryStoreOptions {
   /** Batches smaller than this are encoded on the calling thread (default 64: a worker round trip costs more). */
   inlineBelow?: number;
   /**
-   * Load each batch with `COPY` straight into the documents table first, inside a savepoint, and only when
-   * that hits an already stored (namespace, id) roll back to the savepoint and take the staging path
+   * Load each batch with `COPY` straight into the documents table first (PostgreSQL: one statement in its own
+   * transaction; PGlite: inside a savepoint), and only when that hits an already stored (namespace, id) take the staging path
    * (`COPY` into the staging table, `INSERT ... ON CONFLICT DO NOTHING`). Same result, about half the
    * database work for new documents; after a batch with duplicates the next batch goes straight to staging.
    * Default false: always stage.
@@ -55,6 +56,8 @@ export interface MemoryStoreOptions {
   metrics?: MetricsLike;
   /** Label values for the metrics (default `memory`). */
   metricsLabel?: string;
+  /** Where the store warns about what it cannot do (e.g. pgvector older than 0.8); default silent. */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** A k-nearest-neighbour query. */
@@ -162,6 +165,7 @@ export interface ResolvedStoreOptions {
   directCopy: boolean;
   metrics: MetricsLike | undefined;
   metricsLabel: string;
+  logger: Pick<Logger, 'warn'> | undefined;
 }
 
 /** Lowercase SQL identifiers only, so names never need case-sensitive quoting. */
@@ -214,5 +218,6 @@ export function resolveStoreOptions(o: MemoryStoreOptions = {}): ResolvedStoreOp
     directCopy: o.directCopy ?? false,
     metrics: o.metrics,
     metricsLabel: o.metricsLabel ?? 'memory',
+    logger: o.logger,
   };
 }

@@ -25,6 +25,8 @@ export class PgStore extends SqlMemoryStore {
   private readonly pool: pg.Pool;
   /** Sessions whose staging table exists. */
   private readonly staged = new WeakSet<pg.PoolClient>();
+  /** Sessions whose settings are made. */
+  private readonly prepared = new WeakSet<pg.PoolClient>();
   /** Each session's current `hnsw.ef_search`. */
   private readonly efSearch = new WeakMap<pg.PoolClient, number>();
   private readonly statementNames = new Map<string, string>();
@@ -48,19 +50,45 @@ export class PgStore extends SqlMemoryStore {
       // A connection cut while checked out (server crash, restart) errors on the client itself; without a
       // listener that error would end the process. The query in flight fails on its own and is retried.
       client.on('error', () => undefined);
-      // Queued before any query of this session: room for staging batches, and filtered searches that
-      // keep scanning the index until k rows pass the filter.
-      client.query("SET temp_buffers = '256MB'; SET hnsw.iterative_scan = relaxed_order").catch(() => undefined);
     });
   }
 
-  protected async connect(): Promise<void> {
+  /**
+   * A pooled session with its settings made (once per session, before its first statement): room for
+   * staging batches, and filtered searches that keep scanning the index until k rows pass the filter. A
+   * session whose settings fail is dropped and the call fails (retryably): never a session that silently
+   * searches without them.
+   */
+  private async checkout(): Promise<pg.PoolClient> {
     const client = await this.pool.connect();
+    if (this.prepared.has(client)) return client;
+    try {
+      await client.query("SET temp_buffers = '256MB'; SET hnsw.iterative_scan = relaxed_order");
+    } catch (err) {
+      client.release(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+    this.prepared.add(client);
+    return client;
+  }
+
+  protected async connect(): Promise<void> {
+    const client = await this.checkout();
     client.release();
   }
 
+  /** pgvector before 0.8 has no iterative scans: filtered searches may then return fewer than k hits. Says so. */
+  protected override async checkFeatures(): Promise<void> {
+    const r = await this.query<{ v: string | null }>("SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'");
+    const version = r.rows[0]?.v ?? '0';
+    const [major = 0, minor = 0] = version.split('.').map(Number);
+    const iterative = major > 0 || minor >= 8;
+    this.options.metrics?.gauge('hive_memory_iterative_scan', 'Whether filtered searches scan the HNSW index iteratively (pgvector >= 0.8): 0 means they may return fewer than k hits', ['store']).set({ store: this.options.metricsLabel }, iterative ? 1 : 0);
+    if (!iterative) this.options.logger?.warn({ pgvector: version }, 'pgvector is older than 0.8: no iterative index scans, so a filtered search may return fewer than k hits (upgrade pgvector)');
+  }
+
   protected async transaction<T>(fn: (q: SqlExecutor) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -77,12 +105,21 @@ export class PgStore extends SqlMemoryStore {
   }
 
   protected async query<R>(text: string, params: unknown[] = []): Promise<SqlResult<R>> {
-    const r = await this.pool.query(text, params);
-    return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+    const client = await this.checkout();
+    let broken: Error | undefined;
+    try {
+      const r = await client.query(text, params);
+      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+    } catch (err) {
+      broken = brokenConnection(err);
+      throw err;
+    } finally {
+      client.release(broken);
+    }
   }
 
   protected async loadBatch(copy: Buffer, tryDirect: boolean): Promise<{ inserted: number; direct: boolean }> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     let broken: Error | undefined;
     try {
       if (tryDirect) {
@@ -126,7 +163,7 @@ export class PgStore extends SqlMemoryStore {
   }
 
   protected async searchRows(text: string, params: unknown[], _vector: Float32Array, efSearch: number): Promise<SearchRow[]> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     let broken: Error | undefined;
     try {
       if (this.efSearch.get(client) !== efSearch) {

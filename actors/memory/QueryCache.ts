@@ -63,6 +63,9 @@ export function queryKey(key: QueryKey): string {
   return `${key.namespace}\u0001${key.k}\u0001${key.efSearch ?? ''}\u0001${key.filter ? stableJson(key.filter) : ''}\u0001${q}`;
 }
 
+/** Most namespaces whose invalidation generation a cache keeps. */
+export const MAX_GENERATIONS = 4096;
+
 /**
  * Recent search results. A write to a namespace must call {@link QueryCache.invalidate} for it; a search that
  * raced with that write passes the {@link QueryCache.generation} it read before searching to `set`, and its
@@ -74,7 +77,16 @@ export class QueryCache<V = SearchHit[]> {
   private readonly clock: Clock;
   private readonly entries = new Map<string, Entry<V>>();
   private readonly byNamespace = new Map<string, Set<string>>();
+  /**
+   * Generations of the namespaces invalidated last (at most MAX_GENERATIONS, oldest dropped first): each
+   * invalidation takes the next value of one counter, and a dropped namespace reads as `floor`, the highest
+   * value dropped. So a generation read before an invalidation never equals one read after, while the map
+   * stays bounded however many namespaces are ever written (a dropped one may at worst skip caching one
+   * search that raced with another namespace's write).
+   */
   private readonly generations = new Map<string, number>();
+  private epoch = 0;
+  private floor = 0;
   private hits = 0;
   private misses = 0;
 
@@ -124,12 +136,27 @@ export class QueryCache<V = SearchHit[]> {
 
   /** A counter that changes on every invalidation of the namespace. */
   generation(namespace: string): number {
-    return this.generations.get(namespace) ?? 0;
+    return this.generations.get(namespace) ?? this.floor;
+  }
+
+  /** Namespaces whose generation is kept (the rest read as the floor). */
+  get generationsKept(): number {
+    return this.generations.size;
+  }
+
+  private bump(namespace: string): void {
+    this.generations.delete(namespace);
+    this.generations.set(namespace, ++this.epoch);
+    while (this.generations.size > MAX_GENERATIONS) {
+      const [oldest, value] = this.generations.entries().next().value as [string, number];
+      this.generations.delete(oldest);
+      this.floor = Math.max(this.floor, value);
+    }
   }
 
   /** Drops every cached result of a namespace (call it on every write there). */
   invalidate(namespace: string): void {
-    this.generations.set(namespace, this.generation(namespace) + 1);
+    this.bump(namespace);
     const keys = this.byNamespace.get(namespace);
     if (!keys) return;
     for (const k of keys) this.entries.delete(k);
@@ -138,7 +165,7 @@ export class QueryCache<V = SearchHit[]> {
 
   /** Drops everything (counters stay). */
   clear(): void {
-    for (const ns of this.byNamespace.keys()) this.generations.set(ns, this.generation(ns) + 1);
+    for (const ns of this.byNamespace.keys()) this.bump(ns);
     this.entries.clear();
     this.byNamespace.clear();
   }

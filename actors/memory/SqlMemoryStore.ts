@@ -85,6 +85,8 @@ export abstract class SqlMemoryStore implements MemoryStore {
   protected abstract searchRows(text: string, params: unknown[], vector: Float32Array, efSearch: number): Promise<SearchRow[]>;
   /** Closes the connection(s). */
   protected abstract disconnect(): Promise<void>;
+  /** Checks what the database supports once migrated, and reports what is missing (default: nothing to check). */
+  protected async checkFeatures(): Promise<void> {}
 
   init(): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError());
@@ -117,6 +119,7 @@ export abstract class SqlMemoryStore implements MemoryStore {
     const estimate = await this.query<{ rows: number }>(this.sql.estimatedRows(), [this.sql.table]);
     this.analyzedRows = Math.max(0, Number(estimate.rows[0]?.rows ?? 0));
     if (!this.options.deferIndex) await this.createIndex();
+    await this.checkFeatures();
     this.encoder ??= new CopyEncoder({ dims: this.dims, storage: this.storage, workers: this.options.workers, inlineBelow: this.options.inlineBelow });
   }
 

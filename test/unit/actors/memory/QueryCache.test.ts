@@ -1,7 +1,7 @@
 // Unit tests for the query cache on a simulated clock: LRU order, TTL, per-namespace invalidation, racing
 // writes, key normalization and hit/miss counting.
 import { describe, expect, it } from 'vitest';
-import { QueryCache, queryKey } from '../../../../actors/memory/QueryCache.js';
+import { MAX_GENERATIONS, QueryCache, queryKey } from '../../../../actors/memory/QueryCache.js';
 import { SimulatedClock } from '../../../../runtime/Clock.js';
 
 const key = (namespace: string, query: string, k = 10) => ({ namespace, query, k });
@@ -61,6 +61,20 @@ describe('QueryCache', () => {
     expect(c.get(key('ns', 'q'))).toBe('fresh');
     c.clear();
     expect(c.get(key('ns', 'q'))).toBeUndefined();
+  });
+
+  it('keeps the generations of at most MAX_GENERATIONS namespaces, and still refuses a result that raced with a write', () => {
+    const c = new QueryCache<string>();
+    const before = c.generation('first');
+    c.invalidate('first');
+    for (let i = 0; i < MAX_GENERATIONS + 500; i++) c.invalidate(`ns${i}`);
+    expect(c.generationsKept).toBe(MAX_GENERATIONS);
+    // 'first' was dropped from the map long ago: its generation still differs from the one read before its write
+    expect(c.generation('first')).not.toBe(before);
+    c.set(key('first', 'q'), 'stale', before);
+    expect(c.get(key('first', 'q'))).toBeUndefined();
+    c.set(key('first', 'q'), 'fresh', c.generation('first'));
+    expect(c.get(key('first', 'q'))).toBe('fresh');
   });
 
   it('keys vectors by value and filters regardless of key order', () => {
