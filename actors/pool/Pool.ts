@@ -58,6 +58,7 @@ export class TaskSubmitter {
   private sub: TransportSubscription | undefined;
   readonly inbox: string;
   private readonly maxWaiters: number;
+  private readonly offStatus: () => void;
 
   constructor(
     private readonly deps: { system: ActorSystem; transport: Transport; queue: WorkQueue; results: KeyValueStore; maxWaiters?: number },
@@ -71,6 +72,28 @@ export class TaskSubmitter {
     deps.system.metrics.gauge('hive_pool_submission_waiters', 'Task ids this node waits for now', [], function () {
       this.set(pending());
     });
+    // outcomes published to this node's inbox while it was disconnected are gone: read them from the store
+    this.offStatus = deps.transport.onStatus((status) => {
+      if (status === 'reconnected') void this.recheck();
+    });
+  }
+
+  /** Looks up every task waited for in the result store and settles those that finished (after a reconnect). */
+  private async recheck(): Promise<void> {
+    const ids = [...this.waiters.keys()];
+    for (let i = 0; i < ids.length; i += 64) {
+      await Promise.all(
+        ids.slice(i, i + 64).map(async (id) => {
+          try {
+            const stored = await this.deps.results.get(id);
+            if (stored !== undefined) this.settle(decodeJson(stored.value, MAX_OUTCOME) as TaskOutcome);
+          } catch (err) {
+            // the waiter still times out at its deadline, or gets the outcome from a later message
+            this.deps.system.logger.debug({ err, task: id }, 'could not look up a task result after a reconnect');
+          }
+        }),
+      );
+    }
   }
 
   /** @internal The node's actor system (streams open there). */
@@ -206,6 +229,7 @@ export class TaskSubmitter {
   }
 
   stop(): void {
+    this.offStatus();
     this.sub?.unsubscribe();
     this.sub = undefined;
   }
