@@ -37,7 +37,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /** Starts a benchmark node process (`script` under bench/support, default the Hive pool node) and resolves once it prints "ready". */
 export async function startBenchNode(args: string[], script = 'poolNode.ts'): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'support', script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // HIVE_BENCH_CPU_PROF=<dir>: each node process writes a V8 CPU profile there when it stops
+  const prof = process.env['HIVE_BENCH_CPU_PROF'];
+  const flags = prof === undefined || prof === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', join(here, 'support', script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
