@@ -11,7 +11,7 @@ import { decodeJson, encodeJson } from '../protocols/frame.js';
 import { assertToken, poolSubject } from '../protocols/subjects.js';
 import type { ActorSystem } from '../runtime/ActorSystem.js';
 import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
-import { Pool, TaskSubmitter, poolMachine } from '../actors/pool/Pool.js';
+import { Pool, TaskSubmitter } from '../actors/pool/Pool.js';
 import type { ChunkStream } from '../runtime/streams/ChunkStream.js';
 import { openTaskStream, type SubmitStreamOptions } from '../actors/pool/streamSubmission.js';
 import { PoolManager, type PoolPeers, type PoolStats } from '../actors/pool/PoolManager.js';
@@ -114,13 +114,23 @@ export class NodePools {
       },
     };
     const memory = this.deps.memory?.();
-    const manager = new PoolManager({ name, options: resolved, system, transport, queue, results, peers, ...(memory !== undefined && { memory }), ...(this.deps.limits !== undefined && { limits: this.deps.limits }) });
+    const manager = new PoolManager({
+      name,
+      options: resolved,
+      system,
+      transport,
+      queue,
+      results,
+      peers,
+      ...(memory !== undefined && { memory }),
+      ...(this.deps.limits !== undefined && { limits: this.deps.limits }),
+      ...(resolved.inspect !== undefined && { inspect: resolved.inspect }),
+    });
     const pool = new Pool(name, manager, this.submitter, resolved.taskTimeoutMs);
     const sub = transport.connected ? transport.subscribe(poolSubject(system.config.cluster, name), (m) => void this.onWireSubmit(name, m).catch((err: unknown) => this.deps.system.logger.error({ err, pool: name }, 'pool submission handler failed')), { queue: `hive-pool-${name}` }) : undefined;
     this.pools.set(name, { manager, pool, sub });
     membership.beat();
     await manager.start();
-    system.spawn(poolMachine, { id: `pool-${name}-${system.config.nodeId}`, kind: 'pool', input: { manager } });
     return pool as unknown as Pool<TTask, TResult>;
   }
 

@@ -5,7 +5,7 @@
 // timeouts batched per millisecond (./Timeouts.ts), a cheap latency histogram, and no xstate `can()` call for
 // an ask the actor answered while handling it. The scheduler yields to I/O after TURN_BUDGET messages per
 // event-loop turn, also when the work arrives through promise continuations.
-import { createActor, type AnyActorLogic, type Snapshot } from 'xstate';
+import { createActor, type AnyActorLogic, type InspectionEvent, type Snapshot } from 'xstate';
 import type { HiveEvent } from '../protocols/envelope.js';
 import type { HiveError } from '../protocols/errors.js';
 import {
@@ -52,6 +52,8 @@ export interface SpawnOptions<TInput = unknown> {
   mailboxCapacity?: number;
   /** Do not subscribe the actor's NATS subject: reachable on this node only. */
   localOnly?: boolean;
+  /** An xstate inspection observer for this actor (and the actors it invokes or spawns). */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 /** Lifecycle events supervisors and status listen to. */
@@ -281,6 +283,7 @@ export class ActorSystem {
     if (options.input !== undefined) actorOptions['input'] = options.input;
     if (options.snapshot !== undefined) actorOptions['snapshot'] = options.snapshot;
     if (this.clock !== systemClock) actorOptions['clock'] = this.clock;
+    if (options.inspect !== undefined) actorOptions['inspect'] = options.inspect;
     const actor = createActor(logic as AnyActorLogic, actorOptions as never);
     const isMachine = typeof (logic as { getStateNodeById?: unknown }).getStateNodeById === 'function';
     const cell = new ActorCell(id, kind, actor, options.mailboxCapacity ?? this.config.mailboxCapacity, isMachine, this.cellOwner);

@@ -1,15 +1,12 @@
 // Pool: the handle `hive.pool()` returns. `submit()` puts a task on the pool's durable queue (de-duplicated
 // by task id) and waits for its outcome on this node's results inbox (one subscription per node); an
-// outcome already stored for that id is returned at once. Also the pool manager's xstate actor form.
-import { setup } from 'xstate';
-import type { HiveEvent } from '../../protocols/envelope.js';
+// outcome already stored for that id is returned at once. The pool's actor is its machine (poolMachine.ts).
 import { CancelledError, InvalidArgumentError, OverloadedError, TimeoutError, errorFromReply, toErrorReply } from '../../protocols/errors.js';
 import { decodeJson, encodeJson } from '../../protocols/frame.js';
 import { assertToken, sysSubject } from '../../protocols/subjects.js';
 import type { ActorSystem } from '../../runtime/ActorSystem.js';
 import type { TimerHandle } from '../../runtime/Clock.js';
 import type { KeyValueStore } from '../../runtime/KeyValueStore.js';
-import { reply } from '../../runtime/reply.js';
 import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
 import type { PoolManager, PoolStats } from './PoolManager.js';
@@ -290,21 +287,3 @@ export class Pool<TTask = unknown, TResult = unknown> {
     this.manager.resize(size);
   }
 }
-
-/** The pool manager as an actor (`pool-<name>-<node>`): answers `pool.status`, takes `pool.resize { size }`. */
-export const poolMachine = setup({
-  types: { context: {} as { manager: PoolManager }, input: {} as { manager: PoolManager }, events: {} as HiveEvent },
-}).createMachine({
-  id: 'pool',
-  context: ({ input }) => ({ manager: input.manager }),
-  on: {
-    'pool.status': { actions: ({ context, event }) => reply(event, { ...context.manager.status(), type: 'pool.status' }) },
-    'pool.resize': {
-      actions: ({ context, event }) => {
-        const size = event['size'];
-        if (typeof size === 'number') context.manager.resize(size);
-        reply(event, { ...context.manager.status(), type: 'pool.status' });
-      },
-    },
-  },
-});

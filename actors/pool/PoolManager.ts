@@ -1,11 +1,14 @@
-// PoolManager: one pool's work on one node. It keeps this node's share of the pool's agents alive (the
-// cluster-wide size split over the live nodes hosting the pool), pulls tasks from the pool's durable
-// queue only as fast as its agents have free slots, dispatches each through the balancer, acknowledges a
-// task only after an agent finished it, retries failures with backoff, dead-letters a task after
-// `maxDeliver` attempts, and publishes each outcome to its submitter. Results are stored by task id, so a
-// redelivered task whose first run finished is answered from the store, not run again.
+// PoolManager: one pool's work on one node, and the context of its machine (poolMachine.ts), which owns the
+// lifecycle (starting, running, breaker open, draining, stopped) and decides when agents join, leave, fail,
+// come back and when the pool resizes. The manager keeps this node's share of the pool's agents (the
+// cluster-wide size split over the live nodes hosting the pool; the agents live under the pool supervisor,
+// which restarts them, holds the breaker and makes the scaling decisions), pulls tasks from the pool's
+// durable queue only as fast as its agents have free slots, dispatches each through the balancer's rules
+// (poolBalancer.ts), acknowledges a task only after an agent finished it, retries failures with backoff,
+// dead-letters a task after `maxDeliver` attempts, and publishes each outcome to its submitter. Results are
+// stored by task id, so a redelivered task whose first run finished is answered from the store, not run again.
 import type { Counter } from 'prom-client';
-import type { AnyActorLogic } from 'xstate';
+import type { AnyActorLogic, AnyActorRef, InspectionEvent } from 'xstate';
 import type { HiveEvent } from '../../protocols/envelope.js';
 import { CancelledError, HiveError, TimeoutError, UnavailableError, toErrorReply, toHiveError } from '../../protocols/errors.js';
 import { decodeJson, encodeJson } from '../../protocols/frame.js';
@@ -13,17 +16,18 @@ import { sysSubject } from '../../protocols/subjects.js';
 import type { ActorSystem } from '../../runtime/ActorSystem.js';
 import type { TimerHandle } from '../../runtime/Clock.js';
 import type { KeyValueStore } from '../../runtime/KeyValueStore.js';
-import type { LatencyRecorder } from '../../runtime/metrics.js';
 import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
 import { DurableConsumer, type WorkContext, type WorkOutcome } from '../../runtime/DurableConsumer.js';
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
-import { agentMachine, loadFromAnswer, type AgentInput } from '../agent/agentMachine.js';
-import { createStrategy, type Strategy } from '../balancer/createStrategy.js';
-import { ewmaStep } from '../balancer/Ewma.js';
-import { CircuitBreaker } from '../breaker/CircuitBreaker.js';
+import { agentMachine, type AgentInput } from '../agent/agentMachine.js';
+import type { BreakerStateChange, CircuitBreaker } from '../breaker/CircuitBreaker.js';
+import type { ResolvedChildSpec } from '../supervisor/ChildTable.js';
 import type { Permit } from '../limits/Limiter.js';
 import type { NodeServices } from '../agent/NodeServices.js';
-import { Autoscaler, type ScaleDecision } from './Autoscaler.js';
+import type { ScaleDecision, ScaleSample } from './Autoscaler.js';
+import { agentDown, agentJoined, agentLeft, agentUp, createPoolBalancer, isLive, pickAgent, slots, taskSettled, taskStarted, type PoolAgent, type PoolBalancer } from './poolBalancer.js';
+import { poolMachine, poolStateOf, type PoolEvent, type PoolState } from './poolMachine.js';
+import type { PoolSupervisorContext, PoolSupervisorEvent } from './poolSupervisor.js';
 import type { ResolvedPoolOptions } from './poolOptions.js';
 import type { MemoryApi } from '../memory/MemoryApi.js';
 import { outcomeFor, type DeadTask, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
@@ -68,13 +72,8 @@ export interface PoolStats {
   decisions: ScaleDecision[];
   /** State of the breaker around the agent handler on this node (`off` when disabled). */
   breaker: 'closed' | 'open' | 'half-open' | 'off';
-}
-
-interface LocalAgent {
-  id: string;
-  inFlight: number;
-  capacity: number;
-  latencyEwmaMs: number;
+  /** The pool machine's state on this node. */
+  state: PoolState;
 }
 
 /** Everything a pool manager runs on. */
@@ -90,22 +89,24 @@ export interface PoolManagerDeps {
   memory?: MemoryApi;
   /** The node's limiters and budgets: each agent's `ctx.limiter` / `ctx.budget`, and the pool's `limiter` option. */
   limits?: NodeServices;
+  /** Observes the pool machine (and its supervisor) through xstate's inspection API. */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 const MAX_RESULT_BYTES = 8 * 1024 * 1024;
 /** Cancels remembered for tasks not pulled yet (the oldest are forgotten first). */
 const MAX_REMEMBERED_CANCELS = 10_000;
 
-/** Errors that say nothing about the handler's health (a bad task, a busy or gone agent). */
-const notHandlerFailures = new Set(['INVALID_ARGUMENT', 'INVALID_EVENT', 'OVERLOADED', 'NO_SUCH_ACTOR', 'ACTOR_STOPPED', 'UNAVAILABLE', 'CANCELLED']);
 
 /** One pool on one node. */
 export class PoolManager {
   readonly name: string;
-  private readonly o: ResolvedPoolOptions;
-  private readonly agents = new Map<string, LocalAgent>();
-  private readonly strategy: Strategy;
+  readonly options: ResolvedPoolOptions;
+  /** The pool machine's actor id on this node (`pool-<pool>-<node>`). */
+  readonly actorId: string;
+  private readonly balancer: PoolBalancer;
   private consumer: DurableConsumer<TaskRecord> | undefined;
+  private actor: AnyActorRef | undefined;
   private subs: TransportSubscription[] = [];
   private unwatch: (() => void) | undefined;
   private unlistenCancels: (() => void) | undefined;
@@ -116,56 +117,85 @@ export class PoolManager {
   private target: number;
   private nextAgent = 0;
   private running = false;
+  private drained: Promise<void> | undefined;
   private depthTimer: TimerHandle | undefined;
   private readonly stats = { done: 0, failed: 0, retried: 0, deadLettered: 0, deduplicated: 0, queued: 0 };
-  private readonly autoscaler: Autoscaler | undefined;
   private scaleTimer: TimerHandle | undefined;
-  private readonly breaker: CircuitBreaker | undefined;
+  /** The pool supervisor's breaker (undefined with `breaker: false`), read once the machine started. */
+  private breaker: CircuitBreaker | undefined;
   private breakerTimer: TimerHandle | undefined;
   private unlifecycle: (() => void) | undefined;
   private readonly replaced: Counter<'pool' | 'reason'>;
   private readonly errors: Counter<'pool' | 'op'>;
-  /** How long the balancer took per decision (the seed's balancer-latency KPI). */
-  private readonly decisions: LatencyRecorder;
 
   constructor(private readonly deps: PoolManagerDeps) {
     this.name = deps.name;
-    this.o = deps.options;
+    this.options = deps.options;
     this.target = deps.options.min;
-    this.strategy = createStrategy(deps.options.strategy);
+    this.actorId = `pool-${deps.name}-${deps.system.config.nodeId}`;
     this.replaced = deps.system.metrics.counter('hive_pool_agents_replaced_total', 'Pool agents that stopped or failed on their own and left the balancer (then replaced per the pool size)', ['pool', 'reason']);
-    this.decisions = deps.system.metrics.latencyHistogram('hive_balancer_decision_seconds', 'Time the pool balancer took to pick an agent for a task', ['pool'], DECISION_BUCKETS).labels(this.name);
+    const decisions = deps.system.metrics.latencyHistogram('hive_balancer_decision_seconds', 'Time the pool balancer took to pick an agent for a task', ['pool'], DECISION_BUCKETS).labels(this.name);
+    this.balancer = createPoolBalancer(deps.options.strategy, decisions);
     this.errors = deps.system.metrics.counter('hive_pool_errors_total', 'Pool manager operations that failed (resize messages, agent spawns, result-store reads, ...)', ['pool', 'op']);
-    if (deps.options.autoscale !== false) this.autoscaler = new Autoscaler(deps.options.autoscale, deps.options.min, deps.options.max);
-    if (deps.options.breaker !== false) {
-      this.breaker = new CircuitBreaker(
-        `pool-${this.name}`,
-        // the handler's own failures trip it; a caller's bad task or a busy agent does not
-        { isFailure: (err) => !(err instanceof HiveError && notHandlerFailures.has(err.code)), ...deps.options.breaker },
-        { clock: deps.system.clock, metrics: deps.system.metrics },
-      );
-      this.breaker.onStateChange((c) => {
-        this.system.logger.warn({ pool: this.name, from: c.from, to: c.to, reason: c.reason }, 'pool breaker changed state');
-        if (this.breakerTimer !== undefined) this.system.clock.clearTimeout(this.breakerTimer);
-        // while open the pool takes no tasks; when the cool-down ends it takes one, the probe
-        if (c.to === 'open' && c.retryAt !== undefined) {
-          this.breakerTimer = this.system.clock.setTimeout(() => this.consumer?.wake(), Math.max(0, c.retryAt - this.system.clock.now()));
-        } else this.consumer?.wake();
-      });
-    }
   }
 
-  private get system(): ActorSystem {
+  /** The actor system the pool runs in. */
+  get system(): ActorSystem {
     return this.deps.system;
+  }
+
+  private get o(): ResolvedPoolOptions {
+    return this.deps.options;
   }
 
   private get queueName(): string {
     return this.name;
   }
 
-  /** Creates the queue, starts this node's agents and starts pulling tasks. */
+  /** The pool machine's state (`stopped` before it started and after it stopped). */
+  get state(): PoolState {
+    const snap = this.actor?.getSnapshot() as { value: unknown; status: string } | undefined;
+    return snap === undefined ? 'stopped' : snap.status === 'done' ? 'stopped' : poolStateOf(snap.value);
+  }
+
+  private send(event: PoolEvent): void {
+    this.actor?.send(event);
+  }
+
+  /** The pool supervisor (the pool machine's `supervisor` child). */
+  private supervisor(): AnyActorRef | undefined {
+    return (this.actor?.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> } | undefined)?.children?.['supervisor'];
+  }
+
+  /**
+   * Starts the pool machine (`pool-<pool>-<node>`): it opens the queue, then starts this node's agents and
+   * pulls tasks. Resolves once it runs; rejects with the reason when it could not start.
+   */
   async start(): Promise<void> {
-    if (this.running) return;
+    if (this.actor !== undefined) return;
+    this.system.spawn(poolMachine, { id: this.actorId, kind: 'pool', input: { manager: this }, ...(this.deps.inspect !== undefined && { inspect: this.deps.inspect }) });
+    const actor = this.system.localActor(this.actorId)!;
+    this.actor = actor;
+    const error = await new Promise<unknown>((resolve) => {
+      // resolves with undefined once running, with the reason once it stopped instead
+      const settled = (): boolean => {
+        const snap = actor.getSnapshot() as { value: unknown; status: string; context: { error: unknown } };
+        if (snap.value === 'starting' && snap.status === 'active') return false;
+        resolve(snap.value === 'stopped' || snap.status !== 'active' ? (snap.context.error ?? new UnavailableError(`pool "${this.name}" stopped while starting`)) : undefined);
+        return true;
+      };
+      if (settled()) return;
+      const sub = actor.subscribe({
+        next: () => void (settled() && sub.unsubscribe()),
+        error: (err: unknown) => resolve(err ?? new UnavailableError(`pool "${this.name}" failed while starting`)),
+        complete: () => void settled(),
+      });
+    });
+    if (error !== undefined) throw toHiveError(error);
+  }
+
+  /** @internal The machine's `starting` state: creates the queue's consumer and starts it. */
+  async open(): Promise<void> {
     const consumer = new DurableConsumer<TaskRecord>({
       queue: this.deps.queue,
       name: this.queueName,
@@ -182,61 +212,67 @@ export class PoolManager {
     });
     await consumer.start();
     this.consumer = consumer;
+  }
+
+  /** @internal Entering `running` from `starting`: listens to resizes, agents, peers and cancels, starts the agents. */
+  serve(): void {
     this.running = true;
+    this.breaker = (this.supervisor()?.getSnapshot() as { context?: PoolSupervisorContext } | undefined)?.context?.breaker;
     const c = this.system.config.cluster;
     this.subs.push(
       this.deps.transport.subscribe(sysSubject(c, 'pool', this.name, 'resize'), (m) => {
         try {
           const { size } = decodeJson(m.data, 1024) as { size?: unknown };
           if (typeof size !== 'number' || !Number.isFinite(size)) throw new HiveError('INVALID_ARGUMENT', 'a resize message needs a numeric size');
-          this.applyTarget(size);
+          this.send({ type: 'pool.applySize', size });
         } catch (err) {
           this.errors.inc({ pool: this.name, op: 'resize' });
           this.system.logger.warn({ err, pool: this.name, subject: m.subject }, 'pool resize message refused');
         }
       }),
     );
-    // an agent that stops or fails on its own (not retired by us) leaves the balancer at once and is replaced
+    // what happens to the agents, as events of the pool machine: a failed agent is restarted by the pool
+    // supervisor (not picked meanwhile); one that stops or finishes on its own (not retired by us) leaves the
+    // balancer at once and is replaced
     this.unlifecycle = this.system.onLifecycle((e) => {
-      if (e.type === 'spawned' || !this.agents.has(e.id)) return;
-      this.agents.delete(e.id);
-      this.strategy.remove(e.id);
-      this.replaced.inc({ pool: this.name, reason: e.type });
-      this.system.logger.warn({ pool: this.name, agent: e.id, how: e.type }, 'pool agent stopped on its own: replacing it');
-      queueMicrotask(() => this.rebalance());
+      if (!this.balancer.agents.has(e.id)) return;
+      if (e.type === 'spawned') this.send({ type: 'pool.agentRestarted', agent: e.id });
+      else if (e.type === 'failed') this.send({ type: 'pool.agentFailed', agent: e.id });
+      else this.send({ type: 'pool.agentLeft', agent: e.id, how: e.type });
     });
-    this.unwatch = this.deps.peers.onChange(() => this.rebalance());
+    this.unwatch = this.deps.peers.onChange(() => this.send({ type: 'pool.rebalance' }));
     this.unlistenCancels = this.system.transit.onCancel(this.onCancel);
-    this.rebalance();
     this.refreshDepth();
-    if (this.autoscaler !== undefined && this.o.autoscale !== false) this.scaleTimer = this.system.clock.setTimeout(this.scale, this.o.autoscale.intervalMs);
+    if (this.o.autoscale !== false) this.scaleTimer = this.system.clock.setTimeout(this.scaleTick, this.o.autoscale.intervalMs);
   }
 
-  /** The first live host of the pool decides its size; the others apply what it broadcasts. */
-  private scale = (): void => {
-    if (!this.running || this.autoscaler === undefined || this.o.autoscale === false) return;
-    this.scaleTimer = this.system.clock.setTimeout(this.scale, this.o.autoscale.intervalMs);
-    try {
-      this.scaleOnce(this.autoscaler);
-    } catch (err) {
-      // a timer callback must never throw (it would take the node down): log, count, look again next time
-      this.errors.inc({ pool: this.name, op: 'autoscale' });
-      this.system.logger.error({ err, pool: this.name }, 'pool autoscaling failed');
-    }
+  /** Asks the pool machine for an autoscaling look every `intervalMs`. */
+  private scaleTick = (): void => {
+    if (!this.running || this.o.autoscale === false) return;
+    this.scaleTimer = this.system.clock.setTimeout(this.scaleTick, this.o.autoscale.intervalMs);
+    this.send({ type: 'pool.scaleTick' });
   };
 
-  private scaleOnce(autoscaler: Autoscaler): void {
-    if (this.deps.peers.hostsOf(this.name)[0] !== this.system.config.nodeId) return;
-    const mine = this.status();
+  /** @internal The first live host of the pool decides its size (the others apply what it broadcasts). */
+  decidesScale(): boolean {
+    return this.o.autoscale !== false && this.deps.peers.hostsOf(this.name)[0] === this.system.config.nodeId;
+  }
+
+  /** @internal The cluster-wide load the pool supervisor's autoscaler looks at. */
+  scaleSample(): ScaleSample {
+    const mine = slots(this.balancer);
     const others = this.deps.peers.othersLoad(this.name);
-    const decision = autoscaler.observe(
-      { busy: mine.busy + others.busy, capacity: mine.capacity + others.capacity, queued: this.stats.queued, size: this.target },
-      this.system.clock.now(),
-    );
-    if (decision !== undefined) {
-      this.system.logger.info({ pool: this.name, ...decision }, 'pool autoscaled');
-      this.resize(decision.to);
-    }
+    return { busy: mine.busy + others.busy, capacity: mine.capacity + others.capacity, queued: this.stats.queued, size: this.target };
+  }
+
+  /** @internal The pool supervisor's breaker changed state: while open the pool takes no tasks; after its cool-down, one probe. */
+  breakerChanged(c: BreakerStateChange): void {
+    this.system.logger.warn({ pool: this.name, from: c.from, to: c.to, reason: c.reason }, 'pool breaker changed state');
+    if (this.breakerTimer !== undefined) this.system.clock.clearTimeout(this.breakerTimer);
+    this.breakerTimer = undefined;
+    if (c.to === 'open' && c.retryAt !== undefined) {
+      this.breakerTimer = this.system.clock.setTimeout(() => this.consumer?.wake(), Math.max(0, c.retryAt - this.system.clock.now()));
+    } else this.consumer?.wake();
   }
 
   // ------------------------------------------------------------------ agents
@@ -252,11 +288,9 @@ export class PoolManager {
     return this.capacity();
   }
 
-  /** Slots on this node's agents. */
+  /** Slots on this node's live agents. */
   capacity(): number {
-    let n = 0;
-    for (const a of this.agents.values()) n += a.capacity;
-    return n;
+    return slots(this.balancer).capacity;
   }
 
   /** This node's share of `target` agents: an even split over the live hosts, the remainder to the first ones. */
@@ -272,7 +306,8 @@ export class PoolManager {
   rebalance(): void {
     if (!this.running) return;
     const want = this.share();
-    while (this.agents.size < want) {
+    const agents = this.balancer.agents;
+    while (agents.size < want) {
       try {
         this.spawnAgent();
       } catch (err) {
@@ -283,9 +318,9 @@ export class PoolManager {
         break;
       }
     }
-    if (this.agents.size > want) {
+    if (agents.size > want) {
       // drain the least busy first
-      const extra = [...this.agents.values()].sort((a, b) => a.inFlight - b.inFlight).slice(0, this.agents.size - want);
+      const extra = [...agents.values()].sort((a, b) => a.inFlight - b.inFlight).slice(0, agents.size - want);
       for (const a of extra) this.retireAgent(a.id);
     }
     this.consumer?.wake();
@@ -315,15 +350,33 @@ export class PoolManager {
       input = { pool: this.name, concurrency: this.o.concurrency };
     }
     // Local only: an agent is driven by its pool manager, never from the wire (no NATS subscription).
-    this.system.spawn(logic, { id, kind: `agent:${this.name}`, input, localOnly: true });
-    const local: LocalAgent = { id, inFlight: 0, capacity: this.o.concurrency, latencyEwmaMs: 0 };
-    this.agents.set(id, local);
-    this.strategy.add({ id, weight: 1, load: 0, capacity: local.capacity, latencyEwmaMs: 0, live: true });
+    const spawn = { id, kind: `agent:${this.name}`, input, localOnly: true };
+    this.system.spawn(logic, spawn);
+    agentJoined(this.balancer, id, this.o.concurrency);
+    // under the pool supervisor: restarted (same id) when it fails; not when it finishes (a drain) or is stopped
+    const spec: ResolvedChildSpec = { id, logic, restart: 'transient', from: 'fresh', spawn };
+    this.supervisor()?.send({ type: 'agent.adopt', spec } satisfies PoolSupervisorEvent);
+  }
+
+  /** @internal An agent stopped or finished on its own, or its supervisor gave it up: it leaves the balancer and is replaced. */
+  agentLeft(id: string, how: string): void {
+    if (!agentLeft(this.balancer, id)) return;
+    this.replaced.inc({ pool: this.name, reason: how });
+    this.system.logger.warn({ pool: this.name, agent: id, how }, 'pool agent stopped on its own: replacing it');
+  }
+
+  /** @internal An agent failed: not picked until the pool supervisor restarted it. */
+  agentDown(id: string): void {
+    if (agentDown(this.balancer, id)) this.system.logger.warn({ pool: this.name, agent: id }, 'pool agent failed: its supervisor restarts it');
+  }
+
+  /** @internal A failed agent is back. */
+  agentUp(id: string): void {
+    if (agentUp(this.balancer, id)) this.consumer?.wake();
   }
 
   private retireAgent(id: string): void {
-    this.agents.delete(id);
-    this.strategy.remove(id);
+    agentLeft(this.balancer, id);
     // let it finish what it runs, then it stops itself (its machine reaches its final state)
     try {
       this.system.tell(id, { type: 'agent.drain' });
@@ -336,19 +389,28 @@ export class PoolManager {
     }
   }
 
-  /** Sets the cluster-wide target size (clamped to min/max) on this node only. */
+  /** @internal Sets the cluster-wide target size (clamped to min/max) on this node; the machine then rebalances. */
   applyTarget(size: number): void {
     const clamped = Math.max(this.o.min, Math.min(this.o.max, Math.round(size)));
     if (clamped === this.target) return;
     this.system.logger.info({ pool: this.name, from: this.target, to: clamped }, 'pool resized');
     this.target = clamped;
-    this.rebalance();
   }
 
-  /** Sets the target size on every node hosting the pool. */
+  /** @internal Tells the other nodes hosting the pool its target size. */
+  broadcastTarget(): void {
+    try {
+      this.deps.transport.publish(sysSubject(this.system.config.cluster, 'pool', this.name, 'resize'), encodeJson({ type: 'hive.pool.resize', size: this.target }));
+    } catch (err) {
+      // this node has the new size; the others keep theirs until the next decision reaches them
+      this.errors.inc({ pool: this.name, op: 'resize' });
+      this.system.logger.warn({ err, pool: this.name, size: this.target }, 'could not broadcast a pool resize');
+    }
+  }
+
+  /** Sets the target size on every node hosting the pool (an event of the pool machine). */
   resize(size: number): void {
-    this.applyTarget(size);
-    this.deps.transport.publish(sysSubject(this.system.config.cluster, 'pool', this.name, 'resize'), encodeJson({ type: 'hive.pool.resize', size: this.target }));
+    this.send({ type: 'pool.resize', size });
   }
 
   // ------------------------------------------------------------------ tasks
@@ -476,21 +538,15 @@ export class PoolManager {
     let agentId: string | undefined;
     for (;;) {
       if (progress.controller.signal.aborted) return this.finish(d, rec, { ok: false, error: new CancelledError(`task ${rec.id} was cancelled before it started`) });
-      const t0 = performance.now();
-      agentId = this.strategy.pick(rec.key);
-      this.decisions.observe((performance.now() - t0) / 1000);
+      agentId = pickAgent(this.balancer, rec.key);
       if (agentId !== undefined) break;
-      if (this.agents.size === 0 || this.system.clock.now() >= rec.deadline) {
+      if (this.balancer.agents.size === 0 || this.system.clock.now() >= rec.deadline) {
         return { kind: 'retry', error: new UnavailableError(`pool ${this.name} has no agent free on this node`), delayMs: this.o.retryBaseMs };
       }
       await new Promise<void>((r) => this.system.clock.setTimeout(r, 5));
       d.working();
     }
-    const agent = this.agents.get(agentId);
-    if (agent !== undefined) {
-      agent.inFlight += 1;
-      this.strategy.update(agentId, { load: agent.inFlight });
-    }
+    const agent = taskStarted(this.balancer, agentId);
     const started = this.system.clock.now();
     progress.agentId = agentId;
     try {
@@ -507,8 +563,8 @@ export class PoolManager {
       this.report(agent, undefined, started);
       const e = toHiveError(err);
       if (e.code === 'CANCELLED') return this.finish(d, rec, { ok: false, error: e, agent: agentId });
-      if ((e.code === 'ACTOR_STOPPED' || e.code === 'NO_SUCH_ACTOR') && !this.agents.has(agentId) && reroutes < 3) {
-        // the agent stopped under the task (it left the balancer): not the task's fault, run it on another one
+      if ((e.code === 'ACTOR_STOPPED' || e.code === 'NO_SUCH_ACTOR' || e.code === 'ACTOR_FAILED') && !isLive(this.balancer, agentId) && reroutes < 3) {
+        // the agent stopped or failed under the task (it left the balancer or is restarting): not the task's fault, run it on another one
         d.working();
         return this.dispatch(rec, d, progress, reroutes + 1);
       }
@@ -524,12 +580,9 @@ export class PoolManager {
     }
   }
 
-  private report(agent: LocalAgent | undefined, answer: HiveEvent | undefined, started: number): void {
+  private report(agent: PoolAgent | undefined, answer: HiveEvent | undefined, started: number): void {
     if (agent === undefined) return;
-    agent.inFlight = Math.max(0, agent.inFlight - 1);
-    const load = answer === undefined ? undefined : loadFromAnswer(answer);
-    agent.latencyEwmaMs = load?.latencyEwmaMs ?? ewmaStep(agent.latencyEwmaMs, this.system.clock.now() - started, agent.latencyEwmaMs === 0);
-    if (this.agents.has(agent.id)) this.strategy.update(agent.id, { load: agent.inFlight, latencyEwmaMs: agent.latencyEwmaMs });
+    taskSettled(this.balancer, agent, answer, this.system.clock.now() - started);
     this.consumer?.wake();
   }
 
@@ -606,40 +659,71 @@ export class PoolManager {
 
   /** This node's counters for the pool. */
   status(): PoolStats {
-    let busy = 0;
-    for (const a of this.agents.values()) busy += a.inFlight;
-    const capacity = this.capacity();
+    const { busy, capacity } = slots(this.balancer);
+    const autoscaler = (this.supervisor()?.getSnapshot() as { context?: PoolSupervisorContext } | undefined)?.context?.autoscaler;
     return {
       pool: this.name,
       node: this.system.config.nodeId,
-      size: this.agents.size,
+      size: this.balancer.agents.size,
       target: this.target,
       busy,
       capacity,
       utilization: capacity === 0 ? 0 : busy / capacity,
       ...this.stats,
-      decisions: this.autoscaler === undefined ? [] : this.autoscaler.history().slice(-5),
+      decisions: autoscaler === undefined ? [] : autoscaler.history().slice(-5),
       breaker: this.breaker === undefined ? 'off' : this.breaker.state,
+      state: this.state,
     };
   }
 
-  /** Stops taking tasks, lets the running ones finish (what is not acknowledged is redelivered), stops the agents. */
+  /**
+   * Stops taking tasks, lets the running ones finish (what is not acknowledged is redelivered), stops the
+   * agents: the pool machine's `draining` state, then `stopped`.
+   */
   async stop(): Promise<void> {
-    if (!this.running) return;
+    const actor = this.actor;
+    const snap = actor?.getSnapshot() as { status: string; value: unknown } | undefined;
+    if (actor === undefined || snap === undefined || snap.status !== 'active') return this.drain();
+    await new Promise<void>((resolve) => {
+      const sub = actor.subscribe({
+        next: (s: { status: string }) => {
+          if (s.status !== 'active') done();
+        },
+        error: () => done(),
+        complete: () => done(),
+      });
+      function done(): void {
+        sub.unsubscribe();
+        resolve();
+      }
+      actor.send({ type: 'pool.stop' } satisfies PoolEvent);
+      if ((actor.getSnapshot() as { status: string }).status !== 'active') done();
+    });
+    // the machine stopped (or was stopped with its node) before its drain finished: finish it here
+    await this.drain();
+  }
+
+  /** @internal The machine's `draining` state (runs once; later calls wait for the same drain). */
+  drain(): Promise<void> {
+    this.drained ??= this.drainOnce();
+    return this.drained;
+  }
+
+  private async drainOnce(): Promise<void> {
     this.running = false;
     if (this.depthTimer !== undefined) this.system.clock.clearTimeout(this.depthTimer);
     if (this.scaleTimer !== undefined) this.system.clock.clearTimeout(this.scaleTimer);
     if (this.breakerTimer !== undefined) this.system.clock.clearTimeout(this.breakerTimer);
     for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
     this.unwatch?.();
     this.unlifecycle?.();
     this.unlistenCancels?.();
     await this.consumer?.stop(this.o.taskTimeoutMs);
-    for (const id of [...this.agents.keys()]) {
-      this.agents.delete(id);
+    for (const id of [...this.balancer.agents.keys()]) {
+      agentLeft(this.balancer, id);
       await this.system.stopActor(id);
     }
-    this.breaker?.dispose();
   }
 }
 

@@ -1,6 +1,6 @@
 // Pool options: exported defaults, and the validation that refuses a bad value with an error naming the
 // option (`pool.min`, `pool.strategy`, ...).
-import type { AnyActorLogic } from 'xstate';
+import type { AnyActorLogic, InspectionEvent } from 'xstate';
 import { ConfigError } from '../../protocols/errors.js';
 import type { AgentHandler } from '../agent/agentMachine.js';
 import type { BreakerOptions } from '../breaker/breakerOptions.js';
@@ -44,6 +44,11 @@ export interface PoolOptions<TTask = unknown, TResult = unknown> {
    */
   breaker?: false | BreakerOptions;
   /**
+   * Observes the pool's machine on this node (and its supervisor) through xstate's inspection API: each
+   * event, snapshot (its state: starting, running, breakerOpen, draining, stopped) and actor it creates.
+   */
+  inspect?: (event: InspectionEvent) => void;
+  /**
    * A cluster-wide limiter each task takes a permit from before it runs (held until it finishes): its name, or
    * `{ name, n }` where `n` is the units a task takes (a number, or a function of the task; default 1). Tasks
    * wait in the queue for capacity instead of failing with the provider's 429.
@@ -58,8 +63,8 @@ export interface PoolLimit<TTask = unknown> {
 }
 
 /** A pool's options with every default filled in. */
-export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'agent' | 'autoscale' | 'breaker' | 'limiter'>> &
-  Pick<PoolOptions, 'agent'> & { autoscale: AutoscaleOptions | false; breaker: BreakerOptions | false; limiter: PoolLimit | undefined };
+export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'agent' | 'autoscale' | 'breaker' | 'limiter' | 'inspect'>> &
+  Pick<PoolOptions, 'agent'> & { autoscale: AutoscaleOptions | false; breaker: BreakerOptions | false; limiter: PoolLimit | undefined; inspect: ((event: InspectionEvent) => void) | undefined };
 
 /** The defaults every pool option falls back to. */
 export const defaultPoolOptions = Object.freeze({
@@ -88,7 +93,7 @@ function int(option: string, value: unknown, min: number, max: number): number {
   return value;
 }
 
-const known = new Set(['agent', 'min', 'max', 'concurrency', 'strategy', 'maxDeliver', 'retryBaseMs', 'retryMaxMs', 'taskTimeoutMs', 'ackWaitMs', 'autoscale', 'breaker', 'limiter']);
+const known = new Set(['agent', 'min', 'max', 'concurrency', 'strategy', 'maxDeliver', 'retryBaseMs', 'retryMaxMs', 'taskTimeoutMs', 'ackWaitMs', 'autoscale', 'breaker', 'limiter', 'inspect']);
 
 /** Fills in defaults and validates; throws {@link ConfigError} naming the first bad option. */
 export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
@@ -119,6 +124,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     autoscale: autoscaleOf(options.autoscale, min, max),
     breaker: breakerOf(options.breaker),
     limiter: limiterOf(options.limiter),
+    inspect: inspectOf(options.inspect),
   };
 }
 
@@ -144,6 +150,11 @@ function limiterOf(value: PoolOptions['limiter']): PoolLimit | undefined {
   }
   if (l.n !== undefined && typeof l.n !== 'function' && !(typeof l.n === 'number' && Number.isFinite(l.n) && l.n > 0)) fail('limiter.n', 'must be a positive number or a function of the task', l.n);
   return l.n === undefined ? { name: l.name } : { name: l.name, n: l.n };
+}
+
+function inspectOf(value: PoolOptions['inspect']): ((event: InspectionEvent) => void) | undefined {
+  if (value !== undefined && typeof value !== 'function') fail('inspect', 'must be a function (an xstate inspection observer)', value);
+  return value;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -122,6 +122,8 @@ interface PoolRow {
   decisions: Array<{ at: number; from: number; to: number; reason: string }>;
   /** Breaker state per node. */
   breakers: Record<string, string>;
+  /** The pool machine's state per node (starting, running, breakerOpen, draining, stopped). */
+  states: Record<string, string>;
 }
 
 /**
@@ -134,7 +136,7 @@ export function aggregatePools(nodes: NodeStatus[]): PoolRow[] {
   for (const n of nodes) {
     const pools = (n.extra?.['pools'] ?? []) as Array<Omit<PoolRow, 'nodes'> & { node: string; cluster?: Pick<PoolRow, 'done' | 'failed' | 'retried' | 'deadLettered'> }>;
     for (const p of pools) {
-      const r = rows.get(p.pool) ?? { pool: p.pool, size: 0, target: p.target, busy: 0, capacity: 0, queued: 0, done: 0, failed: 0, retried: 0, deadLettered: 0, nodes: [], decisions: [], breakers: {} };
+      const r = rows.get(p.pool) ?? { pool: p.pool, size: 0, target: p.target, busy: 0, capacity: 0, queued: 0, done: 0, failed: 0, retried: 0, deadLettered: 0, nodes: [], decisions: [], breakers: {}, states: {} };
       r.size += p.size;
       r.busy += p.busy;
       r.capacity += p.capacity;
@@ -148,6 +150,7 @@ export function aggregatePools(nodes: NodeStatus[]): PoolRow[] {
       r.nodes.push(n.node);
       r.decisions.push(...(p.decisions ?? []));
       r.breakers[n.node] = (p as { breaker?: string }).breaker ?? 'off';
+      r.states[n.node] = (p as { state?: string }).state ?? 'unknown';
       rows.set(p.pool, r);
     }
   }
@@ -168,7 +171,7 @@ export async function runPools(raw: Record<string, unknown>, io: CliIO): Promise
   }
   io.out(
     table(
-      ['POOL', 'SIZE', 'TARGET', 'BUSY', 'UTIL', 'QUEUED', 'DONE', 'FAILED', 'RETRIED', 'DEAD', 'BREAKER', 'NODES'],
+      ['POOL', 'SIZE', 'TARGET', 'BUSY', 'UTIL', 'QUEUED', 'DONE', 'FAILED', 'RETRIED', 'DEAD', 'BREAKER', 'STATE', 'NODES'],
       rows.map((r) => [
         r.pool,
         String(r.size),
@@ -181,6 +184,7 @@ export async function runPools(raw: Record<string, unknown>, io: CliIO): Promise
         String(r.retried),
         String(r.deadLettered),
         breakerSummary(r.breakers),
+        breakerSummary(r.states),
         r.nodes.join(','),
       ]),
     ),
@@ -193,7 +197,7 @@ export async function runPools(raw: Record<string, unknown>, io: CliIO): Promise
   return 0;
 }
 
-/** One breaker state when every node agrees, else `node:state` pairs. */
+/** One state (of the breakers, of the pool machines) when every node agrees, else `node:state` pairs. */
 function breakerSummary(states: Record<string, string>): string {
   const distinct = new Set(Object.values(states));
   if (distinct.size <= 1) return [...distinct][0] ?? '-';

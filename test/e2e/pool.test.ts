@@ -123,8 +123,15 @@ describe.skipIf(!natsBinaryAvailable())('pools across processes - end to end', (
       if (j.pools.find((x) => x.pool === 'work')?.size === 4) break;
       await new Promise((r) => setTimeout(r, 250));
     }
+    // each node's pool machine state is visible: in the JSON per node and per pool, and in the table
+    const j = JSON.parse((await cli(['pools', '--json', '--nats', server.url, '--cluster', cluster])).stdout) as { pools: Array<{ pool: string; states: Record<string, string> }>; nodes: Array<{ node: string; pools: Array<{ pool: string; state: string }> }> };
+    const hostsOfWork = j.nodes.filter((n) => n.pools.some((x) => x.pool === 'work'));
+    expect(hostsOfWork.length).toBeGreaterThan(0);
+    for (const n of hostsOfWork) expect(n.pools.find((x) => x.pool === 'work')?.state).toBe('running');
+    expect(Object.values(j.pools.find((x) => x.pool === 'work')?.states ?? {})).toContain('running');
     const p = await cli(['pools', '--nats', server.url, '--cluster', cluster]);
-    expect(p.stdout).toMatch(/POOL\s+SIZE\s+TARGET\s+BUSY.*BREAKER/);
+    expect(p.stdout).toMatch(/POOL\s+SIZE\s+TARGET\s+BUSY.*BREAKER\s+STATE/);
+    expect(p.stdout).toMatch(/\srunning\s/);
     expect(p.stdout).toMatch(/\s(closed|half-open|open)\s/);
     expect(p.stdout).toMatch(/^work\s+4\s+4\s/m);
     const unknown = await cli(['submit', 'nope', '{}', '--wait', '--nats', server.url, '--cluster', cluster]);
