@@ -16,8 +16,8 @@
 //               tokens) and metadata; context64k is the headline (agents pass contexts of this size)
 // One operation is encode + decode of the whole message: `codec.decode(codec.encode(m))` against
 // `JSON.parse(Buffer.from(JSON.stringify(m)).toString())` (JSON as it crosses a wire: UTF-8 bytes, the
-// baseline of every ratio), with JSON's string-only round trip and Hive's uncompressed frame (what the
-// in-process transport does: it never compresses) as extra rows. Throughput is wall-clock; CPU µs/op is
+// baseline of every ratio), with JSON's string-only round trip, Hive with compressFormat 'deflate', and
+// Hive's uncompressed frame (what the in-process transport does: it never compresses) as extra rows. Throughput is wall-clock; CPU µs/op is
 // `process.cpuUsage()` per call, steadier on a loaded machine. Writes bench/results/codec.json.
 import { existsSync, readFileSync } from 'node:fs';
 import { deflateSync } from 'fflate';
@@ -101,17 +101,20 @@ interface Row {
   jsonBytes: number;
   hiveBytes: number;
   rawBytes: number;
+  deflateBytes: number;
   compressed: boolean;
+  format: string;
   ops: Record<string, number[]>;
   cpu: Record<string, number[]>;
 }
 
-const CANDIDATES = ['json', 'jsonText', 'hive', 'hiveRaw'] as const;
+const CANDIDATES = ['json', 'jsonText', 'hive', 'hiveDeflate', 'hiveRaw'] as const;
 type Candidate = (typeof CANDIDATES)[number];
 const LABEL: Record<Candidate, string> = {
   json: 'JSON (stringify + UTF-8 bytes, parse)',
   jsonText: 'JSON text only (no bytes)',
   hive: 'Hive frame',
+  hiveDeflate: 'Hive frame, compressFormat deflate',
   hiveRaw: 'Hive frame, never compressed',
 };
 
@@ -134,6 +137,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const codec = new FrameCodec();
   const raw = new FrameCodec({ compressLevel: 0 });
+  const deflate = new FrameCodec({ compressFormat: 'deflate' });
 
   // Correctness first: a benchmark of a broken round trip is worthless.
   for (const c of cases) {
@@ -149,7 +153,9 @@ export async function run(args: string[]): Promise<void> {
       jsonBytes: utf8.encode(JSON.stringify(c.json)).length,
       hiveBytes: frame.length,
       rawBytes: raw.encode(c.hive).length,
-      compressed: (frame[1] & 0x10) !== 0,
+      deflateBytes: deflate.encode(c.hive).length,
+      compressed: (frame[1] & 0x30) !== 0,
+      format: frame[1] & 0x20 ? 'brotli' : frame[1] & 0x10 ? 'deflate' : 'none',
       ops: {},
       cpu: {},
     });
@@ -167,6 +173,7 @@ export async function run(args: string[]): Promise<void> {
         json: () => JSON.parse(Buffer.from(JSON.stringify(m)).toString()) as unknown,
         jsonText: () => JSON.parse(JSON.stringify(m)) as unknown,
         hive: () => codec.decode(codec.encode(h)),
+        hiveDeflate: () => deflate.decode(deflate.encode(h)),
         hiveRaw: () => raw.decode(raw.encode(h)),
       };
       const got = interleave(candidates, { warmupMs, durationMs, sliceMs: SLICE_MS });
@@ -187,10 +194,10 @@ export async function run(args: string[]): Promise<void> {
     for (const k of CANDIDATES) {
       const ops = median(row.ops[k]);
       const cpu = median(row.cpu[k]);
-      const bytes = k === 'hive' ? row.hiveBytes : k === 'hiveRaw' ? row.rawBytes : row.jsonBytes;
-      const label = k === 'hive' && row.compressed ? `${LABEL.hive} (deflated)` : LABEL[k];
+      const bytes = k === 'hive' ? row.hiveBytes : k === 'hiveRaw' ? row.rawBytes : k === 'hiveDeflate' ? row.deflateBytes : row.jsonBytes;
+      const label = k === 'hive' && row.compressed ? `${LABEL.hive} (${row.format})` : LABEL[k];
       table.push([name, label, bytes, round(bytes / row.jsonBytes, 3), ops, round(ops / j, 2), cpu, round(jc / cpu, 2)]);
-      out[k] = { bytes, opsPerSec: Math.round(ops), cpuUsPerOp: round(cpu, 1), roundsOpsPerSec: row.ops[k].map(Math.round), ...(k === 'hive' ? { compressed: row.compressed } : {}) };
+      out[k] = { bytes, opsPerSec: Math.round(ops), cpuUsPerOp: round(cpu, 1), roundsOpsPerSec: row.ops[k].map(Math.round), ...(k === 'hive' ? { compressed: row.compressed, format: row.format } : {}) };
     }
     results[name] = out;
   }
@@ -209,6 +216,8 @@ export async function run(args: string[]): Promise<void> {
     context_throughput_vs_json: speed(ctx, 'hive'),
     context_cpu_vs_json: cpuSpeed(ctx, 'hive'),
     context_throughput_vs_json_text: speed(ctx, 'hive', 'jsonText'),
+    context_deflate_throughput_vs_json: speed(ctx, 'hiveDeflate'),
+    context_deflate_bytes_vs_json: round(ctx.deflateBytes / ctx.jsonBytes, 3),
     context_uncompressed_throughput_vs_json: speed(ctx, 'hiveRaw'),
     context_uncompressed_bytes_vs_json: round(ctx.rawBytes / ctx.jsonBytes, 3),
   };
@@ -228,6 +237,7 @@ export async function run(args: string[]): Promise<void> {
       ['context 64 KB bytes vs JSON', ratios.context_bytes_vs_json, `<= ${TARGETS.context_bytes_vs_json}`, yes(pass.context_bytes_vs_json)],
       ['context 64 KB throughput vs JSON', ratios.context_throughput_vs_json, `>= ${TARGETS.context_throughput_vs_json}`, yes(pass.context_throughput_vs_json)],
       ['context 64 KB CPU per op vs JSON (x faster)', ratios.context_cpu_vs_json, '-', '-'],
+      ['context 64 KB with compressFormat deflate, throughput vs JSON', ratios.context_deflate_throughput_vs_json, '-', '-'],
       ['context 64 KB uncompressed (in-process) throughput vs JSON', ratios.context_uncompressed_throughput_vs_json, '-', '-'],
     ],
   );

@@ -1,4 +1,4 @@
-// The frame codec: how a value crosses a process boundary. Binary frames (msgpack, deflated when it pays)
+// The frame codec: how a value crosses a process boundary. Binary frames (msgpack, compressed when it pays)
 // between nodes and code clients; JSON text for the NATS CLI. Pure functions and counters, no I/O.
 //
 // Binary frame layout (all frames, every version):
@@ -27,12 +27,12 @@
 // found, so a value from the wire is never a class instance.
 //
 // Limits: a frame, or the body it inflates to, larger than `maxMessageBytes` is refused with TOO_LARGE; a
-// compressed body is inflated with an output cap that stops as soon as the output passes the limit, so a
-// deflate bomb costs at most about the limit in memory and time. Anything else malformed is BAD_FRAME.
+// compressed body is decompressed with an output cap that stops as soon as the output passes the limit, so
+// a decompression bomb costs at most about the limit in memory and time. Anything else malformed is BAD_FRAME.
 //
-// When a body is deflated, and how it is inflated, is protocols/compression.ts (native zlib, raw DEFLATE).
+// When a body is compressed, in which format, and how it is decompressed is protocols/compression.ts.
 import { C1, Packr, RESERVE_START_SPACE, type Options } from 'msgpackr';
-import { compressBody, inflateBounded, type CompressionPolicy } from './compression.js';
+import { COMPRESSION_FORMATS, compressBody, decompressBounded, type CompressionFormat, type CompressionPolicy } from './compression.js';
 import { BadFrameError, ConfigError, InvalidArgumentError, TooLargeError } from './errors.js';
 
 /** First byte of every binary frame. */
@@ -41,11 +41,14 @@ export const FRAME_MAGIC = 0xc1;
 export const FRAME_VERSION = 1;
 /** Flag bit in byte 1: the body is raw-deflate compressed. */
 export const FRAME_FLAG_DEFLATE = 0x10;
+/** Flag bit in byte 1: the body is brotli compressed. */
+export const FRAME_FLAG_BROTLI = 0x20;
 /** Bytes before the body: magic and flags/version. */
 export const FRAME_HEADER_BYTES = 2;
 
 const VERSION_MASK = 0x0f;
-const RESERVED_MASK = 0xe0;
+const RESERVED_MASK = 0xc0;
+const COMPRESSED_MASK = FRAME_FLAG_DEFLATE | FRAME_FLAG_BROTLI;
 
 /** Options of a {@link FrameCodec}. */
 export interface FrameOptions {
@@ -54,8 +57,10 @@ export interface FrameOptions {
    * count toward it: float data barely deflates. `Infinity` turns compression off.
    */
   compressThresholdBytes: number;
-  /** zlib deflate level, 0-9 (0 turns compression off). */
+  /** Brotli quality or zlib deflate level, 0-9 (0 turns compression off). */
   compressLevel: number;
+  /** The format compressed bodies are written in: `brotli` (flag 0x20) or `deflate` (0x10). Both are always read. */
+  compressFormat: CompressionFormat;
   /** Largest frame accepted or produced, and largest body a compressed frame may inflate to. */
   maxMessageBytes: number;
 }
@@ -64,21 +69,24 @@ export interface FrameOptions {
  * Defaults, chosen from measurements on this project's machine kind (2 cores, Node 20; figures from
  * `npm run bench -- codec --sweep`, which writes bench/results/codec.json; CPU µs from `process.cpuUsage()`):
  *
- * - Deflating is the whole cost of a compressed frame. On the 64 KB context transcript (70.4 KB msgpack
- *   body) msgpack pack + unpack take ~100 µs of CPU, JSON's round trip (stringify + UTF-8 bytes, parse)
- *   ~360 µs, zlib's level-1 deflate ~800 µs and its inflate ~250 µs (fflate: ~1,800 and ~600-750 µs). So a
- *   deflated frame runs at ~0.25-0.3x JSON's throughput at 0.42 of its bytes, an uncompressed one at
- *   ~3.2x at 0.98 of its bytes. The in-process transport therefore never compresses (its bytes never
- *   leave the process); see `ActorSystem`.
+ * - Compressing is the whole cost of a compressed frame. On the 64 KB context transcript (70.4 KB msgpack
+ *   body) msgpack pack + unpack take ~100 µs of CPU and JSON's round trip (stringify + UTF-8 bytes, parse)
+ *   ~360 µs, while brotli quality 1 takes ~410 µs to compress and ~270-300 µs to decompress, zlib's level-1
+ *   deflate ~800 µs and its inflate ~250 µs (fflate: ~1,800 and ~600-750 µs). So a compressed frame runs
+ *   at ~0.4x JSON's throughput (brotli; deflate ~0.3x) at 0.42 of its bytes, an uncompressed one at ~3.2x
+ *   at 0.98 of its bytes. The in-process transport therefore never compresses (see `ActorSystem`).
+ * - `compressFormat` brotli: same bytes as deflate level 1 on the transcript (30.1 vs 30.2 KB) for half the
+ *   compress CPU; about 5% larger than deflate on 8-16 KB bodies. Deflate stays readable and writable.
  * - A task message (2 KB prompt, 10 metadata fields, 384-d Float32Array embedding) is a ~3.8 KB body that
- *   encodes and decodes in ~7 µs uncompressed; deflating would save ~0.9 KB, which a 1 Gbit/s link carries
- *   in 7 µs, for a round trip ~10x slower. The binary embedding alone already takes it to 0.37 of its JSON
- *   size. Compressing small bodies is a loss on any LAN, so the seed system's 1 KiB threshold is not used.
+ *   encodes and decodes in ~7 µs uncompressed; compressing would save ~0.9 KB, which a 1 Gbit/s link
+ *   carries in 7 µs, for a round trip ~10x slower. The binary embedding alone already takes it to 0.37 of
+ *   its JSON size. Compressing small bodies is a loss on any LAN, so the seed system's 1 KiB threshold is
+ *   not used.
  * - `compressThresholdBytes` 8 KiB, counting only compressible (non-typed-array) bytes: twice a task
- *   message, so events, asks and task messages never pay a deflate; transcripts, documents and batches of
- *   text do, where bytes start to matter (JetStream storage, NATS' 1 MB default max_payload, WAN links).
- * - `compressLevel` 1: on the 64 KB transcript zlib level 1 gives 30.2 KB (0.419 of JSON's bytes, target
- *   ≤ 0.45), level 2 29.4 KB for ~1.1x the time, level 6 27.2 KB (0.377) for ~2.8x; 7-9 add nothing.
+ *   message, so events, asks and task messages never pay a compression; transcripts, documents and batches
+ *   of text do, where bytes start to matter (JetStream storage, NATS' 1 MB default max_payload, WAN links).
+ * - `compressLevel` 1: brotli quality 2 gives 28.4 KB for ~1.7x the compress time; deflate level 6 27.2 KB
+ *   (0.377 of JSON's bytes) for ~2.8x its level 1. The bytes target (≤ 0.45 of JSON's) is met at level 1.
  * - A compressed body is kept only when it is at least 1/8 smaller than the raw one, and a body of 64 KiB
  *   or more is first judged from an 8 KiB sample (protocols/compression.ts).
  * - `maxMessageBytes` 8 MiB: room for a long transcript, far below what would hurt a node.
@@ -86,6 +94,7 @@ export interface FrameOptions {
 export const defaultFrameOptions: Readonly<FrameOptions> = Object.freeze({
   compressThresholdBytes: 8 * 1024,
   compressLevel: 1,
+  compressFormat: 'brotli',
   maxMessageBytes: 8 * 1024 * 1024,
 });
 
@@ -108,9 +117,9 @@ export interface FrameStats {
   wireBytesOut: number;
   /** Frame bytes accepted by `decode`. */
   wireBytesIn: number;
-  /** Encoded frames whose body was deflated. */
+  /** Encoded frames whose body was compressed (either format). */
   compressedOut: number;
-  /** Decoded frames whose body was deflated. */
+  /** Decoded frames whose body was compressed (either format). */
   compressedIn: number;
   /** Frames refused by `decode` (BAD_FRAME or TOO_LARGE). */
   rejected: number;
@@ -152,11 +161,12 @@ export class FrameCodec {
     if (!Number.isInteger(o.compressLevel) || o.compressLevel < 0 || o.compressLevel > 9) invalid('compressLevel', o.compressLevel, 'an integer 0-9');
     if (!Number.isSafeInteger(o.maxMessageBytes) || o.maxMessageBytes < 64) invalid('maxMessageBytes', o.maxMessageBytes, 'an integer >= 64');
     this.options = Object.freeze(o);
-    this.#compression = Object.freeze({ thresholdBytes: o.compressThresholdBytes, level: o.compressLevel });
+    if (!COMPRESSION_FORMATS.includes(o.compressFormat)) invalid('compressFormat', o.compressFormat, COMPRESSION_FORMATS.join(' or '));
+    this.#compression = Object.freeze({ thresholdBytes: o.compressThresholdBytes, level: o.compressLevel, format: o.compressFormat });
   }
 
   /**
-   * Encodes `value` as one binary frame, deflating the body when it is over the threshold and that pays.
+   * Encodes `value` as one binary frame, compressing the body when it is over the threshold and that pays.
    * @throws TooLargeError when the body or the frame would pass `maxMessageBytes`.
    * @throws InvalidArgumentError when msgpack cannot encode the value (a cycle, a symbol, ...).
    */
@@ -177,11 +187,11 @@ export class FrameCodec {
       });
     }
     let flags = FRAME_VERSION;
-    const deflated = compressBody(frame.subarray(FRAME_HEADER_BYTES), value, this.#compression);
-    if (deflated !== undefined) {
-      frame = new Uint8Array(FRAME_HEADER_BYTES + deflated.length);
-      frame.set(deflated, FRAME_HEADER_BYTES);
-      flags |= FRAME_FLAG_DEFLATE;
+    const compressed = compressBody(frame.subarray(FRAME_HEADER_BYTES), value, this.#compression);
+    if (compressed !== undefined) {
+      frame = new Uint8Array(FRAME_HEADER_BYTES + compressed.bytes.length);
+      frame.set(compressed.bytes, FRAME_HEADER_BYTES);
+      flags |= compressed.format === 'brotli' ? FRAME_FLAG_BROTLI : FRAME_FLAG_DEFLATE;
     }
     frame[0] = FRAME_MAGIC;
     frame[1] = flags;
@@ -189,7 +199,7 @@ export class FrameCodec {
     s.framesOut++;
     s.rawBytesOut += raw;
     s.wireBytesOut += frame.length;
-    if (flags & FRAME_FLAG_DEFLATE) s.compressedOut++;
+    if (flags & COMPRESSED_MASK) s.compressedOut++;
     return frame;
   }
 
@@ -236,11 +246,15 @@ export class FrameCodec {
     if (flags & RESERVED_MASK) {
       throw new BadFrameError(`unknown frame flags ${hex(flags & RESERVED_MASK)} in flags byte ${hex(flags)}`, { details: { flags } });
     }
-    const compressed = (flags & FRAME_FLAG_DEFLATE) !== 0;
+    const compression = flags & COMPRESSED_MASK;
+    if (compression === COMPRESSED_MASK) {
+      throw new BadFrameError(`frame flags ${hex(flags)} mark the body both deflate (0x10) and brotli (0x20) compressed`, { details: { flags } });
+    }
+    const compressed = compression !== 0;
     // A plain Uint8Array view, not `bytes.subarray()`: on a Buffer that would build a Buffer, which costs
     // more here and in msgpackr's own slicing.
     let body = new Uint8Array(bytes.buffer, bytes.byteOffset + FRAME_HEADER_BYTES, n - FRAME_HEADER_BYTES);
-    if (compressed) body = inflateBounded(body, max);
+    if (compressed) body = decompressBounded(compression === FRAME_FLAG_BROTLI ? 'brotli' : 'deflate', body, max);
     let value: unknown;
     try {
       value = this.#packr.unpack(body);
@@ -403,6 +417,7 @@ function stripUndefined(o: Partial<FrameOptions>): Partial<FrameOptions> {
   const out: Partial<FrameOptions> = {};
   if (o.compressThresholdBytes !== undefined) out.compressThresholdBytes = o.compressThresholdBytes;
   if (o.compressLevel !== undefined) out.compressLevel = o.compressLevel;
+  if (o.compressFormat !== undefined) out.compressFormat = o.compressFormat;
   if (o.maxMessageBytes !== undefined) out.maxMessageBytes = o.maxMessageBytes;
   return out;
 }

@@ -207,6 +207,7 @@ export class ActorSystem {
       // Bytes on the in-process transport never leave the process: compressing them is pure cost.
       compressThresholdBytes: deps.transport.kind === 'inproc' ? Infinity : deps.config.compressThresholdBytes,
       compressLevel: deps.config.compressLevel,
+      compressFormat: deps.config.compressFormat,
     });
     this.deadLetters = new DeadLetters(this.metrics, deps.config.deadLetterKeep);
     this.actorPrefix = actorSubject(deps.config.cluster, '');

@@ -4,6 +4,7 @@ import { redactUrl } from './redact.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../protocols/errors.js';
+import { COMPRESSION_FORMATS, type CompressionFormat } from '../protocols/compression.js';
 import { defaultFrameOptions } from '../protocols/frame.js';
 import { isToken } from '../protocols/subjects.js';
 
@@ -61,10 +62,15 @@ export interface HiveConfig {
   askTimeoutMs: number;
   /** Largest frame, and largest body a frame may inflate to. */
   maxMessageBytes: number;
-  /** Bodies at least this large are deflated (when that pays). */
+  /** Bodies at least this large are compressed (when that pays). */
   compressThresholdBytes: number;
-  /** Deflate level 1-9. */
+  /** Brotli quality or deflate level, 1-9. */
   compressLevel: number;
+  /**
+   * The format compressed frames are written in: `brotli` (default) or `deflate` (what nodes before brotli
+   * read: set it while such nodes are in the cluster). Every node reads both.
+   */
+  compressFormat: CompressionFormat;
   /** How often a node announces itself. */
   heartbeatMs: number;
   /** A node silent this long is considered failed. */
@@ -106,6 +112,7 @@ export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze
   maxMessageBytes: defaultFrameOptions.maxMessageBytes,
   compressThresholdBytes: defaultFrameOptions.compressThresholdBytes,
   compressLevel: defaultFrameOptions.compressLevel,
+  compressFormat: defaultFrameOptions.compressFormat,
   heartbeatMs: 1_000,
   failureAfterMs: 5_000,
   jsReplicas: 1,
@@ -138,6 +145,7 @@ export const envVarOf: Readonly<Record<string, string>> = Object.freeze({
   maxMessageBytes: 'HIVE_MAX_MESSAGE_BYTES',
   compressThresholdBytes: 'HIVE_COMPRESS_THRESHOLD_BYTES',
   compressLevel: 'HIVE_COMPRESS_LEVEL',
+  compressFormat: 'HIVE_COMPRESS_FORMAT',
   heartbeatMs: 'HIVE_HEARTBEAT_MS',
   failureAfterMs: 'HIVE_FAILURE_AFTER_MS',
   jsReplicas: 'HIVE_JS_REPLICAS',
@@ -163,7 +171,8 @@ const intVars: Array<[string, keyof HiveConfig]> = [
 
 /**
  * Reads options from environment variables: HIVE_CLUSTER, HIVE_NODE_ID, HIVE_NATS_URL (comma-separated),
- * HIVE_DATA_DIR, HIVE_DATABASE_URL, HIVE_LOG_LEVEL, HIVE_LOG_FORMAT, and the numeric HIVE_* options above.
+ * HIVE_DATA_DIR, HIVE_DATABASE_URL, HIVE_LOG_LEVEL, HIVE_LOG_FORMAT, HIVE_COMPRESS_FORMAT, and the numeric
+ * HIVE_* options above.
  * Values are validated by {@link resolveConfig}, which names the variable's option.
  */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HiveOptions {
@@ -178,6 +187,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HiveOptions
   str('HIVE_DATABASE_URL', 'database');
   str('HIVE_LOG_LEVEL', 'logLevel');
   str('HIVE_LOG_FORMAT', 'logFormat');
+  str('HIVE_COMPRESS_FORMAT', 'compressFormat');
   if (env['HIVE_NATS_URL']) out['nats'] = env['HIVE_NATS_URL'].split(',').map((s) => s.trim()).filter(Boolean);
   for (const [name, key] of intVars) {
     const v = env[name];
@@ -248,6 +258,7 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
   }
   if (!LogLevels.includes(merged.logLevel)) fail('logLevel', `must be one of ${LogLevels.join(', ')}`, merged.logLevel);
   if (!LogFormats.includes(merged.logFormat)) fail('logFormat', `must be one of ${LogFormats.join(', ')}`, merged.logFormat);
+  if (!COMPRESSION_FORMATS.includes(merged.compressFormat)) fail('compressFormat', `must be one of ${COMPRESSION_FORMATS.join(', ')}`, merged.compressFormat);
   const config: HiveConfig = {
     cluster: merged.cluster,
     nodeId,
@@ -266,6 +277,7 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
     maxMessageBytes: int('maxMessageBytes', merged.maxMessageBytes, 1024, 1024 * 1024 * 1024),
     compressThresholdBytes: int('compressThresholdBytes', merged.compressThresholdBytes, 0, 1024 * 1024 * 1024),
     compressLevel: int('compressLevel', merged.compressLevel, 1, 9),
+    compressFormat: merged.compressFormat,
     heartbeatMs: int('heartbeatMs', merged.heartbeatMs, 10, 3_600_000),
     failureAfterMs: int('failureAfterMs', merged.failureAfterMs, 20, 86_400_000),
     // JetStream allows at most 5 replicas

@@ -1,6 +1,6 @@
 // The `--sweep` part of bench/codec.ts: every compression choice measured on the 64 KB context body, side by
 // side in one run, so protocols/compression.ts's choice (native zlib raw deflate, level 1, 8 KiB threshold,
-// sample above 64 KiB) can be checked and revisited. Measures, on the same msgpack body:
+// sample above 64 KiB; brotli quality 1 written, deflate read and optional) can be checked and revisited. Measures, on the same msgpack body:
 //   - fflate: deflateSync at levels 1-9, `mem` 0/4/8/12, with a preset dictionary (common English words and
 //     msgpack keys), zlibSync (zlib wrapper + Adler-32), the streaming `Deflate` (16 KiB pushes), the async
 //     `deflate` (a worker per call); inflateSync, inflateSync into a preallocated `out`, streaming `Inflate`
@@ -110,7 +110,7 @@ export async function runSweep(context: object, durationMs: number, warmupMs: nu
   const zd = deflateRawSync(body, { level: 1, dictionary: dict });
   const zz = zlibSync(body, { level: 1 });
   const br = brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } });
-  sync['zlib inflateRawSync, bounded (used)'] = () => inflateRawSync(z, { maxOutputLength: max });
+  sync['zlib inflateRawSync, bounded (compressFormat deflate)'] = () => inflateRawSync(z, { maxOutputLength: max });
   sync['zlib inflateRawSync + dictionary, bounded'] = () => inflateRawSync(zd, { maxOutputLength: max, dictionary: dict });
   sync['fflate inflateSync (unbounded)'] = () => inflateSync(z);
   sync['fflate inflateSync into a preallocated out'] = () => inflateSync(z, { out: new Uint8Array(body.length) });
@@ -126,7 +126,7 @@ export async function runSweep(context: object, durationMs: number, warmupMs: nu
     return chunks.length;
   };
   sync['fflate unzlibSync'] = () => unzlibSync(zz);
-  sync['brotli decompress (quality 1), bounded'] = () => brotliDecompressSync(br, { maxOutputLength: max });
+  sync['brotli decompress (quality 1), bounded (the default)'] = () => brotliDecompressSync(br, { maxOutputLength: max });
 
   console.log(`\nsweep: compression choices on the 64 KB context body (${body.length} msgpack bytes, JSON ${jsonBytes}), taking turns in 30 ms slices, ${durationMs} ms each`);
   const got = interleave(sync, { warmupMs: Math.min(warmupMs, 150), durationMs, sliceMs: 30 });

@@ -1,9 +1,18 @@
-// Unit tests of body compression: round trips through raw DEFLATE, the threshold and sample policy, and
-// bounded inflate (a deflate bomb is refused without being inflated).
+// Unit tests of body compression: round trips through brotli and raw DEFLATE, the threshold and sample
+// policy, and bounded decompression (a bomb in either format is refused without being inflated).
 import { randomBytes } from 'node:crypto';
-import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { MIN_SAVING_FRACTION, SAMPLE_BYTES, SAMPLE_FROM_BYTES, compressBody, inflateBounded, typedArrayBytes } from '../../../protocols/compression.js';
+import {
+  MIN_SAVING_FRACTION,
+  SAMPLE_BYTES,
+  SAMPLE_FROM_BYTES,
+  compressBody,
+  decompressBounded,
+  inflateBounded,
+  typedArrayBytes,
+  type CompressionFormat,
+} from '../../../protocols/compression.js';
 import { HiveError } from '../../../protocols/errors.js';
 
 function thrown(fn: () => unknown): HiveError {
@@ -38,16 +47,31 @@ function zeroBomb(mib: number): Uint8Array {
   return out;
 }
 
-const on = { thresholdBytes: 8 * 1024, level: 1 } as const;
+/** 64 MiB of zeros as brotli: a few KB that inflate 64 MiB. */
+function brotliBomb(): Uint8Array {
+  return brotliCompressSync(Buffer.alloc(64 << 20), { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } });
+}
+
+const on = { thresholdBytes: 8 * 1024, level: 1, format: 'brotli' } as const;
 
 describe('compressBody', () => {
-  it('deflates a text body over the threshold to raw DEFLATE that any zlib inflates back', () => {
+  it('compresses a text body over the threshold to brotli (the default format) that any brotli decoder reads', () => {
     const body = textBytes(40_000);
-    const deflated = compressBody(body, undefined, on);
-    expect(deflated).toBeDefined();
-    expect(deflated!.length).toBeLessThan(body.length / 2);
-    expect(new Uint8Array(inflateRawSync(deflated!))).toEqual(body);
-    expect(inflateBounded(deflated!, body.length)).toEqual(body);
+    const out = compressBody(body, undefined, on);
+    expect(out?.format).toBe('brotli');
+    expect(out!.bytes.length).toBeLessThan(body.length / 2);
+    expect(new Uint8Array(brotliDecompressSync(out!.bytes))).toEqual(body);
+    expect(decompressBounded('brotli', out!.bytes, body.length)).toEqual(body);
+  });
+
+  it('deflates to raw DEFLATE that any zlib inflates back when the format is deflate', () => {
+    const body = textBytes(40_000);
+    const out = compressBody(body, undefined, { ...on, format: 'deflate' });
+    expect(out?.format).toBe('deflate');
+    expect(out!.bytes.length).toBeLessThan(body.length / 2);
+    expect(new Uint8Array(inflateRawSync(out!.bytes))).toEqual(body);
+    expect(inflateBounded(out!.bytes, body.length)).toEqual(body);
+    expect(decompressBounded('deflate', out!.bytes, body.length)).toEqual(body);
   });
 
   it('leaves a body under the threshold alone, and compresses one exactly at it', () => {
@@ -63,20 +87,20 @@ describe('compressBody', () => {
 
   it('never compresses at level 0 or with an infinite threshold', () => {
     const body = textBytes(40_000);
-    expect(compressBody(body, undefined, { thresholdBytes: 0, level: 0 })).toBeUndefined();
-    expect(compressBody(body, undefined, { thresholdBytes: Infinity, level: 1 })).toBeUndefined();
+    expect(compressBody(body, undefined, { ...on, thresholdBytes: 0, level: 0 })).toBeUndefined();
+    expect(compressBody(body, undefined, { ...on, thresholdBytes: Infinity })).toBeUndefined();
   });
 
-  it('keeps the raw body when deflate saves less than 1/8 of it', () => {
+  it.each(['brotli', 'deflate'] as CompressionFormat[])('keeps the raw body when %s saves less than 1/8 of it', (format) => {
     const noise = new Uint8Array(randomBytes(20_000));
-    expect(compressBody(noise, undefined, on)).toBeUndefined();
-    // Half noise, half text: deflate saves well over 1/8, so it is kept.
+    expect(compressBody(noise, undefined, { ...on, format })).toBeUndefined();
+    // Half noise, half text: compression saves well over 1/8, so it is kept.
     const mixed = new Uint8Array(20_000);
     mixed.set(noise.subarray(0, 10_000));
     mixed.set(textBytes(10_000), 10_000);
-    const deflated = compressBody(mixed, undefined, on);
-    expect(deflated).toBeDefined();
-    expect(deflated!.length).toBeLessThanOrEqual(mixed.length - mixed.length / MIN_SAVING_FRACTION);
+    const out = compressBody(mixed, undefined, { ...on, format });
+    expect(out).toBeDefined();
+    expect(out!.bytes.length).toBeLessThanOrEqual(mixed.length - mixed.length / MIN_SAVING_FRACTION);
   });
 
   it('judges a large body from a sample of its middle', () => {
@@ -98,7 +122,17 @@ describe('compressBody', () => {
   });
 });
 
-describe('inflateBounded', () => {
+describe('decompressBounded', () => {
+  it('refuses a brotli bomb as TOO_LARGE without inflating it', () => {
+    const bomb = brotliBomb(); // 64 MiB of zeros in a few KB
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const peakBefore = process.resourceUsage().maxRSS; // KiB
+    const err = thrown(() => decompressBounded('brotli', bomb, 1 << 20));
+    expect(err.code).toBe('TOO_LARGE');
+    expect(err.details).toMatchObject({ limit: 1 << 20, compressedBytes: bomb.length, format: 'brotli' });
+    expect((process.resourceUsage().maxRSS - peakBefore) / 1024).toBeLessThan(32);
+  });
+
   it('refuses a deflate bomb as TOO_LARGE without inflating it', () => {
     const bomb = zeroBomb(1024); // 1 GiB of zeros in about 1 MB
     expect(inflateRawSync(zeroBomb(4)).length).toBe(4 << 20); // the construction is a valid deflate stream
@@ -116,10 +150,13 @@ describe('inflateBounded', () => {
     expect(thrown(() => inflateBounded(exact, 99_999)).code).toBe('TOO_LARGE');
   });
 
-  it('refuses corrupt or truncated deflate data as BAD_FRAME', () => {
+  it('refuses corrupt or truncated deflate and brotli data as BAD_FRAME', () => {
     const good = deflateRawSync(textBytes(20_000));
     expect(thrown(() => inflateBounded(good.subarray(0, good.length >> 1), 1 << 20)).code).toBe('BAD_FRAME');
     expect(thrown(() => inflateBounded(Uint8Array.from([0xff, 0xff, 0xff, 0xff]), 1 << 20)).code).toBe('BAD_FRAME');
+    const br = brotliCompressSync(textBytes(20_000));
+    expect(thrown(() => decompressBounded('brotli', br.subarray(0, br.length >> 1), 1 << 20)).code).toBe('BAD_FRAME');
+    expect(thrown(() => decompressBounded('brotli', Uint8Array.from([0xff, 0xff, 0xff, 0xff]), 1 << 20)).code).toBe('BAD_FRAME');
   });
 });
 

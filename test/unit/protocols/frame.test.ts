@@ -1,9 +1,10 @@
 // Unit tests of the frame codec: binary round trips, compression policy, limits (deflate bombs) and every
 // kind of bad input, plus the JSON path used by the NATS CLI.
-import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { brotliCompressSync, constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { HiveError } from '../../../protocols/errors.js';
 import {
+  FRAME_FLAG_BROTLI,
   FRAME_FLAG_DEFLATE,
   FrameCodec,
   decodeJson,
@@ -106,21 +107,39 @@ describe('frame codec', () => {
     expect(frame.length).toBeLessThan(3800);
   });
 
-  it('deflates a large text body (flags byte 0x11) and round-trips it', () => {
-    const codec = new FrameCodec();
+  it('deflates a large text body with compressFormat deflate (flags byte 0x11), and any node reads it', () => {
+    const codec = new FrameCodec({ compressFormat: 'deflate' });
     const msg = { type: 'context', turns: Array.from({ length: 40 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', text: text(1600, i) })) };
     const frame = codec.encode(msg);
     expect(frame[1]).toBe(0x01 | FRAME_FLAG_DEFLATE);
+    expect(new FrameCodec().decode(frame)).toEqual(msg);
+    expect(new Uint8Array(inflateRawSync(frame.subarray(2)))).toEqual(Uint8Array.from(new FrameCodec({ compressLevel: 0 }).encode(msg).subarray(2)));
     expect(frame.length).toBeLessThan(JSON.stringify(msg).length * 0.45);
     expect(codec.decode(frame)).toEqual(msg);
     expect(codec.stats.compressedOut).toBe(1);
     expect(codec.stats.compressedIn).toBe(1);
   });
 
+  it('compresses a large text body with brotli by default (flags byte 0x21) and round-trips it', () => {
+    const codec = new FrameCodec();
+    const msg = { type: 'context', turns: Array.from({ length: 40 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', text: text(1600, i) })) };
+    const frame = codec.encode(msg);
+    expect(frame[1]).toBe(0x01 | FRAME_FLAG_BROTLI);
+    expect(frame.length).toBeLessThan(JSON.stringify(msg).length * 0.45);
+    expect(codec.decode(frame)).toEqual(msg);
+    expect(codec.stats.compressedOut).toBe(1);
+    expect(codec.stats.compressedIn).toBe(1);
+  });
+
+  it('reads a brotli frame written by another brotli implementation', () => {
+    const body = Uint8Array.from([0x81, 0xa4, ...Buffer.from('type'), 0xa4, ...Buffer.from('ping')]);
+    expect(new FrameCodec().decode(frameOf(0x21, brotliCompressSync(body)))).toEqual({ type: 'ping' });
+  });
+
   it('compresses above a configured threshold and not below it', () => {
     const codec = new FrameCodec({ compressThresholdBytes: 1024, compressLevel: 6 });
     expect(codec.encode({ t: text(900) })[1]).toBe(0x01);
-    expect(codec.encode({ t: text(2000) })[1]).toBe(0x11);
+    expect(codec.encode({ t: text(2000) })[1]).toBe(0x21);
     expect(new FrameCodec({ compressLevel: 0, compressThresholdBytes: 0 }).encode({ t: text(20_000) })[1]).toBe(0x01);
     expect(new FrameCodec({ compressThresholdBytes: Infinity }).encode({ t: text(20_000) })[1]).toBe(0x01);
   });
@@ -210,7 +229,7 @@ describe('frame codec', () => {
     const codec = new FrameCodec();
     const good = codec.encode({ type: 'x', list: [1, 2, 3], s: 'hello' });
     const compressed = codec.encode({ type: 'y', t: text(30_000) });
-    expect(compressed[1]).toBe(0x11);
+    expect(compressed[1]).toBe(0x21);
     for (const bytes of [new Uint8Array(0), new Uint8Array([0xc1]), new Uint8Array([0xc1, 0x01]), good.subarray(0, good.length - 3), compressed.subarray(0, compressed.length / 2)]) {
       const err = thrown(() => codec.decode(bytes));
       expect(err.code).toBe('BAD_FRAME');
@@ -236,6 +255,11 @@ describe('frame codec', () => {
     expect(v2.message).toMatch(/version 2/);
     expect(thrown(() => codec.decode(frameOf(0x00, body))).code).toBe('BAD_FRAME');
     expect(thrown(() => codec.decode(frameOf(0x81, body))).message).toMatch(/flags/);
+    expect(thrown(() => codec.decode(frameOf(0x41, body))).message).toMatch(/flags/);
+    // deflate and brotli at once
+    const both = thrown(() => codec.decode(frameOf(0x31, body)));
+    expect(both.code).toBe('BAD_FRAME');
+    expect(both.message).toMatch(/both deflate/);
   });
 
   it('refuses corrupt deflate data as BAD_FRAME and keeps the cause', () => {
@@ -247,6 +271,18 @@ describe('frame codec', () => {
     expect(err.cause).toBeInstanceOf(Error);
     // a frame flagged compressed whose body is plain msgpack
     expect(thrown(() => codec.decode(frameOf(0x11, [0x81, 0xa4, ...Buffer.from('type'), 0xa4, ...Buffer.from('ping')]))).code).toBe('BAD_FRAME');
+    const br = thrown(() => codec.decode(frameOf(0x21, [0xff, 0xff, 0xff, 0xff])));
+    expect(br.code).toBe('BAD_FRAME');
+    expect(br.message).toMatch(/brotli/);
+  });
+
+  it('refuses a brotli bomb as TOO_LARGE without inflating it', () => {
+    const bomb = brotliCompressSync(Buffer.alloc(64 << 20), { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } });
+    const codec = new FrameCodec({ maxMessageBytes: 1 << 20 });
+    const err = thrown(() => codec.decode(frameOf(0x21, bomb)));
+    expect(err.code).toBe('TOO_LARGE');
+    expect(err.message).toMatch(/inflates past the limit/);
+    expect(codec.stats.rejected).toBe(1);
   });
 
   it('refuses a body that is not exactly one msgpack value as BAD_FRAME', () => {
@@ -272,6 +308,7 @@ describe('frame codec', () => {
     for (const [options, name] of [
       [{ compressLevel: 10 }, 'compressLevel'],
       [{ compressLevel: 1.5 }, 'compressLevel'],
+      [{ compressFormat: 'zstd' as never }, 'compressFormat'],
       [{ compressThresholdBytes: -1 }, 'compressThresholdBytes'],
       [{ compressThresholdBytes: NaN }, 'compressThresholdBytes'],
       [{ maxMessageBytes: 0 }, 'maxMessageBytes'],

@@ -49,6 +49,7 @@ describe('config', () => {
     ['maxMessageBytes', { maxMessageBytes: 10 }, 'invalid option maxMessageBytes'],
     ['compressThresholdBytes', { compressThresholdBytes: -1 }, 'invalid option compressThresholdBytes'],
     ['compressLevel', { compressLevel: 12 }, 'invalid option compressLevel'],
+    ['compressFormat', { compressFormat: 'zstd' }, 'invalid option compressFormat'],
     ['heartbeatMs', { heartbeatMs: 'fast' }, 'invalid option heartbeatMs'],
     ['failureAfterMs', { heartbeatMs: 1000, failureAfterMs: 500 }, 'invalid option failureAfterMs'],
     ['jsReplicas', { jsReplicas: 0 }, 'invalid option jsReplicas'],
@@ -73,6 +74,13 @@ describe('config', () => {
     expect(refusal(() => resolveConfig({ mailboxCapacity: 0 }, { HIVE_MAILBOX_CAPACITY: '5' })).message).not.toContain('HIVE_MAILBOX_CAPACITY');
     expect(refusal(() => resolveConfig({}, { HIVE_CLUSTER: 'a.b' })).message).toContain('cluster (from HIVE_CLUSTER)');
     expect(refusal(() => resolveConfig({}, { HIVE_NATS_URL: 'http://x y' })).message).toContain('(from HIVE_NATS_URL)');
+  });
+
+  it('compressFormat: brotli by default, deflate from HIVE_COMPRESS_FORMAT or the option; the error names the variable', () => {
+    expect(resolveConfig({}).compressFormat).toBe('brotli');
+    expect(resolveConfig({}, { HIVE_COMPRESS_FORMAT: 'deflate' }).compressFormat).toBe('deflate');
+    expect(resolveConfig({ compressFormat: 'brotli' }, { HIVE_COMPRESS_FORMAT: 'deflate' }).compressFormat).toBe('brotli');
+    expect(refusal(() => resolveConfig({}, { HIVE_COMPRESS_FORMAT: 'gzip' })).message).toContain('compressFormat (from HIVE_COMPRESS_FORMAT)');
   });
 
   it('jsReplicas: 1 by default, from HIVE_JS_REPLICAS, the explicit option over it; the error names the variable', () => {
