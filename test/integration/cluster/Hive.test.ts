@@ -1,5 +1,6 @@
 // Two Hive nodes on a real nats-server: remote asks both ways, typed errors from the wire, bad input from a
 // raw client, membership, virtual actors with one activation, and recovery after the server restarts.
+import { brotliCompressSync, constants } from 'node:zlib';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { deflateSync } from 'fflate';
 import { pack } from 'msgpackr';
@@ -63,6 +64,30 @@ describe.skipIf(!hasNats)('cluster over NATS - two nodes', () => {
     expect(Array.from(echoed.embedding)).toEqual(Array.from(embedding));
   });
 
+  it('sends a 64 KB conversation context brotli-compressed (C1 21), and talks to a node that writes deflate (C1 11)', async () => {
+    const cluster = uniqueName('ctx');
+    const a = await node(cluster, 'a');
+    const old = await Hive.start({ cluster, nodeId: 'old', nats: NATS_URL, env: false, logger: silentLogger(), compressFormat: 'deflate', heartbeatMs: 100, failureAfterMs: 600 });
+    nodes.push(old);
+    await a.spawn(echoMachine, { id: 'ctx-a' });
+    await old.spawn(echoMachine, { id: 'ctx-old' });
+    const flagsSeen = new Set<number>();
+    const sub = raw.subscribe(`hive.${cluster}.actor.*`, { callback: (_err, m) => void flagsSeen.add(m.data[1]) });
+    await raw.flush();
+    const turns = Array.from({ length: 64 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', text: `turn ${i}: the agent summarises what the customer asked and what the tools returned. `.repeat(13) }));
+    const context = { type: 'context.update', turns };
+    expect(await old.ref('ctx-a').ask(context)).toEqual(context);
+    expect(await a.ref('ctx-old').ask(context)).toEqual(context);
+    sub.unsubscribe();
+    // a writes brotli, the deflate node deflate; each read the other's
+    expect(flagsSeen).toEqual(new Set([0x21, 0x11]));
+    const codec = hiveInternals(a).system.codec;
+    expect(codec.options.compressFormat).toBe('brotli');
+    expect(codec.stats.compressedOut).toBeGreaterThanOrEqual(2); // its ask and its reply
+    expect(codec.stats.compressedIn).toBeGreaterThanOrEqual(2);
+    expect(codec.stats.wireBytesOut).toBeLessThan(codec.stats.rawBytesOut * 0.45);
+  });
+
   it('answers NO_SUCH_ACTOR for an actor nobody hosts, and typed errors from the other node', async () => {
     const cluster = uniqueName('err');
     const a = await node(cluster, 'a');
@@ -99,6 +124,12 @@ describe.skipIf(!hasNats)('cluster over NATS - two nodes', () => {
     bombFrame.set([0xc1, 0x11]);
     bombFrame.set(bomb, 2);
     expect(await binary(bombFrame)).toMatchObject({ k: 'r', err: { code: 'TOO_LARGE' } });
+    // the same bomb as brotli (flag 0x20)
+    const brotliBomb = brotliCompressSync(pack({ v: 1, k: 'a', c: 'b', e: { type: 'ping', pad: '\0'.repeat(64 * 1024 * 1024) } }), { params: { [constants.BROTLI_PARAM_QUALITY]: 1 } });
+    const brotliFrame = new Uint8Array(2 + brotliBomb.length);
+    brotliFrame.set([0xc1, 0x21]);
+    brotliFrame.set(brotliBomb, 2);
+    expect(await binary(brotliFrame)).toMatchObject({ k: 'r', err: { code: 'TOO_LARGE' } });
     // and it still serves
     expect(await json('{"type":"ping"}')).toEqual({ type: 'pong' });
     expect(await a.ref('e').ask({ type: 'ping' })).toEqual({ type: 'pong' });
