@@ -82,7 +82,7 @@ describe.skipIf(!hasNats)('streamed replies over NATS', () => {
     const codec = new FrameCodec();
     const inbox = `_INBOX.${uniqueName('gone')}`;
     let frames = 0;
-    nc.subscribe(`${inbox}.*`, { callback: () => frames++ });
+    nc.subscribe(`${inbox}.*`, { callback: () => void frames++ });
     const idleMs = 500;
     const ask = { v: 1, k: 'a', e: { type: 'generate', n: 1_000_000, run: 'gone', 'hive.stream': { window: 8, idleMs } }, c: 's1', d: Date.now() + 60_000 };
     nc.publish(`hive.${cluster}.actor.tok`, codec.encode(ask), { reply: `${inbox}.s1` });
@@ -101,7 +101,7 @@ describe.skipIf(!hasNats)('streamed replies over NATS', () => {
     const nc = await connect({ servers: NATS_URL });
     const inbox = `_INBOX.${uniqueName('json')}`;
     const got: Array<Record<string, unknown>> = [];
-    nc.subscribe(`${inbox}.>`, { callback: (_e, m) => got.push(decodeJson(m.data) as Record<string, unknown>) });
+    nc.subscribe(`${inbox}.>`, { callback: (_e, m) => void got.push(decodeJson(m.data) as Record<string, unknown>) });
     nc.publish(`hive.${cluster}.actor.tok`, encodeJson({ type: 'generate', n: 12, 'hive.stream': { window: 5 } }), { reply: `${inbox}.1` });
     await until(() => got.length === 5, 'the first window');
     expect(got[0]).toEqual({ type: 'hive.chunk', seq: 0, chunk: 't0', credit: `hive.${cluster}.credit.b` });
