@@ -25,6 +25,7 @@ import type { MetricsRegistry } from '../runtime/metrics.js';
 import { DEAD_LETTER_QUEUE_LIMITS, DEFAULT_WORK_QUEUE_LIMITS, DUPLICATE_WINDOW_MS, type DeadLetter, type DeadLetterReason, type Delivery, type WorkConsumer, type WorkQueue, type WorkQueueLimits, type WorkQueueOptions } from '../runtime/WorkQueue.js';
 import type { NatsTransport } from './NatsTransport.js';
 import { replicasHint } from './jsReplicas.js';
+import { StrandedMessages } from './StrandedMessages.js';
 
 /** Options of {@link JetStreamWorkQueue.open}. */
 export interface JetStreamWorkQueueOptions {
@@ -54,12 +55,13 @@ export class JetStreamWorkQueue implements WorkQueue {
   private readonly metric: {
     refused: ReturnType<MetricsRegistry['counter']> | undefined;
     errors: ReturnType<MetricsRegistry['counter']> | undefined;
+    stranded: ReturnType<MetricsRegistry['counter']> | undefined;
   };
   /** The tasks stream's contents as last read (for the metric; kept when a read fails). */
   private stored = { messages: Number.NaN, bytes: Number.NaN };
 
   private constructor(
-    transport: NatsTransport,
+    private readonly transport: NatsTransport,
     private readonly jsm: JetStreamManager,
     private readonly cluster: string,
     options: JetStreamWorkQueueOptions,
@@ -74,6 +76,7 @@ export class JetStreamWorkQueue implements WorkQueue {
     this.metric = {
       refused: m?.counter('hive_task_queue_refused_total', 'Durable messages the tasks stream refused, by queue and reason (full, too_large)', ['queue', 'reason']),
       errors: m?.counter('hive_task_queue_errors_total', 'Failed reads of the tasks stream or its consumers, by operation (depth, info)', ['op']),
+      stranded: m?.counter('hive_queue_stranded_total', 'Messages found out of deliveries without an outcome and offered to be dead-lettered, by queue and how they were found (advisory, sweep)', ['queue', 'how']),
     };
     if (m !== undefined) {
       const limits = this.limits;
@@ -125,7 +128,8 @@ export class JetStreamWorkQueue implements WorkQueue {
 
   /** The tasks stream's limits, as JetStream takes them: a full stream refuses new messages (`discard: new`). */
   private taskLimits() {
-    return { discard: DiscardPolicy.New, max_msgs: this.limits.maxMessages, max_bytes: this.limits.maxBytes, max_msg_size: this.limits.maxMessageBytes };
+    // allow_direct: the stranded-message sweep reads the next message of a subject (cluster/StrandedMessages.ts)
+    return { discard: DiscardPolicy.New, max_msgs: this.limits.maxMessages, max_bytes: this.limits.maxBytes, max_msg_size: this.limits.maxMessageBytes, allow_direct: true };
   }
 
   private ensureStreams(): Promise<void> {
@@ -207,7 +211,7 @@ export class JetStreamWorkQueue implements WorkQueue {
       }
       const c = info.config;
       const limits = this.taskLimits();
-      const limitsDiffer = c.discard !== limits.discard || c.max_msgs !== limits.max_msgs || c.max_bytes !== limits.max_bytes || c.max_msg_size !== limits.max_msg_size;
+      const limitsDiffer = c.discard !== limits.discard || c.max_msgs !== limits.max_msgs || c.max_bytes !== limits.max_bytes || c.max_msg_size !== limits.max_msg_size || c.allow_direct !== true;
       const subjects = c.subjects ?? [];
       if (subjects.includes(subject) && !subjects.includes(wildcard) && !limitsDiffer) return;
       if (attempt >= 8) throw new UnavailableError(`could not add "${subject}" to stream ${this.taskStream} (other nodes keep changing it)`);
@@ -381,6 +385,17 @@ export class JetStreamWorkQueue implements WorkQueue {
       }
     };
     const running = loop();
+    const stranded = new StrandedMessages({
+      transport: this.transport,
+      jsm: this.jsm,
+      stream: this.taskStream,
+      durable: this.durable(queue),
+      subject: this.subject(queue),
+      maxDeliver: () => this.ensured.get(queue)?.maxDeliver ?? 1,
+      handler,
+      logger: this.logger,
+      onFound: (how) => this.metric.stranded?.inc({ queue, how }),
+    });
     return {
       wake: () => {
         dispatch();
@@ -388,6 +403,7 @@ export class JetStreamWorkQueue implements WorkQueue {
       },
       stop: async () => {
         active = false;
+        stranded.stop();
         clearInterval(keepWaitingAlive);
         for (const m of waiting.splice(0)) {
           try {

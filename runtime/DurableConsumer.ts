@@ -6,7 +6,9 @@
 // - a message whose work failed for good (the owner says `dead`, or a non-retryable error);
 // - a failing message on its LAST allowed delivery: it goes to the dead-letter queue, never back;
 // - a message delivered past `maxDeliver`: its last delivery was never settled (the node holding it died),
-//   so the queue is set up with a few extra deliveries that only dead-letter.
+//   so the queue is set up with a few extra deliveries that only dead-letter; a message that ran out of even
+//   those (its dead-letter publishes kept failing, or more nodes died) is offered again by the queue
+//   (JetStream: the max-deliveries advisory and a sweep, cluster/StrandedMessages.ts) and dead-lettered then.
 // A dead-letter publish that fails leaves the message to retry (nak with backoff); it is never terminated.
 import { HiveError, toHiveError, BadFrameError } from '../protocols/errors.js';
 import { Backoff, type BackoffOptions } from './Backoff.js';
@@ -198,7 +200,7 @@ export class DurableConsumer<T> {
       return;
     }
     if (d.deliveryCount > this.o.maxDeliver) {
-      const e = new HiveError('UNAVAILABLE', `delivery ${d.deliveryCount - 1} of ${this.o.maxDeliver} allowed was never settled (the node holding it stopped or died)`, {
+      const e = new HiveError('UNAVAILABLE', `delivery ${d.deliveryCount - 1} (${this.o.maxDeliver} allowed) was never settled (the node holding it stopped or died, or its dead-letter publish failed)`, {
         details: { queue: this.o.name },
       });
       await this.deadLetter(d, item, e);

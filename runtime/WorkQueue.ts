@@ -112,6 +112,9 @@ export interface WorkQueue {
   deadLetters(queue: string, limit: number): Promise<DeadLetter[]>;
 }
 
+/** How soon the in-process queue offers again a message that ran out of deliveries (to be dead-lettered). */
+const STRANDED_RETRY_MS = 100;
+
 interface MemMessage {
   seq: number;
   data: Uint8Array;
@@ -277,9 +280,11 @@ export class MemoryWorkQueue implements WorkQueue {
       m.timer = undefined;
       return true;
     };
+    // Past maxDeliver a message is not dropped: it is offered again (as JetStream's stranded messages are) so its
+    // consumer can dead-letter it; it leaves the queue only when acknowledged or terminated.
     const expire = () => {
       if (!settle()) return;
-      if (m.deliveries >= q.options.maxDeliver) m.done = true;
+      if (m.deliveries >= q.options.maxDeliver) m.notBefore = this.clock.now() + STRANDED_RETRY_MS;
       this.pump(q);
     };
     m.timer = this.clock.setTimeout(expire, q.options.ackWaitMs);
@@ -296,8 +301,7 @@ export class MemoryWorkQueue implements WorkQueue {
       },
       nak: (delayMs = 0) => {
         if (!settle()) return;
-        if (m.deliveries >= q.options.maxDeliver) m.done = true;
-        else m.notBefore = this.clock.now() + delayMs;
+        m.notBefore = this.clock.now() + (m.deliveries >= q.options.maxDeliver ? Math.max(delayMs, STRANDED_RETRY_MS) : delayMs);
         this.pump(q);
       },
       working: () => {

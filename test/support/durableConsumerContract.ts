@@ -4,7 +4,7 @@
 // free capacity, keep-alive while working.
 import { afterEach, describe, expect, it } from 'vitest';
 import { HiveError, UnavailableError } from '../../protocols/errors.js';
-import { DurableConsumer, type DurableConsumerOptions, type WorkOutcome } from '../../runtime/DurableConsumer.js';
+import { DEAD_LETTER_DELIVERIES, DurableConsumer, type DurableConsumerOptions, type WorkOutcome } from '../../runtime/DurableConsumer.js';
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
 
 /** What the contract needs of a queue implementation. */
@@ -176,6 +176,36 @@ export function describeDurableConsumer(label: string, fixture: () => ConsumerFi
       expect(letter.reason?.deliveries).toBeGreaterThan(1);
       expect(letter.reason?.message).toContain('never settled');
       expect(ran).toEqual([]); // not run again past maxDeliver
+      await until(async () => (await f.held(name)) === 0, 'the message to leave the queue');
+    });
+
+    it('dead-letters a message whose dead-letter publishes failed past every allowed delivery, once they work again (never dropped)', async () => {
+      const f = fixture();
+      const name = f.name();
+      let dlqDown = true;
+      const inner = f.queue;
+      const queue: WorkQueue = {
+        ensure: (q, o) => inner.ensure(q, o),
+        publish: (q, d, id) => inner.publish(q, d, id),
+        consume: (q, h, cap, onError) => inner.consume(q, h, cap, onError),
+        depth: (q) => inner.depth(q),
+        deadLetter: async (q, d, r) => {
+          if (dlqDown) throw new UnavailableError('the dead-letter queue is down');
+          return inner.deadLetter(q, d, r);
+        },
+        deadLetters: (q, limit) => inner.deadLetters(q, limit),
+      };
+      const c = consumer(f, name, { queue, maxDeliver: 1, work: async () => ({ kind: 'ack' }) });
+      await c.start();
+      await f.queue.publish(name, te.encode('not a job'), 'undecodable');
+      // 1 delivery + DEAD_LETTER_DELIVERIES extra ones, each failing to dead-letter: more failures prove it was offered again
+      await until(() => c.stats().deadLetterFailures > 1 + DEAD_LETTER_DELIVERIES + 1, () => `dead-letter failures past every allowed delivery (${JSON.stringify(c.stats())})`, 60_000);
+      expect(c.stats().deadLettered).toBe(0);
+      expect(await f.held(name)).toBe(1); // still stored, not dropped
+      dlqDown = false;
+      await until(() => c.stats().deadLettered === 1, () => `the dead letter once the queue works (${JSON.stringify(c.stats())})`, 60_000);
+      const letters = await f.queue.deadLetters(name, 10);
+      expect(letters.map((l) => l.reason?.code)).toEqual(['BAD_FRAME']);
       await until(async () => (await f.held(name)) === 0, 'the message to leave the queue');
     });
 

@@ -5,7 +5,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamWorkQueue } from '../../../cluster/JetStreamWorkQueue.js';
 import { NatsTransport } from '../../../cluster/NatsTransport.js';
-import { DurableConsumer } from '../../../runtime/DurableConsumer.js';
+import { DEAD_LETTER_DELIVERIES, DurableConsumer } from '../../../runtime/DurableConsumer.js';
 import { MetricsRegistry } from '../../../runtime/metrics.js';
 import { describeDurableConsumer, until } from '../../support/durableConsumerContract.js';
 import { NATS_URL, deleteClusterStreams, natsAvailable, uniqueName } from '../../support/services.js';
@@ -17,9 +17,11 @@ let queue: JetStreamWorkQueue;
 let jsm: JetStreamManager;
 let n = 0;
 
+/** Messages of queue `name` the stream still stores (waiting, in flight, or out of deliveries). */
 async function held(name: string): Promise<number> {
-  const info = await jsm.consumers.info(`HIVE_${cluster}_TASKS`, `pool-${name}`);
-  return info.num_pending + info.num_ack_pending;
+  const subject = `hive.${cluster}.task.${name}`;
+  const info = await jsm.streams.info(`HIVE_${cluster}_TASKS`, { subjects_filter: subject });
+  return info.state.subjects?.[subject] ?? 0;
 }
 
 describe.skipIf(!natsUp)('DurableConsumer over JetStream', () => {
@@ -66,6 +68,41 @@ describe.skipIf(!natsUp)('DurableConsumer over JetStream', () => {
     expect(letters.map((l) => l.reason?.code)).toEqual(['BAD_FRAME']);
     await until(async () => (await held(name)) === 0, 'the message to leave the queue');
     await c.stop();
+  });
+
+  it('dead-letters a message that ran out of deliveries while no node listened (found by the sweep at start)', async () => {
+    const name = `q${++n}`;
+    const stream = `HIVE_${cluster}_TASKS`;
+    await queue.ensure(name, { maxDeliver: 1 + DEAD_LETTER_DELIVERIES, ackWaitMs: 1000 });
+    await queue.publish(name, new TextEncoder().encode('job'), 'ran-out');
+    // nodes that take it and die without settling it, every allowed delivery (nobody hears the advisory)
+    const raw = await transport.jetstream().consumers.get(stream, `pool-${name}`);
+    let deliveries = 0;
+    await until(async () => {
+      for await (const m of await raw.fetch({ max_messages: 1, expires: 1000 })) deliveries = m.info.deliveryCount;
+      return deliveries === 1 + DEAD_LETTER_DELIVERIES;
+    }, 'every allowed delivery to be taken');
+    // a pull after the last delivery expired makes the server give up on it (its advisory goes unheard)
+    await until(async () => {
+      for await (const m of await raw.fetch({ max_messages: 1, expires: 1000 })) deliveries = m.info.deliveryCount;
+      return (await jsm.consumers.info(stream, `pool-${name}`)).num_ack_pending === 0;
+    }, 'the server to give up on the last delivery');
+    expect(deliveries).toBe(1 + DEAD_LETTER_DELIVERIES);
+    expect(await held(name)).toBe(1); // stranded: stored, never delivered again
+    const metrics = new MetricsRegistry({ cluster, node: 'n1' }, { processMetrics: false });
+    const sweeper = await JetStreamWorkQueue.open(transport, cluster, { metrics });
+    const c = new DurableConsumer<string>({ queue: sweeper, name, maxDeliver: 1, ackWaitMs: 1000, capacity: () => 1, decode: (d) => new TextDecoder().decode(d), work: async () => ({ kind: 'ack' }) });
+    await c.start();
+    try {
+      await until(() => c.stats().deadLettered === 1, () => `the stranded message to be dead-lettered (${JSON.stringify(c.stats())})`);
+      const [letter] = await queue.deadLetters(name, 10);
+      expect(letter.reason?.code).toBe('UNAVAILABLE');
+      expect(letter.reason?.message).toContain('never settled');
+      await until(async () => (await held(name)) === 0, 'the message to leave the stream');
+      expect(await metrics.text()).toMatch(new RegExp(`hive_queue_stranded_total{queue="${name}",how="sweep"[^}]*} 1`));
+    } finally {
+      await c.stop();
+    }
   });
 
   it('reports a deleted consumer (logged, counted) and takes work again once it is created anew', async () => {
