@@ -168,7 +168,7 @@ export async function run(argv: string[]): Promise<Record<string, unknown>> {
       natsCluster = await startNatsCluster({ size: 3, name: cluster });
       urls = natsCluster.urls;
     } else {
-      natsSingle = await startNatsServer({ args: ['--max_payload', '8MB'] });
+      natsSingle = await startNatsServer();
       urls = [natsSingle.url];
     }
     let database: string | undefined;
