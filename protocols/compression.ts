@@ -22,10 +22,14 @@ export const COMPRESSION_FORMATS: readonly CompressionFormat[] = Object.freeze([
 
 /** A compressed body is kept only when it saves at least 1/MIN_SAVING_FRACTION of the raw body. */
 export const MIN_SAVING_FRACTION = 8;
-/** Bodies at least this large are judged from a sample first (see {@link compressBody}). */
-export const SAMPLE_FROM_BYTES = 64 * 1024;
+/**
+ * Bodies at least this large are judged from a sample first (see {@link compressBody}). Not lower: a sample
+ * costs a compressor call with its fixed setup (brotli q1 on 8 KiB is ~14% of the call on a 64 KiB body), so
+ * below this size judging by the whole body is cheaper than sampling every compressible message.
+ */
+export const SAMPLE_FROM_BYTES = 256 * 1024;
 /** Size of that sample, taken from the middle of the body. */
-export const SAMPLE_BYTES = 8 * 1024;
+export const SAMPLE_BYTES = 4 * 1024;
 // The typed-array walk that discounts binary bytes from the threshold stops after this many values.
 const MAX_WALK_NODES = 10_000;
 

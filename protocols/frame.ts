@@ -87,8 +87,8 @@ export interface FrameOptions {
  *   of text do, where bytes start to matter (JetStream storage, NATS' 1 MB default max_payload, WAN links).
  * - `compressLevel` 1: brotli quality 2 gives 28.4 KB for ~1.7x the compress time; deflate level 6 27.2 KB
  *   (0.377 of JSON's bytes) for ~2.8x its level 1. The bytes target (≤ 0.45 of JSON's) is met at level 1.
- * - A compressed body is kept only when it is at least 1/8 smaller than the raw one, and a body of 64 KiB
- *   or more is first judged from an 8 KiB sample (protocols/compression.ts).
+ * - A compressed body is kept only when it is at least 1/8 smaller than the raw one, and a body of 256 KiB
+ *   or more is first judged from a 4 KiB sample (protocols/compression.ts).
  * - `maxMessageBytes` 8 MiB: room for a long transcript, far below what would hurt a node.
  */
 export const defaultFrameOptions: Readonly<FrameOptions> = Object.freeze({
