@@ -5,12 +5,13 @@
 import type { MemoryApi } from '../actors/memory/MemoryApi.js';
 import { MemoryWorkQueue, workQueueLimitsOf, type WorkQueue } from '../runtime/WorkQueue.js';
 import { MemoryKeyValue, type KeyValueStore } from '../runtime/KeyValueStore.js';
-import { ConfigError, InvalidArgumentError, NoSuchActorError, errorFromReply, toErrorReply } from '../protocols/errors.js';
+import { ConfigError, InvalidArgumentError, NoSuchActorError, errorFromReply } from '../protocols/errors.js';
 import { outcomeError } from '../actors/pool/TaskRecord.js';
-import { decodeJson, encodeJson } from '../protocols/frame.js';
 import { assertToken, poolSubject } from '../protocols/subjects.js';
 import type { ActorSystem } from '../runtime/ActorSystem.js';
-import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
+import type { Transport, TransportSubscription } from '../runtime/Transport.js';
+import type { InboundRequest } from '../runtime/Transit.js';
+import type { HiveEvent } from '../protocols/envelope.js';
 import { Pool, TaskSubmitter } from '../actors/pool/Pool.js';
 import type { ChunkStream } from '../runtime/streams/ChunkStream.js';
 import { openTaskStream, type SubmitStreamOptions } from '../actors/pool/streamSubmission.js';
@@ -127,7 +128,14 @@ export class NodePools {
       ...(resolved.inspect !== undefined && { inspect: resolved.inspect }),
     });
     const pool = new Pool(name, manager, this.submitter, resolved.taskTimeoutMs);
-    const sub = transport.connected ? transport.subscribe(poolSubject(system.config.cluster, name), (m) => void this.onWireSubmit(name, m).catch((err: unknown) => this.deps.system.logger.error({ err, pool: name }, 'pool submission handler failed')), { queue: `hive-pool-${name}` }) : undefined;
+    const sub = transport.connected
+      ? system.transit.serve(
+          poolSubject(system.config.cluster, name),
+          (req) => void this.onWireSubmit(name, req).catch((err: unknown) => this.deps.system.logger.error({ err, pool: name }, 'pool submission handler failed')),
+          // a submission may wait for its task up to MAX_WIRE_TIMEOUT_MS (its own timeoutMs), and a little more for the answer
+          { queue: `hive-pool-${name}`, defaultTimeoutMs: MAX_WIRE_TIMEOUT_MS + 5_000, jsonBody: (body) => ({ type: 'pool.submit', body }) },
+        )
+      : undefined;
     this.pools.set(name, { manager, pool, sub });
     membership.beat();
     await manager.start();
@@ -182,19 +190,13 @@ export class NodePools {
     await this.submitter.enqueue(name, task, { id }, timeoutMs);
   }
 
-  private async onWireSubmit(name: string, m: TransportMessage): Promise<void> {
-    // The answer may have nowhere to go (NATS reconnecting, the reply too large): log it, never throw. A
-    // throw from here would leave a rejected promise nobody handles, which once took the node down.
-    const respond = (body: unknown) => {
-      if (m.reply === undefined) return;
-      try {
-        this.deps.transport.publish(m.reply, encodeJson(body));
-      } catch (err) {
-        this.deps.system.logger.warn({ err, pool: name }, 'could not answer a pool submission (the submitter times out; the task itself is durable)');
-      }
-    };
+  /**
+   * A submission over NATS, served through the transit (its decoding, deadline, cancels, traces and answer
+   * path): a JSON body becomes `{ type: 'pool.submit', body }`; a Hive client's binary frame carries that event.
+   */
+  private async onWireSubmit(name: string, req: InboundRequest): Promise<void> {
     try {
-      const raw = decodeJson(m.data, this.deps.system.config.maxMessageBytes) as WireSubmission;
+      const raw = req.event['body'] as WireSubmission;
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidArgumentError('a submission must be a JSON object');
       const task = 'task' in raw ? raw.task : raw;
       const options: SubmitOptions = {};
@@ -208,16 +210,17 @@ export class NodePools {
       }
       const entry = this.pools.get(name);
       if (entry === undefined) throw new NoSuchActorError(`pool "${name}" is not hosted on node "${this.deps.system.config.nodeId}"`);
-      if (raw.wait === false || m.reply === undefined) {
+      if (raw.wait === false || !req.isAsk) {
         // answered "accepted" only once JetStream acknowledged the publish; a failed publish is answered as an error
         const id = await entry.pool.enqueue(task, options);
-        respond({ type: 'hive.task.accepted', id, pool: name });
+        req.ok({ type: 'hive.task.accepted', id, pool: name });
         return;
       }
       const outcome = await entry.pool.submitForOutcome(task, options);
-      respond(outcome.ok ? outcome : { ...outcomeError(outcome), id: outcome.id });
+      req.ok((outcome.ok ? outcome : { ...outcomeError(outcome), id: outcome.id }) as unknown as HiveEvent);
     } catch (err) {
-      respond(toErrorReply(err));
+      // the transit answers (or, for a tell, drops) it; an answer that cannot be sent is logged there, never thrown
+      req.fail(err);
     }
   }
 

@@ -134,8 +134,10 @@ export class Transit {
   /**
    * Subscribes `handler` to `subject` (optionally in a queue group); each message is decoded and handed over
    * as in {@link Transit.accept}. `defaultTimeoutMs` is the budget of a JSON ask (default: the transit's).
+   * `jsonBody` turns a JSON text body into the event handed over, for subjects whose JSON is not an event
+   * (a pool submission); without it a JSON body must be an event with a `type`.
    */
-  serve(subject: string, handler: (req: InboundRequest) => void, options: { queue?: string; defaultTimeoutMs?: number } = {}): TransportSubscription {
+  serve(subject: string, handler: (req: InboundRequest) => void, options: { queue?: string; defaultTimeoutMs?: number; jsonBody?: (body: unknown) => HiveEvent } = {}): TransportSubscription {
     return this.responder.serve(subject, handler, options);
   }
 

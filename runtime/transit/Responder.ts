@@ -85,19 +85,20 @@ export class Responder implements InboundOwner {
   }
 
   /** See {@link Transit.serve}. */
-  serve(subject: string, handler: (req: InboundRequest) => void, options: { queue?: string; defaultTimeoutMs?: number } = {}): TransportSubscription {
+  serve(subject: string, handler: (req: InboundRequest) => void, options: { queue?: string; defaultTimeoutMs?: number; jsonBody?: (body: unknown) => HiveEvent } = {}): TransportSubscription {
     this.listenForCancels();
-    const { queue, defaultTimeoutMs } = options;
-    return this.transport.subscribe(subject, (msg) => this.accept(msg, handler, defaultTimeoutMs), queue === undefined ? undefined : { queue });
+    const { queue, defaultTimeoutMs, jsonBody } = options;
+    return this.transport.subscribe(subject, (msg) => this.accept(msg, handler, defaultTimeoutMs, undefined, jsonBody), queue === undefined ? undefined : { queue });
   }
 
   /** See {@link Transit.accept}. */
-  accept(msg: TransportMessage, handler: (req: InboundRequest) => void, defaultTimeoutMs = this.deps.defaultTimeoutMs, onRefusedTell?: RefusedTell): void {
+  accept(msg: TransportMessage, handler: (req: InboundRequest) => void, defaultTimeoutMs = this.deps.defaultTimeoutMs, onRefusedTell?: RefusedTell, jsonBody?: (body: unknown) => HiveEvent): void {
     const reply = msg.reply;
     if (!isBinaryFrame(msg.data)) {
       let req: InboundRequest;
       try {
-        const event = validateWireEvent(decodeJson(msg.data, this.deps.maxMessageBytes));
+        const body = decodeJson(msg.data, this.deps.maxMessageBytes);
+        const event = jsonBody === undefined ? validateWireEvent(body) : jsonBody(body);
         req = new InboundRequest(this, msg.subject, event, reply, false, undefined, this.clock.now() + defaultTimeoutMs);
         req.traceparent = msg.traceparent;
         if (reply !== undefined) this.track(req, reply, defaultTimeoutMs);

@@ -107,7 +107,7 @@ describe.skipIf(!hasNats)('faults against an own nats-server', () => {
     await server.kill();
     await until(() => !hiveInternals(hive).transport.connected, 'the node to see NATS down');
     // the submission times out while NATS is down: its error answer cannot be published
-    await until(() => lines.some((l) => l.includes('could not answer a pool submission')), 'the failed answer');
+    await until(() => lines.some((l) => l.includes('could not publish an answer')), 'the failed answer (logged by the transit)');
     expect(await answer).toBe('no answer');
     release();
     await server.restart();
