@@ -4,7 +4,8 @@
 // The hot paths (bench/local-ask.ts, bench/ask.ts) allocate little: one object per pending local ask, ask
 // timeouts batched per millisecond (./Timeouts.ts), a cheap latency histogram, and no xstate `can()` call for
 // an ask the actor answered while handling it. The scheduler yields to I/O after TURN_BUDGET messages per
-// event-loop turn, also when the work arrives through promise continuations.
+// event-loop turn, also when the work arrives through promise continuations. A message from the wire for an idle
+// actor is handed to it at once (no mailbox hop).
 import { createActor, type AnyActorLogic, type InspectionEvent, type Snapshot } from 'xstate';
 import type { HiveEvent } from '../protocols/envelope.js';
 import type { HiveError } from '../protocols/errors.js';
@@ -184,9 +185,13 @@ export class ActorSystem {
   private readonly actorPrefix: string;
   private runQueue: ActorCell[] = [];
   private drainScheduled = false;
-  /** Messages handled in this event-loop turn (see TURN_BUDGET), and whether the turn's reset is scheduled. */
+  /**
+   * Messages handled since the scheduler last yielded to I/O (see TURN_BUDGET). Not reset every event-loop turn
+   * (that cost a setImmediate per drain): at worst a busy node yields once more than it had to.
+   */
   private turnUsed = 0;
-  private turnResetScheduled = false;
+  /** The scheduler is handing a message to an actor right now (a delivery then goes through the mailbox). */
+  private draining = false;
   private stopped = false;
   private readonly lifecycle = new Set<(e: ActorLifecycleEvent) => void>();
   private delivered = 0;
@@ -474,25 +479,48 @@ export class ActorSystem {
       this.runQueue.push(cell);
       if (!this.drainScheduled) {
         this.drainScheduled = true;
-        // Within this turn's budget: drain right after the current job; past it: after I/O and timers.
+        // Within the budget: drain right after the current job; past it: after I/O and timers.
         if (this.turnUsed < TURN_BUDGET) queueMicrotask(this.drain);
-        else setImmediate(this.drain);
+        else setImmediate(this.drainAfterYield);
       }
     }
     return true;
   }
 
-  /** A new event-loop turn: the scheduler's budget is full again. */
-  private readonly newTurn = (): void => {
-    this.turnResetScheduled = false;
+  /**
+   * Hands `event` to `cell`: at once when the actor is idle (nothing queued or scheduled for it, nothing being
+   * handled, the budget not spent: no mailbox hop, no microtask), else through its mailbox. Only for messages
+   * that arrive from the transport (the top of a callback, never inside another actor's transition).
+   * @returns false when the mailbox is full.
+   */
+  private deliver(cell: ActorCell, event: object): boolean {
+    if (cell.scheduled || this.draining || cell.current !== undefined || this.turnUsed >= TURN_BUDGET) return this.enqueue(cell, event);
+    this.turnUsed++;
+    this.draining = true;
+    try {
+      this.process(cell, event);
+    } finally {
+      this.draining = false;
+    }
+    return true;
+  }
+
+  /** After a yield to I/O and timers: the budget is full again. */
+  private readonly drainAfterYield = (): void => {
     this.turnUsed = 0;
+    this.drain();
   };
 
   private readonly drain = (): void => {
-    if (!this.turnResetScheduled) {
-      this.turnResetScheduled = true;
-      setImmediate(this.newTurn);
+    this.draining = true;
+    try {
+      this.drainQueued();
+    } finally {
+      this.draining = false;
     }
+  };
+
+  private drainQueued(): void {
     let budget = TURN_BUDGET - this.turnUsed;
     const startBudget = budget;
     while (this.runQueue.length > 0 && budget > 0) {
@@ -515,10 +543,10 @@ export class ActorSystem {
       if (i < queue.length) this.runQueue = queue.slice(i).concat(this.runQueue);
     }
     this.turnUsed += startBudget - budget;
-    // Out of budget: go on after I/O (the turn reset, scheduled earlier, runs first).
-    if (this.runQueue.length > 0) setImmediate(this.drain);
+    // Out of budget: go on after I/O and timers, with a full budget again.
+    if (this.runQueue.length > 0) setImmediate(this.drainAfterYield);
     else this.drainScheduled = false;
-  };
+  }
 
   private process(cell: ActorCell, event: object): void {
     const actor = cell.actor;
@@ -657,7 +685,7 @@ export class ActorSystem {
       req.owner = cell;
       req.onAbandon = this.onAbandoned;
     }
-    if (!this.enqueue(cell, event)) {
+    if (!this.deliver(cell, event)) {
       const err = new OverloadedError(`mailbox of actor "${id}" is full (${cell.capacity} messages)`, { details: { id } });
       const r = takeReplier(event);
       if (r !== undefined) r.fail(err);
