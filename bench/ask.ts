@@ -5,7 +5,8 @@
 //   --warmup    un-measured time before each row (default 1500 ms)
 //   --rounds    rounds; the systems alternate within a round and the median round counts (default 1)
 //   --bytes     application payload size: the JSON text of the event { type: 'echo', data: 'xx…' } (default 200)
-//   --only      measure only these rows (comma list of hive, raw, transport, moleculer; for profiling)
+//   --only      measure only these rows (comma list of hive, virtual, raw, transport, moleculer; for profiling)
+//   --levels    in-flight levels to measure (default 1,64; for profiling one level, e.g. --levels=64)
 //   --server-node-flags  extra node flags for EVERY answering child, e.g. "--max-semi-space-size=32" (default
 //               none: the headline figures use Node's defaults). Such a run writes bench/results/ask-server-flags.json.
 //
@@ -52,7 +53,7 @@ import { hiveInternals } from '../cluster/internal.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVER = join(here, 'support', 'askServer.ts');
 const TARGETS = { vs_raw_nats_64: 0.7, vs_moleculer_64: 2, p50_us_1: 150, p50_vs_raw_1: 1.2, virtual_vs_ask_64: 0.9 } as const;
-const LEVELS = [1, 64] as const;
+const DEFAULT_LEVELS: readonly number[] = [1, 64];
 const ECHO_ID = 'echo-1';
 
 type Mode = 'hive' | 'raw' | 'moleculer';
@@ -198,6 +199,8 @@ export async function run(args: string[]): Promise<void> {
   const rounds = Math.max(1, Math.round(numberArg(opts, 'rounds', 1)));
   const bytes = Math.round(numberArg(opts, 'bytes', 200));
   const only = opts.get('only')?.split(',');
+  const LEVELS = (opts.get('levels')?.split(',') ?? DEFAULT_LEVELS).map(Number);
+  if (LEVELS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--levels takes a comma list of positive integers, got ${String(opts.get('levels'))}`);
   const serverNodeFlags = (opts.get('server-node-flags') ?? '').split(' ').filter((f) => f !== '');
   for (const f of serverNodeFlags) if (!f.startsWith('--')) throw new Error(`--server-node-flags takes node flags (--name[=value]), got ${JSON.stringify(f)}`);
   const rows = ROWS.filter((r) => only === undefined || only.includes(r.name));
@@ -311,10 +314,10 @@ export async function run(args: string[]): Promise<void> {
   for (const row of rows) {
     for (const inflight of LEVELS) {
       const m = pick(row.name, inflight);
-      table.push([row.label, inflight, m.perSec, m.p50Us, m.p99Us, m.cpuUsPerOp, m.serverCpuUsPerOp]);
+      table.push([row.label, inflight, m.perSec, m.p50Us, m.p99Us, m.cpuUsPerOp, m.serverCpuUsPerOp, m.cpuUsPerOp + m.serverCpuUsPerOp]);
     }
   }
-  printTable(['system', 'in flight', 'req/s', 'p50 µs', 'p99 µs', 'client CPU µs/req', 'server CPU µs/req'], table);
+  printTable(['system', 'in flight', 'req/s', 'p50 µs', 'p99 µs', 'client CPU µs/req', 'server CPU µs/req', 'both CPU µs/req'], table);
 
   const hive64 = pick('hive', 64);
   const raw64 = pick('raw', 64);
@@ -372,6 +375,7 @@ export async function run(args: string[]): Promise<void> {
         p99_us: round(m.p99Us, 1),
         client_cpu_us_per_req: round(m.cpuUsPerOp, 2),
         server_cpu_us_per_req: round(m.serverCpuUsPerOp, 2),
+        cpu_us_per_req: round(m.cpuUsPerOp + m.serverCpuUsPerOp, 2),
         requests: m.requests,
         rounds_req_per_s: all.map((x) => Math.round(x.perSec)),
       };
