@@ -179,9 +179,23 @@ export const INTERNAL_EVENT_TYPES: ReadonlySet<string> = new Set(['child.failed'
 
 /** True when an event of this type may not come from the wire (see {@link validateWireEvent}). */
 export function isInternalEventType(type: string): boolean {
-  for (const p of RESERVED_EVENT_PREFIXES) if (type.startsWith(p)) return true;
+  // most types are decided by their first character (a table built from the lists below)
+  const first = type.charCodeAt(0);
+  if (first >= 128 || INTERNAL_FIRST[first] === 0) return false;
+  for (let i = 0; i < RESERVED_EVENT_PREFIXES.length; i++) if (type.startsWith(RESERVED_EVENT_PREFIXES[i])) return true;
   return INTERNAL_EVENT_TYPES.has(type);
 }
+
+/** 1 at the char code of every first character of a reserved prefix or internal type. */
+const INTERNAL_FIRST: Uint8Array = (() => {
+  const t = new Uint8Array(128);
+  for (const s of [...RESERVED_EVENT_PREFIXES, ...INTERNAL_EVENT_TYPES]) {
+    const c = s.charCodeAt(0);
+    if (c >= 128) throw new Error(`internal event type ${s} must start with an ASCII character`);
+    t[c] = 1;
+  }
+  return t;
+})();
 
 /**
  * {@link validateEvent} for an event that arrived over the wire: also refuses xstate's and Hive's internal

@@ -239,19 +239,29 @@ export class CircuitBreaker {
     }
   }
 
-  private async run<T>(fn: (signal: AbortSignal) => Promise<T>, gen: number, probe: boolean, options: CallOptions | undefined): Promise<T> {
+  private run<T>(fn: (signal: AbortSignal) => Promise<T>, gen: number, probe: boolean, options: CallOptions | undefined): Promise<T> {
     const timeoutMs = options?.timeoutMs ?? this.options.callTimeoutMs;
     if (!probe && timeoutMs === undefined && options?.signal === undefined) {
-      // Nothing can abandon this call: no timer, no listener, no controller.
-      let value: T;
+      // Nothing can abandon this call: no timer, no listener, no controller, no async frame (the hot path of
+      // every remote ask goes through here).
+      let p: Promise<T>;
       try {
-        value = await fn(NEVER_ABORTED);
+        p = fn(NEVER_ABORTED);
       } catch (err) {
         this.settle(gen, false, this.failed(err) ? FAILURE : SUCCESS);
-        throw err;
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what fn threw, unchanged (as before)
+        return Promise.reject(err);
       }
-      this.settle(gen, false, SUCCESS);
-      return value;
+      return p.then(
+        (value) => {
+          this.settle(gen, false, SUCCESS);
+          return value;
+        },
+        (err: unknown) => {
+          this.settle(gen, false, this.failed(err) ? FAILURE : SUCCESS);
+          throw err;
+        },
+      );
     }
     return this.runGuarded(fn, gen, probe, timeoutMs, options?.signal);
   }

@@ -68,11 +68,20 @@ export class NodeService {
     if (hiveInternals(this.hive).system.transit.onServed !== undefined) hiveInternals(this.hive).system.transit.onServed = undefined;
   }
 
+  /** Subject prefixes of the endpoints, built once (this runs for every served request). */
+  private prefixes: { actor: string; kind: string; placed: string; memory: string; memoryDot: string } | undefined;
+
   private endpointOf(subject: string): EndpointName | undefined {
-    const c = this.hive.cluster;
-    if (subject.startsWith(`hive.${c}.actor.`)) return 'actors';
-    if (subject.startsWith(`hive.${c}.kind.`) || subject.startsWith(`hive.${c}.sys.node.${this.hive.nodeId}.kind.`)) return 'virtual';
-    if (subject === `hive.${c}.memory` || subject.startsWith(`hive.${c}.memory.`)) return 'memory';
+    const p = (this.prefixes ??= {
+      actor: `hive.${this.hive.cluster}.actor.`,
+      kind: `hive.${this.hive.cluster}.kind.`,
+      placed: `hive.${this.hive.cluster}.sys.node.${this.hive.nodeId}.kind.`,
+      memory: `hive.${this.hive.cluster}.memory`,
+      memoryDot: `hive.${this.hive.cluster}.memory.`,
+    });
+    if (subject.startsWith(p.actor)) return 'actors';
+    if (subject.startsWith(p.kind) || subject.startsWith(p.placed)) return 'virtual';
+    if (subject === p.memory || subject.startsWith(p.memoryDot)) return 'memory';
     return undefined;
   }
 

@@ -189,7 +189,7 @@ export class Responder implements InboundOwner {
         }
         req = new InboundRequest(this, msg.subject, event, reply, true, env.c, deadline, batched);
         req.traceparent = env.t ?? msg.traceparent;
-        this.track(req, `${reply} ${env.c}`, budget);
+        this.track(req, env.c, budget);
       }
     } catch (err) {
       if (asked) this.publishAnswer(reply, true, env.c, undefined, err, batched);
@@ -201,12 +201,29 @@ export class Responder implements InboundOwner {
     this.hand(req, handler);
   }
 
-  /** Schedules the ask's expiry at its deadline and remembers it for cancels. */
+  /**
+   * Schedules the ask's expiry at its deadline and remembers it for cancels, by `key`: its correlation id (a
+   * binary ask) or its reply subject (a JSON ask). A key already taken (a client reusing ids) falls back to
+   * `<reply subject> <key>`; a cancel is applied only to an ask whose reply subject and correlation id it names.
+   */
   private track(req: InboundRequest, key: string, budget: number): void {
     this.timeouts.schedule(req, budget);
     if (this.inflight.size >= MAX_CANCELLABLE) return;
+    if (this.inflight.has(key)) {
+      key = `${req.replyTo} ${key}`;
+      if (this.inflight.has(key)) return;
+    }
     req.key = key;
     this.inflight.set(key, req);
+  }
+
+  /** The ask in progress a cancel names: reply subject `r` and correlation id `c` (none for a JSON ask). */
+  private named(r: string, c: string | undefined): InboundRequest | undefined {
+    const key = c ?? r;
+    let req = this.inflight.get(key);
+    if (req !== undefined && req.replyTo === r && req.cid === c) return req;
+    req = this.inflight.get(`${r} ${key}`);
+    return req !== undefined && req.replyTo === r && req.cid === c ? req : undefined;
   }
 
   /** @internal */
@@ -240,7 +257,7 @@ export class Responder implements InboundOwner {
       this.logger.debug({ err }, 'cancel refused');
       return;
     }
-    const req = this.inflight.get(env.c === undefined ? env.r : `${env.r} ${env.c}`);
+    const req = this.named(env.r, env.c);
     if (req !== undefined && !req.settled) {
       this.counters.cancelApplied();
       req.finish();

@@ -209,4 +209,30 @@ describe('Transit', () => {
     expect(await Promise.all(nobody.map((a) => codeOf(a)))).toEqual(['NO_SUCH_ACTOR', 'CANCELLED', 'NO_SUCH_ACTOR']);
     expect(asker.transit.pendingRequests).toBe(0);
   });
+
+  it('cancels only the ask whose reply subject and correlation id a cancel names, also when clients reuse ids', async () => {
+    const { clock, asker, server } = pair();
+    const held: InboundRequest[] = [];
+    server.transit.serve('hive.c.actor.x', (req) => {
+      held.push(req);
+    });
+    const codec = new FrameCodec();
+    const ask = (reply: string) => asker.transport.publish('hive.c.actor.x', codec.encode({ v: 1, k: 'a', e: { type: 'work' }, c: '1', d: clock.now() + 5000 }), reply);
+    ask('_INBOX.one.1');
+    ask('_INBOX.two.1');
+    await flush();
+    expect(server.transit.servedInProgress).toBe(2);
+    // the right id with another reply subject names nothing
+    asker.transport.publish('hive.c.sys.cancel', encodeJson({ v: 1, k: 'c', r: '_INBOX.three.1', c: '1' }));
+    await flush();
+    expect(held.map((r) => r.signal.aborted)).toEqual([false, false]);
+    asker.transport.publish('hive.c.sys.cancel', encodeJson({ v: 1, k: 'c', r: '_INBOX.two.1', c: '1' }));
+    await flush();
+    expect(held.map((r) => r.signal.aborted)).toEqual([false, true]);
+    asker.transport.publish('hive.c.sys.cancel', encodeJson({ v: 1, k: 'c', r: '_INBOX.one.1', c: '1' }));
+    await flush();
+    expect(held.map((r) => r.signal.aborted)).toEqual([true, true]);
+    expect(server.transit.servedInProgress).toBe(0);
+    expect(await counter(server.metrics, 'hive_cancels_total', 'result="unknown"')).toBe(1);
+  });
 });
