@@ -22,7 +22,7 @@ export type { StreamOptions } from './runtime/streams/StreamHub.js';
 export type { SubmitStreamOptions } from './actors/pool/streamSubmission.js';
 export { SimulatedClock, systemClock, type Clock } from './runtime/Clock.js';
 export { RandomIds, SequentialIds, type IdSource } from './runtime/ids.js';
-export { configFromEnv, defaultConfig, resolveConfig, type HiveConfig, type HiveOptions, type NatsSettings } from './runtime/config.js';
+export { DEFAULT_PASSIVATE_AFTER_MS, configFromEnv, defaultConfig, resolveConfig, type HiveConfig, type HiveOptions, type NatsSettings } from './runtime/config.js';
 export type { DeadLetter, DeadLetterReason } from './runtime/DeadLetters.js';
 export { InProcBus, InProcTransport } from './runtime/InProcTransport.js';
 export type { Transport, TransportMessage, TransportStatus } from './runtime/Transport.js';
