@@ -1,7 +1,7 @@
 // Finding NATS for `hive start` with no --nats: a server already answering on 127.0.0.1:4222, or a
 // `nats-server` from PATH started as a child process (JetStream on, store under the data folder).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 
@@ -36,9 +36,12 @@ export interface ChildNats {
 export async function startChildNats(dataDir: string, port = 4222): Promise<ChildNats | undefined> {
   const store = resolve(join(dataDir, 'nats'));
   mkdirSync(store, { recursive: true });
+  // max_payload only from a config file: nats-server before 2.10 has no --max_payload flag (and exits)
+  const config = join(store, 'nats-server.conf');
+  writeFileSync(config, 'max_payload: 8MB\n');
   let child: ChildProcess;
   try {
-    child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store, '--max_payload', '8MB'], { stdio: 'ignore' });
+    child = spawn('nats-server', ['-c', config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: 'ignore' });
   } catch {
     return undefined;
   }
