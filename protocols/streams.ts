@@ -9,7 +9,7 @@ import { BadFrameError, InvalidArgumentError, isErrorReply, type ErrorReply } fr
  */
 export const STREAM_FIELD = 'hive.stream';
 /** Chunks a consumer lets the producer send ahead by default (its initial credits). */
-export const DEFAULT_STREAM_WINDOW = 256;
+export const DEFAULT_STREAM_WINDOW = 1024;
 /** The largest window a stream request may ask for. */
 export const MAX_STREAM_WINDOW = 65_536;
 /** A producer that hears nothing from its consumer (credits or keep-alives) for this long is cancelled (default). */

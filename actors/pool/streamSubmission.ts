@@ -11,7 +11,7 @@ import { outcomeError, type TaskOutcome } from './TaskRecord.js';
 
 /** Options of `submitStream`: a submission's, plus the stream's credit window and idle timeout. */
 export interface SubmitStreamOptions extends SubmitOptions {
-  /** Credit window: chunks the agent may send ahead of the reader (default 256). */
+  /** Credit window: chunks the agent may send ahead of the reader (default 1024). */
   window?: number;
   /** The agent's stream is cancelled when it hears nothing from this reader for this long (default 30,000 ms). */
   idleTimeoutMs?: number;

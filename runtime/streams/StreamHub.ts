@@ -53,7 +53,7 @@ export interface StreamOptions {
   timeoutMs?: number | undefined;
   /** Absolute deadline, epoch ms (wins over `timeoutMs`). */
   deadline?: number | undefined;
-  /** Credit window: chunks the producer may send ahead of the reader (default 256, 1 to 65,536). */
+  /** Credit window: chunks the producer may send ahead of the reader (default 1024, 1 to 65,536; the reader buffers at most this many). */
   window?: number | undefined;
   /** The producer is cancelled when it hears nothing from this consumer for this long (default 30,000 ms). */
   idleTimeoutMs?: number | undefined;
