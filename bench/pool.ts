@@ -3,7 +3,9 @@
 // against direct asks to agent actors (no durability), in one run.
 //
 // Usage: npm run bench -- pool [--submitters=50] [--duration=ms] [--warmup=ms] [--rounds=2]
-//                              [--url=nats://127.0.0.1:4222] [--redis=redis://127.0.0.1:6379]
+//                              [--url=nats://127.0.0.1:4222 | --own-nats] [--redis=redis://127.0.0.1:6379]
+//   --own-nats  start a private nats-server (JetStream, temporary store) for the run: on a machine whose shared
+//               nats-server carries other work, as Redis here carries none, so both sides get a broker of their own
 //
 // What runs: two child node processes (bench/support/poolNode.ts) on one nats-server, each hosting half of
 // the `bench` pool (8 agents x 4 concurrent tasks per node) and 8 plain actors doing the same work. This
@@ -30,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
 import { Hive } from '../cluster/Hive.js';
 import { silentLogger } from '../runtime/logger.js';
-import { deleteClusterStreams, probeNats, requireService } from '../test/support/services.js';
+import { deleteClusterStreams, probeNats, requireService, startNatsServer, type OwnNatsServer } from '../test/support/services.js';
 import { numberArg, parseArgs, percentile, printTable, round, writeResults } from './util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -156,7 +158,9 @@ function medianRound(rounds: Load[]): Load {
 
 export async function run(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
-  const url = args.get('url') ?? 'nats://127.0.0.1:4222';
+  let ownNats: OwnNatsServer | undefined;
+  if (args.has('own-nats')) ownNats = await startNatsServer();
+  const url = ownNats?.url ?? args.get('url') ?? 'nats://127.0.0.1:4222';
   const redisUrl = args.get('redis') ?? 'redis://127.0.0.1:6379';
   requireService(await probeNats(url));
   const submitters = numberArg(args, 'submitters', 50);
@@ -215,7 +219,7 @@ export async function run(argv: string[]): Promise<void> {
     let k = 0;
     const direct = await closedLoop(() => targets[k++ % targets.length].ask({ type: 'work', n: k }), submitters, warmupMs, durationMs, children);
     const row = (name: string, r: Load) => [name, r.perSec, r.p50, r.p95, r.p99, round(r.cpuMsPerTask, 3), r.errors];
-    console.log(`\npool load test: ${submitters} concurrent submitters, 2 worker processes x 32 concurrent tasks, durable queue on (median of ${rounds} rounds; load average ${load.join(' ')})\n`);
+    console.log(`\npool load test: ${submitters} concurrent submitters, 2 worker processes x 32 concurrent tasks, durable queue on (median of ${rounds} rounds; load average ${load.join(' ')}; ${ownNats === undefined ? `NATS at ${url}` : 'a private nats-server'})\n`);
     const rows = [row('hive pool (durable, NATS JetStream)', pool)];
     if (bullmq !== undefined) rows.push(row('bullmq (durable, Redis)', bullmq));
     rows.push(row('direct ask (no durability)', direct));
@@ -235,6 +239,7 @@ export async function run(argv: string[]): Promise<void> {
       concurrency_per_agent: 4,
       rounds,
       load_average: load,
+      nats: ownNats === undefined ? url : 'private nats-server (--own-nats)',
       tasks_per_s: round(pool.perSec, 1),
       p50_ms: round(pool.p50),
       p95_ms: round(pool.p95),
@@ -257,6 +262,7 @@ export async function run(argv: string[]): Promise<void> {
     }
     await stopBenchNodes([...children, ...bullWorkers]);
     await deleteClusterStreams(url, cluster).catch(() => undefined);
+    await ownNats?.stop();
     process.off('SIGINT', cleanup);
   }
 }
