@@ -28,13 +28,14 @@ function clusterOptions(cmd: Command): Command {
     .addOption(new Option('--nats <url>', 'NATS server URL(s), comma-separated').env('HIVE_NATS_URL'));
 }
 
-/** A positive integer option; the error names the flag, and the variable `envVar` it may come from. */
-function intArg(flag: string, envVar?: string) {
+/** A positive integer option (at most `max`); the error names the flag, and the variable `envVar` it may come from. */
+function intArg(flag: string, envVar?: string, max?: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) {
+    if (!Number.isInteger(n) || n <= 0 || (max !== undefined && n > max)) {
       const source = envVar !== undefined && process.env[envVar] === value ? ` (from ${envVar})` : '';
-      throw new CommanderError(EXIT_USAGE, 'hive.invalidArgument', `error: option '${flag}'${source} must be a positive integer, got '${value}'`);
+      const what = max === undefined ? 'a positive integer' : `an integer from 1 to ${max}`;
+      throw new CommanderError(EXIT_USAGE, 'hive.invalidArgument', `error: option '${flag}'${source} must be ${what}, got '${value}'`);
     }
     return n;
   };
@@ -60,7 +61,7 @@ export function buildProgram(io: CliIO = defaultIO, setExit: (code: number) => v
     .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('HIVE_LOG_LEVEL').default('info'))
     .addOption(new Option('--log-format <format>', 'log lines: pretty (human-readable), json, or auto (pretty on a terminal, JSON otherwise)').choices(['auto', 'pretty', 'json']).env('HIVE_LOG_FORMAT'))
     .addOption(new Option('--database <url>', 'PostgreSQL URL for memory (default: embedded PGlite under --data-dir)').env('HIVE_DATABASE_URL'))
-    .addOption(new Option('--replicas <n>', 'replicas of the JetStream streams and KV buckets this node creates (1-5; 3 on a three-server NATS cluster)').env('HIVE_JS_REPLICAS').argParser(intArg('--replicas', 'HIVE_JS_REPLICAS')))
+    .addOption(new Option('--replicas <n>', 'replicas of the JetStream streams and KV buckets this node creates (1-5; 3 on a three-server NATS cluster)').env('HIVE_JS_REPLICAS').argParser(intArg('--replicas', 'HIVE_JS_REPLICAS', 5)))
     .addOption(new Option('--load <module...>', 'a module exporting a default setup function (hive) => void (repeatable; .js .mjs .ts)'))
     .addOption(new Option('--no-config', 'do not load hive.config.{ts,js,mjs} from the working folder'))
     .addOption(new Option('--no-memory', 'run without semantic memory (no embedded database)'))

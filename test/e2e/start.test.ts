@@ -95,6 +95,15 @@ describe('hive start - configuration errors fail at once, in one line naming the
     expect(oneLine(r.stderr)).toMatch(/mailboxCapacity \(from HIVE_MAILBOX_CAPACITY\).*-5/);
   });
 
+  it('--replicas out of range is named, from the flag or from HIVE_JS_REPLICAS', async () => {
+    const flag = await runHive(['start', '--data-dir', join(dir, 'rep1'), '--replicas', '7']);
+    expect(flag.code).toBe(2);
+    expect(oneLine(flag.stderr)).toMatch(/option '--replicas' must be an integer from 1 to 5, got '7'/);
+    const env = await runHive(['start', '--data-dir', join(dir, 'rep2')], { ...process.env, HIVE_JS_REPLICAS: '0' });
+    expect(env.code).toBe(2);
+    expect(oneLine(env.stderr)).toMatch(/option '--replicas' \(from HIVE_JS_REPLICAS\) must be an integer from 1 to 5, got '0'/);
+  });
+
   it.skipIf(!hasPostgres)('a database that does not exist', async () => {
     const missing = uniqueName('nodb').toLowerCase();
     const url = new URL(PG_URL);
