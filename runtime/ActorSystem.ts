@@ -16,6 +16,7 @@ import {
   DuplicateActorError,
   InvalidEventError,
   NoSuchActorError,
+  InvalidArgumentError,
   OverloadedError,
   TimeoutError,
   toHiveError,
@@ -51,6 +52,8 @@ export interface SpawnOptions<TInput = unknown> {
   snapshot?: Snapshot<unknown>;
   /** Mailbox capacity for this actor (default: the node's `mailboxCapacity`). */
   mailboxCapacity?: number;
+  /** Estimated bytes this actor's mailbox holds (default: the node's `mailboxMaxBytes`). */
+  mailboxMaxBytes?: number;
   /** Do not subscribe the actor's NATS subject: reachable on this node only. */
   localOnly?: boolean;
   /** An xstate inspection observer for this actor (and the actors it invokes or spawns). */
@@ -241,9 +244,25 @@ export class ActorSystem {
   }
 
   private registerMetrics(): void {
+    const config = this.config;
+    this.metrics.gauge('hive_mailbox_limit', "Each mailbox's default bounds on this node (messages, bytes)", ['limit'], function () {
+      this.set({ limit: 'messages' }, config.mailboxCapacity);
+      this.set({ limit: 'bytes' }, config.mailboxMaxBytes);
+    });
     const cells = this.cells;
     this.metrics.gauge('hive_actors', 'Actors living on this node', [], function () {
       this.set(cells.size);
+    });
+    this.metrics.gauge('hive_mailbox_bytes', 'Estimated bytes waiting in mailboxes on this node behind each first message (sum and max)', ['stat'], function () {
+      let sum = 0;
+      let max = 0;
+      for (const c of cells.values()) {
+        const b = c.bytes;
+        sum += b;
+        if (b > max) max = b;
+      }
+      this.set({ stat: 'sum' }, sum);
+      this.set({ stat: 'max' }, max);
     });
     this.metrics.gauge('hive_mailbox_depth', 'Messages waiting in mailboxes on this node (sum and max)', ['stat'], function () {
       let sum = 0;
@@ -284,6 +303,10 @@ export class ActorSystem {
     if (this.stopped) throw new ActorStoppedError('this node is stopped');
     const id = options.id === undefined ? this.ids.next() : assertToken(options.id, 'actor id');
     if (this.cells.has(id)) throw new DuplicateActorError(`an actor with id "${id}" already exists on this node`, { details: { id } });
+    for (const bound of ['mailboxCapacity', 'mailboxMaxBytes'] as const) {
+      const v = options[bound];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) throw new InvalidArgumentError(`${bound} must be a positive integer, got ${String(v)}`, { details: { argument: bound } });
+    }
     const kind = options.kind ?? ((logic as { id?: unknown }).id as string | undefined) ?? 'actor';
     const actorOptions: Record<string, unknown> = { id };
     if (options.input !== undefined) actorOptions['input'] = options.input;
@@ -292,7 +315,7 @@ export class ActorSystem {
     if (options.inspect !== undefined) actorOptions['inspect'] = options.inspect;
     const actor = createActor(logic as AnyActorLogic, actorOptions as never);
     const isMachine = typeof (logic as { getStateNodeById?: unknown }).getStateNodeById === 'function';
-    const cell = new ActorCell(id, kind, actor, options.mailboxCapacity ?? this.config.mailboxCapacity, isMachine, this.cellOwner);
+    const cell = new ActorCell(id, kind, actor, options.mailboxCapacity ?? this.config.mailboxCapacity, options.mailboxMaxBytes ?? this.config.mailboxMaxBytes, isMachine, this.cellOwner);
     // The cell is the observer (its error/complete methods): no closures per actor.
     actor.subscribe(cell);
     this.cells.set(id, cell);
@@ -365,7 +388,7 @@ export class ActorSystem {
       }
       if (!this.enqueue(cell, event)) {
         this.dead(id, event, 'mailbox-full');
-        throw new OverloadedError(`mailbox of actor "${id}" is full (${cell.capacity} messages)`, { details: { id } });
+        throw mailboxFull(cell);
       }
       return;
     }
@@ -442,7 +465,7 @@ export class ActorSystem {
     }
     if (!this.enqueue(cell, delivered)) {
       takeReplier(delivered);
-      pending.fail(new OverloadedError(`mailbox of actor "${cell.id}" is full (${cell.capacity} messages)`, { details: { id: cell.id } }));
+      pending.fail(mailboxFull(cell));
     }
     return promise;
   }
@@ -464,7 +487,7 @@ export class ActorSystem {
       what,
       (delivered) => {
         if (cell.status !== 'running') return cell.status === 'failed' ? new ActorFailedError(`actor "${id}" has failed`, { details: { id } }) : new ActorStoppedError(`actor "${id}" is stopped`, { details: { id } });
-        return this.enqueue(cell, delivered) ? undefined : new OverloadedError(`mailbox of actor "${id}" is full (${cell.capacity} messages)`, { details: { id } });
+        return this.enqueue(cell, delivered) ? undefined : mailboxFull(cell);
       },
       (delivered) => cell.awaiting?.delete(delivered),
     );
@@ -686,7 +709,7 @@ export class ActorSystem {
       req.onAbandon = this.onAbandoned;
     }
     if (!this.deliver(cell, event)) {
-      const err = new OverloadedError(`mailbox of actor "${id}" is full (${cell.capacity} messages)`, { details: { id } });
+      const err = mailboxFull(cell);
       const r = takeReplier(event);
       if (r !== undefined) r.fail(err);
       else this.dead(id, event, 'mailbox-full');
@@ -731,4 +754,15 @@ function describe(value: unknown): string {
 function errorMessage(snapshot: unknown): string {
   const err = (snapshot as { error?: unknown }).error;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The error a sender gets when a mailbox is full (by count or by estimated bytes). */
+function mailboxFull(cell: ActorCell): OverloadedError {
+  const byBytes = cell.depth < cell.capacity;
+  return new OverloadedError(
+    byBytes
+      ? `mailbox of actor "${cell.id}" is full (${cell.bytes} of ${cell.maxBytes} bytes waiting, estimated)`
+      : `mailbox of actor "${cell.id}" is full (${cell.capacity} messages)`,
+    { details: { id: cell.id, limit: byBytes ? 'bytes' : 'messages' } },
+  );
 }

@@ -48,6 +48,8 @@ export interface HiveConfig {
   logFormat: LogFormat;
   /** Messages an actor's mailbox holds before senders get `OVERLOADED`. */
   mailboxCapacity: number;
+  /** Estimated bytes an actor's mailbox holds (behind the message being handled) before senders get `OVERLOADED`. */
+  mailboxMaxBytes: number;
   /** Recent dead letters this node keeps a summary of (`hive.deadLetters.recent()`); older ones are evicted. */
   deadLetterKeep: number;
   /** Task ids this node may wait for at once (`pool.submit`, `hive.submit`, submissions over NATS); past it `OVERLOADED`. */
@@ -103,6 +105,7 @@ export const defaultConfig: Readonly<Omit<HiveConfig, 'nodeId'>> = Object.freeze
   logLevel: 'info',
   logFormat: 'auto',
   mailboxCapacity: 10_000,
+  mailboxMaxBytes: 64 * 1024 * 1024,
   deadLetterKeep: 100,
   maxSubmissionWaiters: 10_000,
   taskQueueMaxMessages: 1_000_000,
@@ -136,6 +139,7 @@ export const envVarOf: Readonly<Record<string, string>> = Object.freeze({
   database: 'HIVE_DATABASE_URL',
   logLevel: 'HIVE_LOG_LEVEL',
   mailboxCapacity: 'HIVE_MAILBOX_CAPACITY',
+  mailboxMaxBytes: 'HIVE_MAILBOX_MAX_BYTES',
   deadLetterKeep: 'HIVE_DEAD_LETTER_KEEP',
   maxSubmissionWaiters: 'HIVE_MAX_SUBMISSION_WAITERS',
   taskQueueMaxMessages: 'HIVE_TASK_QUEUE_MAX_MESSAGES',
@@ -154,6 +158,7 @@ export const envVarOf: Readonly<Record<string, string>> = Object.freeze({
 
 const intVars: Array<[string, keyof HiveConfig]> = [
   ['HIVE_MAILBOX_CAPACITY', 'mailboxCapacity'],
+  ['HIVE_MAILBOX_MAX_BYTES', 'mailboxMaxBytes'],
   ['HIVE_DEAD_LETTER_KEEP', 'deadLetterKeep'],
   ['HIVE_MAX_SUBMISSION_WAITERS', 'maxSubmissionWaiters'],
   ['HIVE_TASK_QUEUE_MAX_MESSAGES', 'taskQueueMaxMessages'],
@@ -268,6 +273,7 @@ export function resolveConfig(options: HiveOptions = {}, env: NodeJS.ProcessEnv 
     logLevel: merged.logLevel,
     logFormat: merged.logFormat,
     mailboxCapacity: int('mailboxCapacity', merged.mailboxCapacity, 1, 100_000_000),
+    mailboxMaxBytes: int('mailboxMaxBytes', merged.mailboxMaxBytes, 1024, Number.MAX_SAFE_INTEGER),
     deadLetterKeep: int('deadLetterKeep', merged.deadLetterKeep, 0, 100_000),
     maxSubmissionWaiters: int('maxSubmissionWaiters', merged.maxSubmissionWaiters, 1, 10_000_000),
     taskQueueMaxMessages: int('taskQueueMaxMessages', merged.taskQueueMaxMessages, 1, Number.MAX_SAFE_INTEGER),

@@ -110,6 +110,34 @@ describe('actor system', () => {
     expect(await ref.ask({ type: 'notes' })).toEqual({ type: 'notes', notes: ['1', '2', '3'] });
   });
 
+  it('answers OVERLOADED when a mailbox holds mailboxMaxBytes (estimated), and loses nothing it accepted', async () => {
+    const hive = await node();
+    const ref = await hive.spawn(echoMachine, { id: 'bytes', mailboxMaxBytes: 1024 });
+    const letters: DeadLetter[] = [];
+    hive.deadLetters.subscribe((l) => letters.push(l));
+    const text = (n: string) => n + 'x'.repeat(599);
+    ref.tell({ type: 'note', text: text('1') }); // an empty mailbox takes any one message
+    ref.tell({ type: 'note', text: text('2') }); // ~620 bytes waiting
+    let refused: unknown;
+    try {
+      ref.tell({ type: 'note', text: text('3') }); // ~1240 > 1024
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toMatchObject({ code: 'OVERLOADED', retryable: true, details: { id: 'bytes', limit: 'bytes' } });
+    expect((refused as HiveError).message).toContain('of 1024 bytes');
+    expect(letters.map((l) => l.reason)).toEqual(['mailbox-full']);
+    const notes = (await ref.ask({ type: 'notes' })) as unknown as { notes: string[] };
+    expect(notes.notes.map((n) => n[0])).toEqual(['1', '2']);
+    // drained: the bytes are back to 0 and the mailbox takes messages again
+    const metrics = await hive.metrics.text();
+    expect(metrics).toMatch(/hive_mailbox_bytes\{stat="max"[^}]*\} 0/);
+    expect(metrics).toMatch(/hive_mailbox_limit\{limit="bytes"[^}]*\} 67108864/);
+    ref.tell({ type: 'note', text: text('4') });
+    expect(((await ref.ask({ type: 'notes' })) as unknown as { notes: string[] }).notes).toHaveLength(3);
+    await expect(hive.spawn(echoMachine, { id: 'bad', mailboxMaxBytes: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('counts dead letters and lets subscribers observe them', async () => {
     const hive = await node();
     const ref = await hive.spawn(echoMachine, { id: 'e' });
