@@ -46,8 +46,9 @@ function clientDenies(c: string): string[] {
 /** The publish allow list of a client of cluster `c` (memory limited to `namespaces` when given). */
 export function clientPublish(c: string, namespaces?: readonly string[]): string[] {
   const memory = namespaces === undefined ? [`hive.${c}.memory.*`] : namespaces.map((ns) => `hive.${c}.memory.${ns}`);
-  // sys.cancel: a caller may cancel its own asks (a cancel names the reply subject and the unguessable cid)
-  return [`hive.${c}.actor.>`, `hive.${c}.kind.>`, `hive.${c}.pool.>`, `hive.${c}.sys.cancel`, ...memory];
+  // sys.cancel: a caller may cancel its own asks (a cancel names the reply subject and the unguessable cid);
+  // credit.*: a caller reading a stream grants its producer credits (a credit names the stream the same way)
+  return [`hive.${c}.actor.>`, `hive.${c}.kind.>`, `hive.${c}.pool.>`, `hive.${c}.sys.cancel`, `hive.${c}.credit.*`, ...memory];
 }
 
 /** What only an admin may publish besides a client's subjects. */

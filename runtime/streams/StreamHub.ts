@@ -34,6 +34,7 @@ import type { Logger } from '../logger.js';
 import type { MetricsRegistry } from '../metrics.js';
 import { MAX_DEADLINE_MS, type InboundRequest, type Transit } from '../Transit.js';
 import { traceparentOf } from '../tracing.js';
+import { Timeouts, type Expiring, type TimeoutBatch } from '../Timeouts.js';
 import type { Transport, TransportMessage, TransportSubscription } from '../Transport.js';
 import { ChunkStream, type StreamLink } from './ChunkStream.js';
 import { LocalStream } from './LocalStream.js';
@@ -74,12 +75,15 @@ export interface StreamHubDeps {
 const OPTION_NAMES = { window: 'window', idleMs: 'idleTimeoutMs' };
 
 /** The consumer side of a stream read over the wire. */
-class RemoteStream implements StreamLink {
+class RemoteStream implements StreamLink, Expiring {
+  settled = false;
+  batch: TimeoutBatch | undefined = undefined;
+  private what = '';
+  private budgetMs = 0;
   private next = 0;
   private creditTo: string | undefined = undefined;
   private unsent = 0;
   private readonly threshold: number;
-  private deadlineTimer: TimerHandle | undefined = undefined;
   private keepaliveTimer: TimerHandle | undefined = undefined;
   private closed = false;
 
@@ -95,13 +99,18 @@ class RemoteStream implements StreamLink {
     this.threshold = Math.max(1, Math.floor(stream.window / 4));
   }
 
+  /** Fails the stream with TIMEOUT after `ms` (batched with the hub's other deadlines). */
   startDeadline(ms: number, what: string): void {
-    this.deadlineTimer = this.hub.clock.setTimeout(() => {
-      this.deadlineTimer = undefined;
-      const err = new TimeoutError(`stream from ${what} passed its deadline (${ms} ms)`);
-      this.cancel(err);
-      this.stream.fail(err);
-    }, ms);
+    this.what = what;
+    this.budgetMs = ms;
+    this.hub.deadlines.schedule(this, ms);
+  }
+
+  /** The deadline passed (called by the timeout batch, which marked it settled). */
+  expire(): void {
+    const err = new TimeoutError(`stream from ${this.what} passed its deadline (${this.budgetMs} ms)`);
+    this.cancel(err);
+    this.stream.fail(err);
   }
 
   onMessage(m: StreamMessage): void {
@@ -178,9 +187,12 @@ class RemoteStream implements StreamLink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.deadlineTimer !== undefined) this.hub.clock.clearTimeout(this.deadlineTimer);
+    if (!this.settled) {
+      this.settled = true;
+      this.batch?.release(this);
+    }
     if (this.keepaliveTimer !== undefined) this.hub.clock.clearTimeout(this.keepaliveTimer);
-    this.deadlineTimer = this.keepaliveTimer = undefined;
+    this.keepaliveTimer = undefined;
     this.hub.forgetReceiver(this.sid, this);
   }
 }
@@ -210,6 +222,8 @@ export class StreamHub {
   private inbox = '';
   private stopped = false;
   private idleCancels = 0;
+  /** @internal Deadlines of the streams this node reads, batched (one timer per millisecond and budget). */
+  readonly deadlines: Timeouts;
 
   constructor(deps: StreamHubDeps) {
     this.transport = deps.transport;
@@ -219,6 +233,7 @@ export class StreamHub {
     this.transit = deps.transit;
     this.nodeId = deps.nodeId;
     this.creditSubject = creditSubject(deps.cluster, deps.nodeId);
+    this.deadlines = new Timeouts(deps.clock);
     const m = deps.metrics;
     if (m !== undefined) {
       const sinks = this.sinks;
@@ -434,5 +449,6 @@ export class StreamHub {
     this.creditSub?.unsubscribe();
     this.inboxSub?.unsubscribe();
     this.creditSub = this.inboxSub = undefined;
+    this.deadlines.dispose();
   }
 }

@@ -28,7 +28,9 @@ export abstract class StreamSink implements Replier {
   protected sent = 0;
   /** Ended, failed or cancelled: nothing more is sent. */
   done = false;
-  private readonly controller = new AbortController();
+  /** Made on first use of {@link StreamSink.signal} (most producers never ask for it). */
+  private controller: AbortController | undefined = undefined;
+  private stopReason: HiveError | undefined = undefined;
 
   constructor(
     /** The consumer's initial credits. */
@@ -41,6 +43,10 @@ export abstract class StreamSink implements Replier {
 
   /** Aborts when the consumer cancels or disappears, or the stream's deadline passes. */
   get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.stopReason !== undefined) this.controller.abort(this.stopReason);
+    }
     return this.controller.signal;
   }
 
@@ -142,7 +148,8 @@ export abstract class StreamSink implements Replier {
     this.done = true;
     this.endPending = undefined;
     for (const q of this.queue.splice(0)) q.resolve(false);
-    this.controller.abort(reason);
+    this.stopReason = reason;
+    this.controller?.abort(reason);
   }
 
   /** Removes the sink from the stream registry; subclasses also clear their timers and map entries. */
