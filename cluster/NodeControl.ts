@@ -1,12 +1,13 @@
 // Node control over `hive.<cluster>.sys.>`: every node answers `sys.status` with what it runs, and spawns
 // registered kinds on request at `sys.node.<nodeId>.spawn`. JSON in, JSON out, so the NATS CLI can use them.
+// Served through the node's transit (decoding, deadline, cancels, traces and the answer path, as every subject).
 import type { HiveEvent } from '../protocols/envelope.js';
-import { InvalidArgumentError, NoSuchActorError, toErrorReply } from '../protocols/errors.js';
-import { decodeJson, encodeJson } from '../protocols/frame.js';
+import { InvalidArgumentError, NoSuchActorError } from '../protocols/errors.js';
 import { sysSubject } from '../protocols/subjects.js';
 import type { AnyActorLogic } from 'xstate';
 import type { ActorInfo, ActorSystem, SpawnOptions } from '../runtime/ActorSystem.js';
-import type { Transport, TransportMessage, TransportSubscription } from '../runtime/Transport.js';
+import type { InboundRequest } from '../runtime/Transit.js';
+import type { Transport, TransportSubscription } from '../runtime/Transport.js';
 import type { VirtualActors } from './VirtualActors.js';
 
 /** Actors listed per node in a status answer (the count is always exact). */
@@ -62,11 +63,16 @@ export class NodeControl {
   }
 
   start(): void {
-    const { system, transport } = this.deps;
+    const { system } = this.deps;
     const c = system.config.cluster;
-    this.subs.push(transport.subscribe(sysSubject(c, 'status'), (m) => this.answer(m, () => this.status())));
-    this.subs.push(transport.subscribe(sysSubject(c, 'node', system.config.nodeId, 'status'), (m) => this.answer(m, () => this.status())));
-    this.subs.push(transport.subscribe(sysSubject(c, 'node', system.config.nodeId, 'spawn'), (m) => this.answer(m, () => this.spawn(m))));
+    // the body of a control request is a command, not an event (status takes any body, even none)
+    const options = { jsonBody: (body: unknown): HiveEvent => ({ type: 'hive.control', body }) };
+    const status = (req: InboundRequest): void => {
+      if (req.isAsk) req.ok(this.status() as unknown as HiveEvent);
+    };
+    this.subs.push(system.transit.serve(sysSubject(c, 'status'), status, options));
+    this.subs.push(system.transit.serve(sysSubject(c, 'node', system.config.nodeId, 'status'), status, options));
+    this.subs.push(system.transit.serve(sysSubject(c, 'node', system.config.nodeId, 'spawn'), (req) => req.isAsk && req.ok(this.spawn(req.event['body'])), options));
   }
 
   /** This node's status. */
@@ -100,8 +106,8 @@ export class NodeControl {
     return status;
   }
 
-  private spawn(m: TransportMessage): HiveEvent {
-    const req = decodeJson(m.data, this.deps.system.config.maxMessageBytes) as Partial<SpawnRequest>;
+  private spawn(body: unknown): HiveEvent {
+    const req = body as Partial<SpawnRequest> | null | undefined;
     if (typeof req !== 'object' || req === null || typeof req.kind !== 'string') throw new InvalidArgumentError('a spawn request needs a string "kind"');
     if (typeof req.id !== 'string') throw new InvalidArgumentError('a spawn request needs a string "id"');
     const logic = this.deps.virtual.logicOf(req.kind);
@@ -114,21 +120,6 @@ export class NodeControl {
     if (this.deps.spawn !== undefined) this.deps.spawn(logic, options);
     else this.deps.system.spawn(logic, options);
     return { type: 'hive.spawned', id: req.id, kind: req.kind, node: this.deps.system.config.nodeId };
-  }
-
-  private answer(m: TransportMessage, produce: () => unknown): void {
-    if (m.reply === undefined) return;
-    let body: unknown;
-    try {
-      body = produce();
-    } catch (err) {
-      body = toErrorReply(err);
-    }
-    try {
-      this.deps.transport.publish(m.reply, encodeJson(body));
-    } catch (err) {
-      this.deps.system.logger.warn({ err }, 'could not answer a control request');
-    }
   }
 
   stop(): void {

@@ -135,7 +135,8 @@ export class Transit {
    * Subscribes `handler` to `subject` (optionally in a queue group); each message is decoded and handed over
    * as in {@link Transit.accept}. `defaultTimeoutMs` is the budget of a JSON ask (default: the transit's).
    * `jsonBody` turns a JSON text body into the event handed over, for subjects whose JSON is not an event
-   * (a pool submission); without it a JSON body must be an event with a `type`.
+   * (a pool submission, a node control request; an empty body is `undefined` then); without it a JSON body
+   * must be an event with a `type`.
    */
   serve(subject: string, handler: (req: InboundRequest) => void, options: { queue?: string; defaultTimeoutMs?: number; jsonBody?: (body: unknown) => HiveEvent } = {}): TransportSubscription {
     return this.responder.serve(subject, handler, options);

@@ -1,6 +1,5 @@
 // Readiness of a node for `/readyz`: connected to NATS, its own subscriptions answering through the server
 // (a request to its own control subject makes the whole round trip), and memory open or disabled.
-import { encodeJson } from '../../protocols/frame.js';
 import { sysSubject } from '../../protocols/subjects.js';
 import type { Hive } from '../Hive.js';
 import { hiveInternals } from '../internal.js';
@@ -29,7 +28,8 @@ export async function checkReadiness(hive: Hive, timeoutMs = 2000): Promise<Read
     checks.push({ name: 'subscriptions', ok: false, detail: 'not checked: NATS is not connected' });
   } else {
     try {
-      await t.request(sysSubject(hive.cluster, 'node', hive.nodeId, 'status'), encodeJson({ type: 'hive.status' }), timeoutMs);
+      // through the node's transit, like every request (its inbox, deadline and error mapping)
+      await hiveInternals(hive).system.transit.requestJson(sysSubject(hive.cluster, 'node', hive.nodeId, 'status'), { type: 'hive.status' }, { timeoutMs });
       checks.push({ name: 'subscriptions', ok: true, detail: 'this node’s control subject answered through the server' });
     } catch (err) {
       checks.push({ name: 'subscriptions', ok: false, detail: `this node’s control subject did not answer: ${err instanceof Error ? err.message : String(err)}` });

@@ -97,7 +97,8 @@ export class Responder implements InboundOwner {
     if (!isBinaryFrame(msg.data)) {
       let req: InboundRequest;
       try {
-        const body = decodeJson(msg.data, this.deps.maxMessageBytes);
+        // a subject whose JSON is not an event may take an empty body (`nats req <subject> ''`): undefined
+        const body = jsonBody !== undefined && msg.data.length === 0 ? undefined : decodeJson(msg.data, this.deps.maxMessageBytes);
         const event = jsonBody === undefined ? validateWireEvent(body) : jsonBody(body);
         req = new InboundRequest(this, msg.subject, event, reply, false, undefined, this.clock.now() + defaultTimeoutMs);
         req.traceparent = msg.traceparent;
