@@ -220,7 +220,7 @@ export class NodeMemory {
     } else {
       const folder = resolve(dataDir ?? join(config.dataDir, 'memory'));
       mkdirSync(dirname(folder), { recursive: true }); // PGlite creates the folder itself, not its parents
-      store = new PgliteStore({ ...storeOptions, metrics, dataDir: folder });
+      store = new PgliteStore({ ...storeOptions, metrics, dataDir: folder, workers: resolved.workers ?? 0 });
       backend = 'pglite';
       description = `PGlite ${folder}`;
       identity = `pglite:${hostname()}:${folder}`;
@@ -249,6 +249,8 @@ export class NodeMemory {
         ...(cache !== undefined && { cache }),
         ingest: { ...ingest, consumers, batchBytes },
         limits: { maxContentBytes: resolved.maxContentBytes, maxMetadataBytes: resolved.maxMetadataBytes },
+        // embedded PGlite loads on this thread anyway: encoding inline spares a worker thread's memory (footprint)
+        ...((resolved.workers !== undefined || backend === 'pglite') && { encoderWorkers: resolved.workers ?? 0 }),
       });
     } catch (err) {
       if (given === undefined) await store.close().catch(() => undefined);

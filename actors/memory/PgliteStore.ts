@@ -1,7 +1,12 @@
 // The embedded memory backend: PGlite (PostgreSQL in WebAssembly) with its vector extension, in a data folder
 // on disk. Same schema and pipeline as PostgreSQL; batches load through `COPY ... FROM '/dev/blob'`.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { PGlite, type PGliteInterface, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
+import { ConfigError } from '../../protocols/errors.js';
+import { resolveWorkerModule } from '../../runtime/workers.js';
 import type { MemoryStoreOptions } from './MemoryStore.js';
 import { SqlMemoryStore, type SearchRow, type SqlExecutor, type SqlResult } from './SqlMemoryStore.js';
 
@@ -17,27 +22,47 @@ export interface PgliteStoreOptions extends MemoryStoreOptions {
    * does not close it. Lets several stores, e.g. tests in one file, share one instance.
    */
   pglite?: PGliteInterface;
+  /**
+   * PostgreSQL `shared_buffers` inside PGlite (default 32MB; PGlite's own default is 128MB). Its WebAssembly
+   * memory grows to hold them and never shrinks, so this is most of an embedded node's footprint; pages not
+   * in them are read from the data folder through the OS page cache.
+   */
+  sharedBuffers?: string;
 }
+
+/** PGlite's `shared_buffers` unless told otherwise. */
+export const DEFAULT_SHARED_BUFFERS = '32MB';
 
 /** Memory on PGlite with pgvector: nothing to install. */
 export class PgliteStore extends SqlMemoryStore {
-  protected readonly indexBuildMemory = '256MB';
+  /** maintenance_work_mem for the HNSW build: the WASM memory grows to it and stays (a larger graph builds more slowly, on disk). */
+  protected readonly indexBuildMemory = '64MB';
   private db: PGliteInterface | undefined;
   private readonly owned: boolean;
   private readonly dataDir: string | undefined;
   private staged = false;
   private efSearch: number | undefined;
+  private readonly sharedBuffers: string;
 
   constructor(options: PgliteStoreOptions = {}) {
     super(options, 'pglite');
     this.db = options.pglite;
     this.owned = options.pglite === undefined;
     this.dataDir = options.dataDir;
+    this.sharedBuffers = options.sharedBuffers ?? DEFAULT_SHARED_BUFFERS;
+    if (!/^[1-9][0-9]{0,6}(kB|MB|GB)$/.test(this.sharedBuffers)) throw new ConfigError(`memory option sharedBuffers must look like 32MB, got ${JSON.stringify(this.sharedBuffers)}`, { details: { option: 'sharedBuffers' } });
   }
 
-  /** Opens a PGlite instance with the vector extension (for sharing through the `pglite` option). */
-  static open(dataDir?: string): Promise<PGliteInterface> {
-    return PGlite.create({ ...(dataDir === undefined ? {} : { dataDir }), extensions: { vector } });
+  /**
+   * Opens a PGlite instance with the vector extension (for sharing through the `pglite` option), with
+   * `shared_buffers` of `sharedBuffers` (default 32MB).
+   */
+  static open(dataDir?: string, sharedBuffers = DEFAULT_SHARED_BUFFERS): Promise<PGliteInterface> {
+    return PGlite.create({
+      ...(dataDir === undefined ? {} : { dataDir }),
+      extensions: { vector },
+      startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sharedBuffers}`],
+    });
   }
 
   private get conn(): PGliteInterface {
@@ -46,7 +71,8 @@ export class PgliteStore extends SqlMemoryStore {
   }
 
   protected async connect(): Promise<void> {
-    this.db ??= await PgliteStore.open(this.dataDir);
+    if (this.db === undefined && this.dataDir !== undefined) await createDataDir(this.dataDir, this.sharedBuffers);
+    this.db ??= await PgliteStore.open(this.dataDir, this.sharedBuffers);
     await this.db.exec('SET hnsw.iterative_scan = relaxed_order');
   }
 
@@ -101,6 +127,25 @@ export class PgliteStore extends SqlMemoryStore {
     this.db = undefined;
     if (db && this.owned && !db.closed) await db.close();
   }
+}
+
+/**
+ * Creates a new PGlite data folder in a child process (pgliteInit.ts), so that initdb's memory goes back to
+ * the OS when it exits and the event loop keeps running meanwhile. A folder that exists already is left as is.
+ */
+async function createDataDir(dataDir: string, sharedBuffers: string): Promise<void> {
+  if (existsSync(join(dataDir, 'PG_VERSION'))) return;
+  const { filename, execArgv } = resolveWorkerModule(new URL('./pgliteInit.js', import.meta.url));
+  const child = spawn(process.execPath, [...(execArgv ?? []), filename, dataDir, sharedBuffers], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString();
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  if (code !== 0) throw new Error(`creating the PGlite data folder ${dataDir} failed (exit ${String(code)}): ${stderr.trim()}`);
 }
 
 function result<R>(r: { rows: R[]; affectedRows?: number; rowCount?: number }): SqlResult<R> {
