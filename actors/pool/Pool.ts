@@ -196,6 +196,9 @@ export class TaskSubmitter {
       this.waiters.set(id, list);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+    // a cancel or a deadline can settle it while the publish below is still pending, before the caller holds it:
+    // mark it handled so that rejection is never reported as unhandled (the caller still gets it)
+    outcome.catch(() => undefined);
     try {
       // an id that already finished is answered from the result store (its outcome only to the same submission)
       const stored = options.id === undefined ? undefined : await this.deps.results.get(id);
