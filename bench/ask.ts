@@ -33,9 +33,7 @@
 // Each row keeps N requests in flight for `--duration` ms after `--warmup` ms and times every request; CPU
 // time per request is read for this process (process.cpuUsage) and for the answering child (/proc) over the
 // same window. Children are stopped at the end, on error and on Ctrl-C. Writes bench/results/ask.json.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
@@ -45,6 +43,7 @@ import { NatsTransport } from '../cluster/NatsTransport.js';
 import type { HiveEvent } from '../protocols/envelope.js';
 import { ENVELOPE_VERSION } from '../protocols/envelope.js';
 import { silentLogger } from '../runtime/logger.js';
+import { processCpuMicros, stopChild } from './support/child.js';
 import { closedLoop, type LoadResult, type WindowHooks } from './support/load.js';
 import { median, numberArg, parseArgs, printTable, round, writeResults } from './util.js';
 import { deleteClusterStreams, probeNats, requireService } from '../test/support/services.js';
@@ -106,30 +105,6 @@ async function startServer(mode: Mode, url: string, cluster: string, nodeFlags: 
     proc.on('error', reject);
   });
   return proc;
-}
-
-async function stopServer(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = once(proc, 'exit');
-  proc.stdin?.end();
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-let clockTicks: number | undefined;
-
-/** CPU time (user + system) of process `pid` so far, µs; NaN where /proc is not available. */
-function processCpuMicros(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks;
-  } catch {
-    return NaN;
-  }
 }
 
 function rawSubject(cluster: string): string {
@@ -292,7 +267,7 @@ export async function run(args: string[]): Promise<void> {
     await transport?.close().catch(() => undefined);
     await rawConn?.close().catch(() => undefined);
     await hive?.stop().catch(() => undefined);
-    await Promise.all([...servers.values()].map((p) => stopServer(p)));
+    await Promise.all([...servers.values()].map((p) => stopChild(p)));
     killAll();
     await deleteClusterStreams(url, cluster).catch(() => undefined); // the virtual actor row's KV buckets
     process.off('SIGINT', onSignal);

@@ -20,9 +20,7 @@
 // both processes (process.cpuUsage here, /proc for the child). Time to first chunk: --firsts streams of one
 // chunk, one at a time, from the call to the first chunk in hand; for raw NATS that is a plain request/reply
 // round trip (the baseline of the target). Writes bench/results/stream.json with the load average.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +29,7 @@ import { Hive } from '../cluster/Hive.js';
 import { silentLogger } from '../runtime/logger.js';
 import { DEFAULT_STREAM_WINDOW } from '../protocols/streams.js';
 import { deleteClusterStreams, probeNats, requireService } from '../test/support/services.js';
+import { processCpuMicros, startReadyChild, stopChild } from './support/child.js';
 import { median, numberArg, parseArgs, percentile, printTable, round, writeResults } from './util.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -38,52 +37,6 @@ const SERVER = join(here, 'support', 'streamServer.ts');
 const TARGETS = { chunks_vs_raw: 0.5, first_chunk_vs_raw_rt: 2 } as const;
 
 let child: ChildProcess | undefined;
-
-async function startChild(url: string, cluster: string): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', SERVER, `--url=${url}`, `--cluster=${cluster}`], { cwd: join(here, '..'), stdio: ['pipe', 'pipe', 'inherit'] });
-  child = proc;
-  let buf = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the stream server did not get ready within 30 s')), 30_000);
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.includes('"ready"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the stream server exited (code ${String(code)}) before it was ready`));
-    });
-  });
-  return proc;
-}
-
-async function stopChild(): Promise<void> {
-  const proc = child;
-  if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = once(proc, 'exit');
-  proc.stdin?.end();
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-let clockTicks: number | undefined;
-/** CPU time (user + system) of process `pid`, µs; NaN without /proc. */
-function childCpuMicros(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = fields.slice(fields.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / clockTicks;
-  } catch {
-    return NaN;
-  }
-}
 
 function ownCpuMicros(): number {
   const u = process.cpuUsage();
@@ -163,7 +116,7 @@ interface Throughput {
 
 async function throughput(sys: System, chunks: number, size: number, durationMs: number): Promise<Throughput> {
   await sys.stream(Math.min(chunks, 2000), size); // warm-up
-  const cpu0 = ownCpuMicros() + childCpuMicros(child?.pid);
+  const cpu0 = ownCpuMicros() + processCpuMicros(child?.pid);
   const t0 = performance.now();
   let total = 0;
   let streams = 0;
@@ -174,7 +127,7 @@ async function throughput(sys: System, chunks: number, size: number, durationMs:
     streams++;
   }
   const secs = (performance.now() - t0) / 1000;
-  const cpu = ownCpuMicros() + childCpuMicros(child?.pid) - cpu0;
+  const cpu = ownCpuMicros() + processCpuMicros(child?.pid) - cpu0;
   return { chunksPerSec: total / secs, cpuUsPerChunk: cpu / total, streams };
 }
 
@@ -205,7 +158,7 @@ export async function run(argv: string[]): Promise<unknown> {
   const cluster = `benchstream${process.pid}`;
   const loadBefore = loadavg();
   console.log(`stream bench: ${chunks} chunks of ${size} B per stream, window ${window}, ${rounds} rounds of ${durationMs} ms; load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')}`);
-  await startChild(url, cluster);
+  child = await startReadyChild(['--import', 'tsx', SERVER, `--url=${url}`, `--cluster=${cluster}`], join(here, '..'), 'stream server');
   const hive = await Hive.start({ nats: url, cluster, nodeId: 'reader', env: false, logger: silentLogger() });
   const nc = await connect({ servers: url, name: `bench-stream-reader-${process.pid}` });
   const systems: Record<'hive' | 'raw', System> = { hive: hiveSystem(hive, window), raw: rawSystem(nc, `bench.${cluster}.stream`) };
@@ -228,7 +181,7 @@ export async function run(argv: string[]): Promise<unknown> {
   } finally {
     await nc.close();
     await hive.stop();
-    await stopChild();
+    await stopChild(child);
     await deleteClusterStreams(url, cluster).catch(() => undefined);
   }
   const med = (name: 'hive' | 'raw', key: keyof (Throughput & { firstP50Us: number; firstP99Us: number })) => median(perRound.map((p) => p[name][key]));
