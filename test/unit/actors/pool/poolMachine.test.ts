@@ -11,6 +11,7 @@ import { InProcBus, InProcTransport } from '../../../../runtime/InProcTransport.
 import { silentLogger } from '../../../../runtime/logger.js';
 import { reply } from '../../../../runtime/reply.js';
 import { metricValue, until } from '../../../support/natsNodes.js';
+import type { WorkQueue } from '../../../../runtime/WorkQueue.js';
 
 const nodes: Hive[] = [];
 afterEach(async () => {
@@ -104,5 +105,17 @@ describe('pool machine', () => {
     expect(pool.status().size).toBe(2);
     expect(await metricValue(hive, 'hive_pool_agents_replaced_total', 'pool="crashy"')).toBe(0);
     expect(await Promise.all(Array.from({ length: 10 }, () => pool.submit({})))).toEqual(Array.from({ length: 10 }, () => 'done'));
+  });
+
+  it('logs and counts a queue-depth read that fails, and keeps serving', async () => {
+    const hive = await Hive.start({ cluster: 'pm4', nodeId: 'n1', env: false, logger: silentLogger(), transport: new InProcTransport(new InProcBus()) });
+    nodes.push(hive);
+    const queue = (await (hiveInternals(hive).pools as unknown as { open(): Promise<{ queue: WorkQueue }> }).open()).queue;
+    // the real in-process queue, with its depth read failing (as JetStream's does while the stream is unreachable)
+    queue.depth = () => Promise.reject(new Error('stream info timed out'));
+    const pool = await hive.pool('deep', { agent: async () => 'ok', autoscale: false });
+    await until(async () => (await metricValue(hive, 'hive_pool_errors_total', 'op="depth"')) >= 1, 'the failed depth read counted');
+    expect(await pool.submit({})).toBe('ok');
+    expect(pool.status().state).toBe('running');
   });
 });
