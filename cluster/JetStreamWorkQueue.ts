@@ -378,7 +378,7 @@ export class JetStreamWorkQueue implements WorkQueue {
           const options = this.ensured.get(queue);
           if (options !== undefined && /not found/i.test((err as Error).message)) {
             this.streamsReady = undefined;
-            await this.ensure(queue, options).catch(() => undefined);
+            await this.ensure(queue, options).catch((e: unknown) => this.logger.warn({ err: e, queue }, 'could not create a deleted work-queue consumer again; retrying'));
           }
           await new Promise((r) => setTimeout(r, 250));
         }

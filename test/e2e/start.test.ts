@@ -95,6 +95,18 @@ describe('hive start - configuration errors fail at once, in one line naming the
     expect(oneLine(r.stderr)).toMatch(/mailboxCapacity \(from HIVE_MAILBOX_CAPACITY\).*-5/);
   });
 
+  it('task queue limits out of range are named, from the flag or from HIVE_TASK_*', async () => {
+    const flag = await runHive(['start', '--data-dir', join(dir, 'tq1'), '--task-queue-max-messages', '0']);
+    expect(flag.code).toBe(2);
+    expect(oneLine(flag.stderr)).toMatch(/option '--task-queue-max-messages' must be a positive integer, got '0'/);
+    const env = await runHive(['start', '--data-dir', join(dir, 'tq2')], { ...process.env, HIVE_TASK_MAX_BYTES: '10' });
+    expect(env.code).toBe(2);
+    expect(oneLine(env.stderr)).toMatch(/taskMaxBytes \(from HIVE_TASK_MAX_BYTES\).*10/);
+    const both = await runHive(['start', '--data-dir', join(dir, 'tq3'), '--task-queue-max-bytes', '2048', '--task-max-bytes', '4096']);
+    expect(both.code).toBe(2);
+    expect(oneLine(both.stderr)).toMatch(/taskMaxBytes: must not be greater than taskQueueMaxBytes/);
+  });
+
   it('--replicas out of range is named, from the flag or from HIVE_JS_REPLICAS', async () => {
     const flag = await runHive(['start', '--data-dir', join(dir, 'rep1'), '--replicas', '7']);
     expect(flag.code).toBe(2);
