@@ -296,7 +296,7 @@ export class NodeMemory {
       }
       return;
     }
-    system.ask(this.actorId, event, { deadline: req.deadline, signal: req.signal }).then(
+    system.ask(this.actorId, event, { deadline: req.deadline, inbound: req }).then(
       (answer) => req.ok(answer),
       (err: unknown) => req.fail(err),
     );

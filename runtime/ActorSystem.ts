@@ -167,6 +167,16 @@ export interface AskCallOptions {
   signal?: AbortSignal | undefined;
   /** @internal Makes the local ask a stream ask whose chunks go to this target (a pool task's submitter). */
   stream?: StreamTarget | undefined;
+  /**
+   * @internal The served request this ask is made for (a virtual actor's, a memory request's): when it is
+   * dropped (cancelled, or its deadline passed) the ask is too, without an AbortSignal per ask. Local actors only.
+   */
+  inbound?: InboundRequest | undefined;
+}
+
+/** A served request was dropped: so is the local ask made for it (see AskCallOptions.inbound). */
+function abandonPending(req: InboundRequest): void {
+  (req.owner as PendingAsk | undefined)?.handleEvent();
 }
 
 /** One node's actors and the delivery between them. */
@@ -462,6 +472,11 @@ export class ActorSystem {
     if (signal !== undefined) {
       pending.signal = signal;
       signal.addEventListener('abort', pending);
+    }
+    const inbound = options.inbound;
+    if (inbound !== undefined) {
+      inbound.owner = pending;
+      inbound.onAbandon = abandonPending;
     }
     if (!this.enqueue(cell, delivered)) {
       takeReplier(delivered);

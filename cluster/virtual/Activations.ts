@@ -358,7 +358,7 @@ export class Activations {
       );
       return;
     }
-    this.ask(a, req.event, { deadline: req.deadline, signal: req.signal }).then(
+    this.ask(a, req.event, { deadline: req.deadline, inbound: req }).then(
       (answer) => req.ok(answer),
       (err: unknown) => (isFenced(err) ? this.deps.reroute(a.kind, a.key, req) : req.fail(err)),
     );

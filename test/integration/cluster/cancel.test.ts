@@ -27,6 +27,22 @@ describe.skipIf(!hasNats)('cancellation over NATS', () => {
     expect(hiveInternals(b).system.transit.servedInProgress).toBe(0);
   });
 
+  it('cancels a virtual-actor ask on its owner node: the owner lets go of the ask it made to the activation', async () => {
+    const cluster = uniqueName('vcancel');
+    const a = await startNatsNode(cluster, 'a');
+    const b = await startNatsNode(cluster, 'b');
+    await b.register('later', laterMachine);
+    await until(() => a.members().some((m) => m.kinds.includes('later')), 'kind later announced');
+    const ac = new AbortController();
+    const asked = a.actor('later', 'k').ask({ type: 'hold' }, { timeoutMs: 60_000, signal: ac.signal });
+    const awaiting = () => hiveInternals(b).system.actors().find((x) => x.kind === 'later')?.awaiting;
+    await until(() => awaiting() === 1, 'the ask to reach the activation on b');
+    ac.abort();
+    expect(await codeOf(asked)).toBe('CANCELLED');
+    await until(() => awaiting() === 0, 'the owner to let go of the ask it made to the activation');
+    await until(() => hiveInternals(b).system.transit.servedInProgress === 0, 'the owner to forget the served ask');
+  });
+
   it("cancels a running pool task (its agent's ctx.signal fires) and never starts one cancelled while queued", async () => {
     const cluster = uniqueName('pcancel');
     const a = await startNatsNode(cluster, 'a');
