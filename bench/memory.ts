@@ -1,7 +1,7 @@
 // Memory benchmark: ingestion through the memory actor vs naive one-row INSERT vs `psql \copy` binary, HNSW build, search latency and recall@10 through the actor, halfvec vs vector sizes.
 // Run: npm run bench -- memory [--docs=100000] [--naive=5000] [--dims=384] [--queries=500] [--recall=200]
 //        [--rounds=2] [--m=16] [--efc=128] [--url=postgres://...] [--nats=nats://...|none] [--pglite]
-//        [--no-queue] [--ingest-only] [--consumers=3] [--batch=1000] [--ask-docs=10000] [--in-flight=4]
+//        [--no-queue] [--ingest-only] [--indexed=10000] [--consumers=3] [--batch=1000] [--ask-docs=10000] [--in-flight=4]
 // On real PostgreSQL with pgvector (default: HIVE_BENCH_DATABASE or postgres://postgres@127.0.0.1:5432/test),
 // in one run and one unique schema (dropped afterwards): (a) Hive ingestion through the memory actor, the
 // caller waiting for the commit (loaded directly; a node as `hive start` runs it, the durable queue on
@@ -50,6 +50,8 @@ interface Config {
   efConstruction: number;
   /** Also measure waiting ingests through the durable queue (`--no-queue` skips it). */
   queuePath: boolean;
+  /** New documents loaded into the indexed store by both sides (0: skip). */
+  indexed: number;
   /** Stop after the ingestion comparison (for quick experiments). */
   ingestOnly: boolean;
   /** Batches committed at once per node (PostgreSQL). */
@@ -77,6 +79,7 @@ function config(argv: readonly string[]): Config {
     efConstruction: numberArg(a, 'efc', 128),
     queuePath: !a.has('no-queue'),
     ingestOnly: a.has('ingest-only'),
+    indexed: numberArg(a, 'indexed', 10_000),
     consumers: numberArg(a, 'consumers', 3),
     batchDocs: a.has('batch') ? numberArg(a, 'batch', 1000) : undefined,
   };
@@ -354,6 +357,41 @@ export async function run(argv: readonly string[] = []): Promise<Record<string, 
         ['vector', mb(v.t), mb(v.i), mb(v.t + v.i)],
       ],
     );
+
+    // Loading into a store that already has its HNSW index (over the docs loaded above): the same `--indexed`
+    // new documents by `psql \copy` into that indexed table, then through the memory actor (another namespace,
+    // same table): both pay the index maintenance. After the search and size figures, so those see only 'bench' rows.
+    if (c.indexed > 0 && !c.pglite) {
+      const extra = makeDocuments(c.indexed, c.dims, 'indexed', 99);
+      const prep = (ns: string) =>
+        extra.map((d, i) => validateDocument({ ...d, namespace: ns }, { dims: c.dims, maxContentBytes: 1 << 20 }, i)).filter((r): r is ValidDocument => r.ok);
+      const idxFile = join(tmp, 'indexed.copy');
+      writeFileSync(idxFile, encodeDocumentBatch(toDocumentBatch(prep('psql_indexed'), c.dims, 'halfvec')));
+      const psqlIdxMs = await psqlCopy(c.url, table, idxFile);
+      for (const d of extra) delete (d as { namespace?: string }).namespace;
+      const t = performance.now();
+      for (let i = 0; i < extra.length; i += c.askDocs) await hive.memory.ingest(extra.slice(i, i + c.askDocs), { namespace: 'hive_indexed' });
+      const hiveIdxMs = performance.now() - t;
+      const psqlRate = docsPerSec(extra.length, psqlIdxMs);
+      const hiveIdxRate = docsPerSec(extra.length, hiveIdxMs);
+      printTable(
+        ['into the indexed store', 'docs', 'ms', 'docs/s', 'vs psql \\copy'],
+        [
+          ['Hive, memory actor (waiting ingest)', extra.length, round(hiveIdxMs, 0), Math.round(hiveIdxRate), round(hiveIdxRate / psqlRate, 2)],
+          ['psql \\copy (FORMAT binary) into the same table', extra.length, round(psqlIdxMs, 0), Math.round(psqlRate), 1],
+        ],
+      );
+      results['indexed_store'] = {
+        existing_docs: docs.length,
+        docs: extra.length,
+        hive: { ms: round(hiveIdxMs, 1), docs_per_s: Math.round(hiveIdxRate) },
+        psql_copy: { ms: round(psqlIdxMs, 1), docs_per_s: Math.round(psqlRate) },
+        hive_vs_psql_copy: round(hiveIdxRate / psqlRate, 3),
+        vs_unindexed_load: { hive: round(hiveIdxRate / hiveRate, 3), psql_copy: round(psqlRate / limitRate, 3) },
+      };
+      (results['ratios'] as Record<string, number>)['indexed_ingest_vs_psql_copy'] = round(hiveIdxRate / psqlRate, 3);
+      await sql.query(`DELETE FROM ${table} WHERE namespace IN ('psql_indexed', 'hive_indexed')`);
+    }
 
     const ratios = results['ratios'] as Record<string, number>;
     const targets = { ingest_vs_naive: 30, ingest_vs_psql_copy: 0.8, p95_ms_ef100: 5, recall10_ef100: 0.98 };
