@@ -109,6 +109,8 @@ class PendingAsk implements Replier, Expiring {
   resolve: (e: HiveEvent) => void = noop;
   reject: (e: unknown) => void = noop;
   signal: AbortSignal | undefined = undefined;
+  /** Called synchronously when the actor answers (inside the transition that answered). */
+  onAnswered: (() => void) | undefined = undefined;
   constructor(
     private readonly hist: LatencyRecorder,
     private readonly started: number,
@@ -124,6 +126,7 @@ class PendingAsk implements Replier, Expiring {
     if (this.settled) return;
     this.settle();
     this.hist.observe((performance.now() - this.started) / 1000);
+    this.onAnswered?.();
     this.resolve(answer);
   }
   fail(err: unknown): void {
@@ -172,6 +175,11 @@ export interface AskCallOptions {
    * dropped (cancelled, or its deadline passed) the ask is too, without an AbortSignal per ask. Local actors only.
    */
   inbound?: InboundRequest | undefined;
+  /**
+   * @internal Local asks only: called synchronously when the actor answers, inside the transition that answered
+   * (virtual actors learn which snapshot version holds the answer's change).
+   */
+  onAnswered?: (() => void) | undefined;
 }
 
 /** A served request was dropped: so is the local ask made for it (see AskCallOptions.inbound). */
@@ -451,6 +459,7 @@ export class ActorSystem {
     // A fresh object per ask: the reply registry is keyed by the event object.
     const delivered = { ...event };
     const pending = new PendingAsk(this.askLocal, performance.now(), delivered, cell, timeoutMs);
+    pending.onAnswered = options.onAnswered;
     const promise = new Promise<HiveEvent>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;

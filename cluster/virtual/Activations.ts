@@ -8,88 +8,29 @@
 // deleted.
 import type { AnyActorLogic, Snapshot } from 'xstate';
 import type { HiveEvent } from '../../protocols/envelope.js';
-import { ActorStoppedError, HiveError, NoSuchActorError, UnavailableError, toHiveError } from '../../protocols/errors.js';
+import { NoSuchActorError, UnavailableError, type HiveError } from '../../protocols/errors.js';
 import { actorSubject } from '../../protocols/subjects.js';
 import type { ActorSystem, AskCallOptions } from '../../runtime/ActorSystem.js';
 import type { TimerHandle } from '../../runtime/Clock.js';
 import type { KvChange, WatchableKeyValue } from '../../runtime/KeyValueStore.js';
 import type { InboundRequest } from '../../runtime/Transit.js';
-import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshots.js';
-import { parsePlacementKey, placementKey } from './placement.js';
+import type { Transport } from '../../runtime/Transport.js';
+import { Activation, fencedError, isFenced, type FenceReason } from './Activation.js';
+import { parsePlacementKey } from './placement.js';
+import { SnapshotWriter } from './snapshots.js';
 import { virtualActorId } from './VirtualRef.js';
+
+export { Activation, fencedError, isFenced, type FenceReason };
 
 /** How long a deleted placement's marker stays in the bucket before a node purges it. */
 export const PURGE_DELETED_PLACEMENTS_AFTER_MS = 60_000;
 
-/** Why an activation stopped serving (the `reason` label of `hive_virtual_fenced_total`). */
-export type FenceReason = 'placement-moved' | 'snapshot-moved' | 'save-failed' | 'actor-gone';
-
-/**
- * The error an ask gets when its change was never saved because the activation lost the actor first: the
- * change is not applied anywhere, so retrying is safe (the node that served it re-routes it to the new owner
- * itself; a caller sees this only when that was impossible).
- */
-export function fencedError(kind: string, key: string, node: string): UnavailableError {
-  return new UnavailableError(`virtual actor ${kind}/${key} moved off node "${node}" before this call's change was saved: not applied, retry`, {
-    details: { fenced: true, kind, key, node },
+/** An ask whose change may or may not have been saved before its activation lost the actor: not retried. */
+function outcomeUnknown(a: Activation, cause: unknown): UnavailableError {
+  return new UnavailableError(`virtual actor ${a.kind}/${a.key} moved while this call was under way: its change may or may not be saved`, {
+    cause,
+    details: { kind: a.kind, key: a.key, outcome: 'unknown' },
   });
-}
-
-/** True for {@link fencedError} (also as rebuilt from the wire). */
-export function isFenced(err: unknown): boolean {
-  return err instanceof HiveError && err.code === 'UNAVAILABLE' && err.details?.['fenced'] === true;
-}
-
-interface Waiter {
-  version: number;
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
-
-/** One local activation and its persistence state. */
-export class Activation {
-  /** `active` serves; `passivating` / `ended` never serve again. */
-  state: 'active' | 'passivating' | 'ended' = 'active';
-  /** Bumped on every snapshot change. */
-  version = 0;
-  /** The version last written to the snapshot store. */
-  saved = 0;
-  saving: Promise<void> | undefined = undefined;
-  waiters: Waiter[] = [];
-  /** Asks delivered and not answered yet. */
-  inflight = 0;
-  /** Epoch ms of the last delivery or answer (passivation). */
-  lastUsed: number;
-  /** The check generation this activation last proved its placement in. */
-  verifiedGen: number;
-  verifying: Promise<boolean> | undefined = undefined;
-  /** The error unsaved asks get once it ended. */
-  endedBy: HiveError | undefined = undefined;
-  sub: TransportSubscription | undefined = undefined;
-  unsubscribe: () => void = () => undefined;
-
-  constructor(
-    readonly kind: string,
-    readonly key: string,
-    /** The placement revision this activation won: its fencing token. */
-    readonly placementRevision: number,
-    /** The snapshot entry's revision this activation last wrote (every save expects it). */
-    public snapshotRevision: number,
-    now: number,
-    verifiedGen: number,
-  ) {
-    this.lastUsed = now;
-    this.verifiedGen = verifiedGen;
-  }
-
-  get id(): string {
-    return virtualActorId(this.kind, this.key);
-  }
-
-  get pkey(): string {
-    return placementKey(this.kind, this.key);
-  }
 }
 
 /** What {@link Activations} needs from its node. */
@@ -129,8 +70,10 @@ export class Activations {
   private readonly offStatus: () => void;
   private readonly fenced: (reason: FenceReason) => void;
   private readonly passivated: () => void;
+  private readonly writer: SnapshotWriter;
 
   constructor(private readonly deps: ActivationsDeps) {
+    this.writer = new SnapshotWriter({ system: deps.system, snapshots: deps.snapshots, placement: deps.placement, end: (a, reason, err) => this.end(a, reason, err) });
     const now = this.clock.now();
     this.lastTick = now;
     this.lastSweep = now;
@@ -300,7 +243,7 @@ export class Activations {
     if (logic === undefined) throw new NoSuchActorError(`kind "${kind}" is not registered on node "${this.nodeId}"`);
     // a watch started only now may have missed a change made since the placement was won: check once
     const watchIsNew = await this.ensureWatch();
-    const { state, revision } = await this.claim(kind, key, placementRevision);
+    const { state, revision } = await this.writer.claim(kind, key, placementRevision);
     if (this.stopped) throw new UnavailableError(`node "${this.nodeId}" is stopping`);
     const snapshot = state === null ? undefined : (this.system.codec.decode(state) as Snapshot<unknown>);
     this.system.spawn(logic, snapshot === undefined ? { id, kind, localOnly: true } : { id, kind, localOnly: true, snapshot });
@@ -308,11 +251,18 @@ export class Activations {
     const a = new Activation(kind, key, placementRevision, revision, this.clock.now(), watchIsNew ? -1 : this.gen);
     let last: unknown = actor.getSnapshot();
     const s = actor.subscribe({
+      // called at the end of every transition, changed or not
       next: (snap: unknown) => {
-        if (snap === last) return;
-        last = snap;
-        a.version += 1;
-        this.save(a);
+        if (snap !== last) {
+          last = snap;
+          a.version += 1;
+          this.writer.save(a);
+        }
+        if (a.answered.length > 0) {
+          const answered = a.answered;
+          a.answered = [];
+          for (const f of answered) f(a.version);
+        }
       },
       error: () => undefined,
     });
@@ -325,25 +275,6 @@ export class Activations {
     if (seen !== undefined && seen > placementRevision) this.end(a, 'placement-moved', fencedError(kind, key, this.nodeId));
   }
 
-  /**
-   * Claims the snapshot entry for the holder of `placementRevision`: rewrites it unchanged with a revision
-   * check, so a previous owner's next save is refused. Returns the state and the revision written.
-   */
-  private async claim(kind: string, key: string, placementRevision: number): Promise<{ state: Uint8Array | null; revision: number }> {
-    const skey = placementKey(kind, key);
-    const codec = this.system.codec;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const entry = await this.deps.snapshots.get(skey);
-      const state = entry === undefined ? null : decodeSnapshot(codec, entry.value).state;
-      const claim = encodeSnapshot(codec, { node: this.nodeId, placement: placementRevision, state });
-      const revision = entry === undefined ? await this.deps.snapshots.create(skey, claim) : await this.deps.snapshots.update(skey, claim, entry.revision);
-      if (revision !== undefined) return { state, revision };
-      // someone wrote it since the read: still ours?
-      const p = await this.deps.placement.get(skey);
-      if (p?.revision !== placementRevision) throw fencedError(kind, key, this.nodeId);
-    }
-    throw new UnavailableError(`could not claim the snapshot of virtual actor ${kind}/${key}: it kept changing`);
-  }
 
   // ------------------------------------------------------------------ delivery
 
@@ -380,16 +311,29 @@ export class Activations {
     if (!(await this.ready(a))) throw fencedError(a.kind, a.key, this.nodeId);
     a.inflight += 1;
     a.lastUsed = this.clock.now();
+    // the version before this ask: any change it makes comes after it
+    const sent = a.version;
+    // the version right after the transition that answered it (exact), when it answers in a transition
+    let holding: number | undefined;
+    const onAnswered = () => a.answered.push((v) => (holding = v));
     try {
       let answer: HiveEvent;
       try {
-        answer = await this.system.ask(a.id, event, options);
+        answer = await this.system.ask(a.id, event, { ...options, onAnswered });
       } catch (err) {
-        // stopped under it (it lost the actor): its change, if any, is never saved
-        if (a.state !== 'active') throw fencedError(a.kind, a.key, this.nodeId);
+        if (a.state === 'active') throw err;
+        // stopped under it (it lost the actor): routed again only when no change of it can have been saved
+        if (a.saved <= sent) throw fencedError(a.kind, a.key, this.nodeId);
+        throw outcomeUnknown(a, err);
+      }
+      const version = holding ?? a.version;
+      try {
+        await this.writer.persisted(a, version);
+      } catch (err) {
+        // never saved: routed again; unless the version is a bound only (an answer from outside a transition)
+        if (isFenced(err) && holding === undefined && a.saved > sent) throw outcomeUnknown(a, err);
         throw err;
       }
-      await this.persisted(a, a.version);
       return answer;
     } finally {
       a.inflight -= 1;
@@ -419,65 +363,6 @@ export class Activations {
     return false;
   }
 
-  // ------------------------------------------------------------------ persistence
-
-  /** Resolves once version `version` of `a` is saved; rejects when `a` ended before it was. */
-  private persisted(a: Activation, version: number): Promise<void> {
-    if (a.saved >= version) return Promise.resolve();
-    if (a.state === 'ended' && a.saving === undefined) return Promise.reject(a.endedBy ?? fencedError(a.kind, a.key, this.nodeId));
-    return new Promise((resolve, reject) => {
-      a.waiters.push({ version, resolve, reject });
-      this.save(a);
-    });
-  }
-
-  /** Writes the actor's snapshot, one revision-checked write in flight at a time, coalescing changes made meanwhile. */
-  private save(a: Activation): void {
-    if (a.saving !== undefined || a.state === 'ended') return;
-    a.saving = this.saveLoop(a)
-      .catch((err: unknown) => this.end(a, 'save-failed', toHiveError(err)))
-      .finally(() => {
-        a.saving = undefined;
-        if (a.state === 'ended') this.rejectWaiters(a);
-        else if (a.saved < a.version) this.save(a);
-      });
-  }
-
-  private async saveLoop(a: Activation): Promise<void> {
-    const codec = this.system.codec;
-    while (a.saved < a.version && a.state !== 'ended') {
-      const version = a.version;
-      const actor = this.system.localActor(a.id);
-      if (actor === undefined) {
-        this.end(a, 'actor-gone', new ActorStoppedError(`virtual actor ${a.kind}/${a.key} stopped on node "${this.nodeId}"`, { details: { kind: a.kind, key: a.key } }));
-        return;
-      }
-      let revision: number | undefined;
-      try {
-        const state = codec.encode(actor.getPersistedSnapshot());
-        revision = await this.deps.snapshots.update(a.pkey, encodeSnapshot(codec, { node: this.nodeId, placement: a.placementRevision, state }), a.snapshotRevision);
-      } catch (err) {
-        // refused (too large), or the store is unreachable (the outcome is unknown): the state in memory may be
-        // ahead of the store, so this activation stops; the next message restores the actor from the store
-        this.system.logger.error({ err, actor: a.id }, 'could not persist virtual actor snapshot');
-        this.end(a, 'save-failed', toHiveError(err));
-        return;
-      }
-      if (revision === undefined) {
-        this.end(a, 'snapshot-moved', fencedError(a.kind, a.key, this.nodeId));
-        return;
-      }
-      a.snapshotRevision = revision;
-      a.saved = version;
-      a.waiters = a.waiters.filter((w) => (w.version <= version ? (w.resolve(), false) : true));
-    }
-  }
-
-  private rejectWaiters(a: Activation): void {
-    const err = a.endedBy ?? fencedError(a.kind, a.key, this.nodeId);
-    for (const w of a.waiters) w.reject(err);
-    a.waiters = [];
-  }
 
   // ------------------------------------------------------------------ ending: fenced, failed, passivated
 
@@ -497,7 +382,7 @@ export class Activations {
     if (this.system.localActor(a.id) !== undefined) {
       this.system.stopActor(a.id).catch((e: unknown) => this.system.logger.warn({ err: e, actor: a.id }, 'could not stop virtual actor'));
     }
-    if (a.saving === undefined) this.rejectWaiters(a);
+    if (a.saving === undefined) this.writer.rejectWaiters(a);
     if (!wasActive) return;
     this.fenced(reason);
     this.system.logger.warn({ kind: a.kind, key: a.key, reason, placement: a.placementRevision }, 'virtual actor activation fenced off: it no longer serves here');
@@ -530,7 +415,7 @@ export class Activations {
       await this.system.stopActor(a.id);
       a.state = 'ended';
       a.endedBy = fencedError(a.kind, a.key, this.nodeId);
-      if (a.saving === undefined) this.rejectWaiters(a);
+      if (a.saving === undefined) this.writer.rejectWaiters(a);
       await this.release(a);
       this.passivated();
       this.system.logger.debug({ kind: a.kind, key: a.key }, 'virtual actor passivated');
@@ -548,7 +433,7 @@ export class Activations {
     this.offStatus();
     await Promise.allSettled([...this.transitions.values()]);
     for (const a of [...this.active.values()]) {
-      await this.persisted(a, a.version).catch(() => undefined);
+      await this.writer.persisted(a, a.version).catch(() => undefined);
       // asks still inside get ACTOR_STOPPED from here on: their changes are never saved
       await this.passivate(a, true);
     }

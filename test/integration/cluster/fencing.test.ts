@@ -77,7 +77,7 @@ describe.skipIf(!hasNats)('one activation per virtual actor, fenced (real nats-s
     const placement = (await hiveInternals(client).virtual.stores.placement.get('counter.k'))!;
     expect(decodePlacement(hiveInternals(client).system.codec, placement.value)?.node).toBe(active[0].config.nodeId);
     const expected = { type: 'count', value: 1 + load.acks() };
-    for (const h of [a, b, client]) expect(await h.actor('counter', 'k').ask({ type: 'get' })).toEqual(expected);
     expect(load.errors).toEqual([]);
+    for (const h of [a, b, client]) expect(await h.actor('counter', 'k').ask({ type: 'get' })).toEqual(expected);
   });
 });
