@@ -33,7 +33,7 @@
 // Each row keeps N requests in flight for `--duration` ms after `--warmup` ms and times every request; CPU
 // time per request is read for this process (process.cpuUsage) and for the answering child (/proc) over the
 // same window. Children are stopped at the end, on error and on Ctrl-C. Writes bench/results/ask.json.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
@@ -43,7 +43,7 @@ import { NatsTransport } from '../cluster/NatsTransport.js';
 import type { HiveEvent } from '../protocols/envelope.js';
 import { ENVELOPE_VERSION } from '../protocols/envelope.js';
 import { silentLogger } from '../runtime/logger.js';
-import { processCpuMicros, stopChild } from './support/child.js';
+import { processCpuMicros, startReadyChild, stopChild } from './support/child.js';
 import { closedLoop, type LoadResult, type WindowHooks } from './support/load.js';
 import { median, numberArg, parseArgs, printTable, round, writeResults } from './util.js';
 import { deleteClusterStreams, probeNats, requireService } from '../test/support/services.js';
@@ -81,29 +81,10 @@ function killAll(): void {
 
 /** Starts an answering child and waits for its ready line. */
 async function startServer(mode: Mode, url: string, cluster: string, nodeFlags: string[]): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', SERVER, `--mode=${mode}`, `--url=${url}`, `--cluster=${cluster}`, `--id=${ECHO_ID}`, `--subject=${rawSubject(cluster)}`], {
-    cwd: join(here, '..'),
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const args = [...nodeFlags, '--import', 'tsx', SERVER, `--mode=${mode}`, `--url=${url}`, `--cluster=${cluster}`, `--id=${ECHO_ID}`, `--subject=${rawSubject(cluster)}`];
+  const proc = await startReadyChild(args, join(here, '..'), `${mode} server`);
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
-  let buf = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the ${mode} server did not get ready within 30 s`)), 30_000);
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.includes('"ready"')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the ${mode} server exited (code ${String(code)}, signal ${String(signal)}) before it was ready`));
-    });
-    proc.on('error', reject);
-  });
   return proc;
 }
 
