@@ -22,7 +22,7 @@ import { OverloadedError, TooLargeError, UnavailableError } from '../protocols/e
 import { assertToken, isToken } from '../protocols/subjects.js';
 import { silentLogger, type Logger } from '../runtime/logger.js';
 import type { MetricsRegistry } from '../runtime/metrics.js';
-import { DEAD_LETTER_QUEUE_LIMITS, DEFAULT_WORK_QUEUE_LIMITS, DUPLICATE_WINDOW_MS, type DeadLetter, type DeadLetterReason, type Delivery, type WorkConsumer, type WorkQueue, type WorkQueueLimits, type WorkQueueOptions } from '../runtime/WorkQueue.js';
+import { DEAD_LETTER_QUEUE_LIMITS, DEFAULT_WORK_QUEUE_LIMITS, DUPLICATE_WINDOW_MS, messageId, type DeadLetter, type DeadLetterReason, type Delivery, type WorkConsumer, type WorkQueue, type WorkQueueLimits, type WorkQueueOptions } from '../runtime/WorkQueue.js';
 import type { NatsTransport } from './NatsTransport.js';
 import { replicasHint } from './jsReplicas.js';
 import { StrandedMessages } from './StrandedMessages.js';
@@ -143,6 +143,8 @@ export class JetStreamWorkQueue implements WorkQueue {
         max_age: nanos(DEAD_LETTER_QUEUE_LIMITS.maxAgeMs),
         max_msgs_per_subject: DEAD_LETTER_QUEUE_LIMITS.maxMessagesPerQueue,
         max_bytes: DEAD_LETTER_QUEUE_LIMITS.maxBytes,
+        // a dead letter is published under its source message's id: two publishes of one are stored once
+        duplicate_window: nanos(DUPLICATE_WINDOW_MS),
       });
     })().catch((err: unknown) => {
       this.streamsReady = undefined;
@@ -330,6 +332,7 @@ export class JetStreamWorkQueue implements WorkQueue {
       handler({
         data: m.data,
         deliveryCount: m.info.deliveryCount,
+        id: messageId(m.info.streamSequence, Math.floor(m.info.timestampNanos / 1e6)),
         ack: () => settle(() => m.ack()),
         nak: (delayMs?: number) => settle(() => m.nak(delayMs)),
         term: () => settle(() => m.term()),
@@ -437,7 +440,9 @@ export class JetStreamWorkQueue implements WorkQueue {
       h.set('Hive-Dead-Reason', reason.message.replace(/[\r\n]+/g, ' ').slice(0, 1024));
       h.set('Hive-Deliveries', String(reason.deliveries));
     }
-    await this.js.publish(this.dlqSubject(queue), data, { headers: h });
+    // one dead letter per source message: the advisory and the sweep (or two nodes) may both dead-letter it
+    const msgID = reason?.source === undefined ? undefined : `dlq.${queue}.${reason.source}`;
+    await this.js.publish(this.dlqSubject(queue), data, msgID === undefined ? { headers: h } : { headers: h, msgID });
   }
 
   async deadLetters(queue: string, limit: number): Promise<DeadLetter[]> {

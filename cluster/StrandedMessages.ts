@@ -11,7 +11,7 @@
 //   every message of its subject at or below its delivered sequence is stranded.
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Logger } from '../runtime/logger.js';
-import type { Delivery } from '../runtime/WorkQueue.js';
+import { messageId, type Delivery } from '../runtime/WorkQueue.js';
 import type { NatsTransport } from './NatsTransport.js';
 import type { TransportSubscription } from '../runtime/Transport.js';
 
@@ -110,6 +110,7 @@ export class StrandedMessages {
     if (!this.active || this.inHand.has(seq) || this.inHand.size >= MAX_STRANDED_IN_HAND) return;
     this.inHand.set(seq, undefined);
     let data: Uint8Array;
+    let time: number;
     try {
       const m = await this.o.jsm.streams.getMessage(this.o.stream, { seq });
       if (m === null || m.subject !== this.o.subject) {
@@ -117,6 +118,7 @@ export class StrandedMessages {
         return;
       }
       data = m.data;
+      time = m.time.getTime();
     } catch (err) {
       // gone already (another node settled it), or JetStream is away: the sweep finds it again if it is still there
       this.o.logger.debug({ err, stream: this.o.stream, seq }, 'could not read a stranded message');
@@ -140,6 +142,7 @@ export class StrandedMessages {
     this.o.handler({
       data,
       deliveryCount,
+      id: messageId(seq, time),
       ack: remove,
       term: remove,
       nak: (delayMs = 1000) => {

@@ -245,7 +245,7 @@ export class DurableConsumer<T> {
   /** Stores the message (with the reason) in the dead-letter queue, then terminates it; if that fails, it is retried. */
   private async deadLetter(d: Delivery, item: T | undefined, error: HiveError, record?: Uint8Array): Promise<void> {
     try {
-      await this.o.queue.deadLetter(this.o.name, record ?? d.data, { code: error.code, message: error.message, deliveries: d.deliveryCount });
+      await this.o.queue.deadLetter(this.o.name, record ?? d.data, { code: error.code, message: error.message, deliveries: d.deliveryCount, ...(d.id === undefined ? {} : { source: d.id }) });
     } catch (err) {
       this.counts.deadLetterFailures += 1;
       const delay = this.backoff.delayFor(d.deliveryCount);

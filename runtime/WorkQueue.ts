@@ -12,6 +12,11 @@ export interface Delivery {
   readonly data: Uint8Array;
   /** 1 on first delivery, 2 on the first redelivery, ... */
   readonly deliveryCount: number;
+  /**
+   * The message's stable id in its queue (on JetStream its stream sequence), when the queue has one: its dead
+   * letter is published under it, so two nodes that dead-letter the same message store it once.
+   */
+  readonly id?: string;
   /** Done: never deliver again. */
   ack(): void;
   /** Not done: deliver again after `delayMs`. */
@@ -76,6 +81,16 @@ export interface DeadLetterReason {
   message: string;
   /** Deliveries the message had. */
   deliveries: number;
+  /** The message's {@link Delivery.id}: a queue stores one dead letter per id (within its duplicate window). */
+  source?: string;
+}
+
+/**
+ * A message's {@link Delivery.id} on a stream: its sequence and the time it was stored (ms), so that a stream
+ * deleted and created again, whose sequences start over, never gives two messages the same id.
+ */
+export function messageId(seq: number, storedAtMs: number): string {
+  return `${seq}-${storedAtMs}`;
 }
 
 /** A message of a dead-letter queue. */

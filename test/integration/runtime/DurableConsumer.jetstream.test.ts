@@ -70,6 +70,37 @@ describe.skipIf(!natsUp)('DurableConsumer over JetStream', () => {
     await c.stop();
   });
 
+  it('stores one dead letter per source message: a delivery has a stable id, and two dead-letterings of it are one letter', async () => {
+    const name = `q${++n}`;
+    await queue.ensure(name, { maxDeliver: 5, ackWaitMs: 1000 });
+    await queue.publish(name, new TextEncoder().encode('twice'), 'twice');
+    const ids: (string | undefined)[] = [];
+    const consumer = queue.consume(
+      name,
+      (d) => {
+        ids.push(d.id);
+        if (ids.length === 1) d.nak(0);
+        else d.ack();
+      },
+      () => 1,
+    );
+    try {
+      await until(() => ids.length === 2, 'the message and its redelivery');
+    } finally {
+      await consumer.stop();
+    }
+    expect(ids[0]).toMatch(/^\d+-\d+$/);
+    expect(ids[1]).toBe(ids[0]);
+    // the advisory and the sweep (or two nodes) may both dead-letter one stranded message
+    const source = String(ids[0]);
+    const reason = { code: 'UNAVAILABLE', message: 'never settled', deliveries: 5, source };
+    await queue.deadLetter(name, new TextEncoder().encode('twice'), reason);
+    await queue.deadLetter(name, new TextEncoder().encode('twice'), reason);
+    await queue.deadLetter(name, new TextEncoder().encode('other'), { ...reason, source: `${source}0` });
+    const letters = await queue.deadLetters(name, 10);
+    expect(letters.map((l) => new TextDecoder().decode(l.data))).toEqual(['twice', 'other']);
+  });
+
   it('dead-letters a message that ran out of deliveries while no node listened (found by the sweep at start)', async () => {
     const name = `q${++n}`;
     const stream = `HIVE_${cluster}_TASKS`;
