@@ -13,6 +13,7 @@ import type { NatsConnectionOptions } from '../../../cluster/natsOptions.js';
 import { HiveError } from '../../../protocols/errors.js';
 import { SimulatedClock } from '../../../runtime/Clock.js';
 import type { TransportMessage, TransportStatus } from '../../../runtime/Transport.js';
+import { errorOf } from '../../support/errors.js';
 import {
   NATS_URL,
   freePort,
@@ -39,15 +40,6 @@ async function waitFor(cond: () => boolean, what: string, limitMs = 15_000): Pro
 }
 
 /** The rejection of `p` as a HiveError (fails when `p` resolves or rejects with something else). */
-async function rejection(p: Promise<unknown>): Promise<HiveError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(HiveError);
-    return err as HiveError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function thrown(fn: () => unknown): HiveError {
   try {
@@ -191,7 +183,7 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
   it('no responders → NO_SUCH_ACTOR naming the subject', async () => {
     const t = await transport({ servers: NATS_URL });
     const subject = subj('nobody.home');
-    const err = await rejection(t.request(subject, te.encode('x'), 30_000));
+    const err = await errorOf(t.request(subject, te.encode('x'), 30_000));
     expect(err.code).toBe('NO_SUCH_ACTOR');
     expect(err.message).toContain(subject);
     expect(t.pendingRequests).toBe(0);
@@ -202,7 +194,7 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
     const subject = subj('silent');
     t.subscribe(subject, () => undefined);
     await t.flush();
-    const err = await rejection(t.request(subject, te.encode('x'), 200));
+    const err = await errorOf(t.request(subject, te.encode('x'), 200));
     expect(err.code).toBe('TIMEOUT');
     expect(err.retryable).toBe(true);
     expect(err.message).toContain(subject);
@@ -223,7 +215,7 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
     expect(settled).toBe(false);
     expect(t.pendingRequests).toBe(1);
     clock.advance(1);
-    const err = await rejection(p);
+    const err = await errorOf(p);
     expect(err.code).toBe('TIMEOUT');
     expect(clock.pending).toBe(0);
   });
@@ -234,7 +226,7 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
     const held: TransportMessage[] = [];
     t.subscribe(subject, (m) => held.push(m));
     await t.flush();
-    const err = await rejection(t.request(subject, te.encode('x'), 100));
+    const err = await errorOf(t.request(subject, te.encode('x'), 100));
     expect(err.code).toBe('TIMEOUT');
     t.publish(held[0].reply!, te.encode('too late'));
     await t.flush();
@@ -248,7 +240,7 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
     const e1 = thrown(() => t.publish(subj('big'), big));
     expect(e1.code).toBe('TOO_LARGE');
     expect(e1.message).toContain(String(t.maxPayload));
-    const e2 = await rejection(t.request(subj('big'), big, 1000));
+    const e2 = await errorOf(t.request(subj('big'), big, 1000));
     expect(e2.code).toBe('TOO_LARGE');
     // the connection is still fine
     echo(t, subj('still'));
@@ -259,7 +251,7 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
     const t = await transport({ servers: NATS_URL });
     expect(thrown(() => t.publish('has space', te.encode('x'))).code).toBe('INVALID_ARGUMENT');
     expect(thrown(() => t.subscribe('', () => undefined)).code).toBe('INVALID_ARGUMENT');
-    expect((await rejection(t.request(subj('x'), te.encode('x'), 0))).code).toBe('INVALID_ARGUMENT');
+    expect((await errorOf(t.request(subj('x'), te.encode('x'), 0))).code).toBe('INVALID_ARGUMENT');
   });
 
   it('a throwing handler is logged and does not break the connection', async () => {
@@ -283,7 +275,7 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
     const subject = subj('never');
     t.subscribe(subject, () => undefined);
     await t.flush();
-    const pending = [rejection(t.request(subject, te.encode('1'), 60_000)), rejection(t.request(subject, te.encode('2'), 60_000))];
+    const pending = [errorOf(t.request(subject, te.encode('1'), 60_000)), errorOf(t.request(subject, te.encode('2'), 60_000))];
     await Promise.all([t.close(), t.close()]);
     for (const p of pending) {
       const err = await p;
@@ -296,8 +288,8 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
     expect(t.connection.isClosed()).toBe(true);
     expect(thrown(() => t.publish(subject, te.encode('x'))).code).toBe('UNAVAILABLE');
     expect(thrown(() => t.subscribe(subject, () => undefined)).code).toBe('UNAVAILABLE');
-    expect((await rejection(t.request(subject, te.encode('x'), 1000))).code).toBe('UNAVAILABLE');
-    expect((await rejection(t.flush())).code).toBe('UNAVAILABLE');
+    expect((await errorOf(t.request(subject, te.encode('x'), 1000))).code).toBe('UNAVAILABLE');
+    expect((await errorOf(t.flush())).code).toBe('UNAVAILABLE');
     await t.close();
   });
 
@@ -316,7 +308,7 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
 
   it('connecting to a port with no server → UNAVAILABLE naming the URL, retryable, with the cause', async () => {
     const url = `nats://127.0.0.1:${await freePort()}`;
-    const err = await rejection(NatsTransport.connect({ servers: url, connectTimeoutMs: 2000 }));
+    const err = await errorOf(NatsTransport.connect({ servers: url, connectTimeoutMs: 2000 }));
     expect(err.code).toBe('UNAVAILABLE');
     expect(err.retryable).toBe(true);
     expect(err.message).toContain(url);
@@ -324,10 +316,10 @@ describe.skipIf(!natsUp)('NatsTransport (shared nats-server)', () => {
   });
 
   it('invalid options → INVALID_CONFIG before any connection', async () => {
-    const err = await rejection(NatsTransport.connect({ servers: 'http://127.0.0.1:4222' }));
+    const err = await errorOf(NatsTransport.connect({ servers: 'http://127.0.0.1:4222' }));
     expect(err.code).toBe('INVALID_CONFIG');
     expect(err.message).toMatch(/^nats\.servers/);
-    const missing = await rejection(NatsTransport.connect({ servers: NATS_URL, credsFile: '/nonexistent/hive.creds' }));
+    const missing = await errorOf(NatsTransport.connect({ servers: NATS_URL, credsFile: '/nonexistent/hive.creds' }));
     expect(missing.code).toBe('INVALID_CONFIG');
     expect(missing.message).toMatch(/^nats\.credsFile/);
   });
@@ -407,20 +399,20 @@ describe.skipIf(!binaryUp)('NatsTransport (own nats-servers)', () => {
   });
 
   it('user/password: bad credentials → UNAVAILABLE with a clear message', async () => {
-    const err = await rejection(NatsTransport.connect({ servers: userPass.url, user: 'hive', pass: 'wrong' }));
+    const err = await errorOf(NatsTransport.connect({ servers: userPass.url, user: 'hive', pass: 'wrong' }));
     expect(err.code).toBe('UNAVAILABLE');
     expect(err.retryable).toBe(false);
     expect(err.message).toContain(userPass.url);
     expect(err.message).toMatch(/refused the credentials/);
     expect(err.message).toMatch(/authorization violation/i);
     expect(err.message).not.toContain('wrong');
-    const none = await rejection(NatsTransport.connect({ servers: userPass.url }));
+    const none = await errorOf(NatsTransport.connect({ servers: userPass.url }));
     expect(none.code).toBe('UNAVAILABLE');
   });
 
   it('token: good token connects, bad token → UNAVAILABLE', async () => {
     await roundTrip(await transport({ servers: token.url, token: 'tok-123' }));
-    const err = await rejection(NatsTransport.connect({ servers: token.url, token: 'nope' }));
+    const err = await errorOf(NatsTransport.connect({ servers: token.url, token: 'nope' }));
     expect(err.code).toBe('UNAVAILABLE');
     expect(err.message).toContain(token.url);
     expect(err.message).not.toContain('nope');
@@ -429,7 +421,7 @@ describe.skipIf(!binaryUp)('NatsTransport (own nats-servers)', () => {
   it('nkey: the right seed connects, another seed → UNAVAILABLE', async () => {
     await roundTrip(await transport({ servers: nkey.url, nkey: seed }));
     const other = new TextDecoder().decode(createUser().getSeed());
-    const err = await rejection(NatsTransport.connect({ servers: nkey.url, nkey: other }));
+    const err = await errorOf(NatsTransport.connect({ servers: nkey.url, nkey: other }));
     expect(err.code).toBe('UNAVAILABLE');
     expect(err.message).toContain(nkey.url);
   });
@@ -457,11 +449,11 @@ describe.skipIf(!binaryUp)('NatsTransport (own nats-servers)', () => {
       await server.kill();
       await waitFor(() => statuses.includes('disconnected'), 'the disconnected status');
       expect(requester.connected).toBe(false);
-      const down = await rejection(requester.request(subject, te.encode('down'), 5000));
+      const down = await errorOf(requester.request(subject, te.encode('down'), 5000));
       expect(down.code).toBe('UNAVAILABLE');
       expect(down.retryable).toBe(true);
       expect(thrown(() => requester.publish(subject, te.encode('down'))).code).toBe('UNAVAILABLE');
-      expect((await rejection(requester.flush())).code).toBe('UNAVAILABLE');
+      expect((await errorOf(requester.flush())).code).toBe('UNAVAILABLE');
 
       await server.restart();
       await waitFor(() => requester.connected && responder.connected, 'both transports to reconnect');
@@ -479,7 +471,7 @@ describe.skipIf(!binaryUp)('NatsTransport (own nats-servers)', () => {
       try {
         t.subscribe('never.answers', () => undefined);
         await t.flush();
-        const p = rejection(t.request('never.answers', te.encode('x'), 60_000));
+        const p = errorOf(t.request('never.answers', te.encode('x'), 60_000));
         await server.kill();
         await waitFor(() => !t.connected, 'the disconnect');
         expect(t.pendingRequests).toBe(1); // in-flight requests wait for a reconnect or their timeout

@@ -7,9 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HttpEmbedder } from '../../../../actors/memory/HttpEmbedder.js';
 import { Hive } from '../../../../cluster/Hive.js';
 import { memoryOptionsFromEnv } from '../../../../cluster/NodeMemory.js';
-import { HiveError } from '../../../../protocols/errors.js';
 import { uniqueName } from '../../../support/services.js';
 import { FakeStore } from './fakeStore.js';
+import { errorOf } from '../../../support/errors.js';
 
 interface Call {
   model: string;
@@ -64,14 +64,6 @@ afterEach(async () => {
   }
 });
 
-async function rejection(p: Promise<unknown>): Promise<HiveError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HiveError);
-  return err as HiveError;
-}
 
 describe('HttpEmbedder', () => {
   it('embeds in batches of batchSize with at most `concurrency` requests at once, in order, with the key and model', async () => {
@@ -110,7 +102,7 @@ describe('HttpEmbedder', () => {
   it('refuses an answer of the wrong dimension with INVALID_CONFIG naming both, without retrying', async () => {
     const s = await embeddingsServer(768);
     const e = new HttpEmbedder({ url: s.url, model: 'big', dims: 384 });
-    const err = await rejection(e.embed(['hello']));
+    const err = await errorOf(e.embed(['hello']));
     expect(err.code).toBe('INVALID_CONFIG');
     expect(err.message).toContain('answers 768-dimension embeddings, but memory keeps 384');
     expect(s.calls).toHaveLength(1);
@@ -120,10 +112,10 @@ describe('HttpEmbedder', () => {
   it('answers UNAVAILABLE when the endpoint does not answer in time, after its attempts, and the breaker then fails fast', async () => {
     const s = await embeddingsServer(2, () => true); // never responds
     const e = new HttpEmbedder({ url: s.url, model: 'm', dims: 2, timeoutMs: 50, attempts: 2, retry: { minMs: 1, maxMs: 2 }, breaker: { consecutiveFailures: 2, coolDownMs: 60_000 } });
-    const err = await rejection(e.embed(['a']));
+    const err = await errorOf(e.embed(['a']));
     expect(err).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
     expect(err.message).toContain('no answer within 50 ms');
-    const fast = await rejection(e.embed(['b']));
+    const fast = await errorOf(e.embed(['b']));
     expect(fast.code).toBe('CIRCUIT_OPEN');
     e.dispose();
   });
@@ -156,12 +148,12 @@ describe('HttpEmbedder', () => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: call.input.map((_, index) => ({ index, embedding: [1, 2] })) }));
       return true;
     });
-    const err = await rejection(hive2.memory.ingest([{ id: 'x', namespace: 'e', content: 'one' }]));
+    const err = await errorOf(hive2.memory.ingest([{ id: 'x', namespace: 'e', content: 'one' }]));
     expect(err.code).toBe('INVALID_CONFIG');
     const store3 = new FakeStore(8);
     const hive3 = await Hive.start({ cluster: uniqueName('emb'), env: false, logLevel: 'silent', memory: { store: store3, embedder: new HttpEmbedder({ url: half.url, model: 'm', dims: 8, batchSize: 2, concurrency: 1 }) } });
     hives.push(hive3);
-    const err3 = await rejection(hive3.memory.ingest(['p', 'q', 'r', 's'].map((id) => ({ id, namespace: 'e', content: `text ${id}` }))));
+    const err3 = await errorOf(hive3.memory.ingest(['p', 'q', 'r', 's'].map((id) => ({ id, namespace: 'e', content: `text ${id}` }))));
     expect(err3.code).toBe('INVALID_CONFIG');
     expect(store2.docs.size).toBe(0);
     expect(store3.docs.size).toBe(0);

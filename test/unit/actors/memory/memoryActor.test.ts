@@ -6,13 +6,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Hive } from '../../../../cluster/Hive.js';
 import type { MemoryOptions } from '../../../../cluster/NodeMemory.js';
 import { memoryActorId, memorySubject } from '../../../../actors/memory/memoryProtocol.js';
-import { HiveError } from '../../../../protocols/errors.js';
 import { decodeJson, encodeJson } from '../../../../protocols/frame.js';
 import { uniqueName } from '../../../support/services.js';
 import { metricValue } from '../../../support/natsNodes.js';
 import { FakeStore } from './fakeStore.js';
 import { HashingEmbedder } from '../../../../actors/memory/HashingEmbedder.js';
 import { hiveInternals } from '../../../../cluster/internal.js';
+import { errorOf } from '../../../support/errors.js';
 
 const hives: Hive[] = [];
 
@@ -33,14 +33,6 @@ afterEach(async () => {
 
 const vec = (...xs: number[]) => Float32Array.from({ length: 8 }, (_, i) => xs[i] ?? 0);
 
-async function rejection(p: Promise<unknown>): Promise<HiveError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(HiveError);
-  return err as HiveError;
-}
 
 describe('memory actor', () => {
   it('memory - ingests through the queue, embeds text without an embedding, and finds it by text and by vector', async () => {
@@ -111,10 +103,10 @@ describe('memory actor', () => {
       [{ namespace: 'n', text: 'q', efSearch: 5000 }, 'efSearch'],
     ];
     for (const [query, argument] of cases) {
-      const err = await rejection(hive.memory.search(query as never));
+      const err = await errorOf(hive.memory.search(query as never));
       expect([err.code, err.details?.['argument']], JSON.stringify(query)).toEqual(['INVALID_ARGUMENT', argument]);
     }
-    const notArray = await rejection(hive.ref(memoryActorId(hive.nodeId)).ask({ type: 'memory.ingest', docs: 'nope' }));
+    const notArray = await errorOf(hive.ref(memoryActorId(hive.nodeId)).ask({ type: 'memory.ingest', docs: 'nope' }));
     expect([notArray.code, notArray.details?.['argument']]).toEqual(['INVALID_ARGUMENT', 'docs']);
     // An unknown namespace is not an error: nothing was ever written there.
     expect(await hive.memory.search({ namespace: 'never-written', text: 'anything' })).toEqual([]);
@@ -160,13 +152,13 @@ describe('memory actor', () => {
     const hive = await node(store);
     await hive.memory.ingest([{ id: 'x', namespace: 'd', content: 'before the outage' }]);
     store.down = true;
-    const first = await rejection(hive.memory.search({ namespace: 'd', text: 'outage one' }));
+    const first = await errorOf(hive.memory.search({ namespace: 'd', text: 'outage one' }));
     expect(first).toMatchObject({ code: 'DATABASE', retryable: true });
-    await rejection(hive.memory.search({ namespace: 'd', text: 'outage two' }));
-    await rejection(hive.memory.search({ namespace: 'd', text: 'outage three' }));
-    const open = await rejection(hive.memory.search({ namespace: 'd', text: 'outage four' }));
+    await errorOf(hive.memory.search({ namespace: 'd', text: 'outage two' }));
+    await errorOf(hive.memory.search({ namespace: 'd', text: 'outage three' }));
+    const open = await errorOf(hive.memory.search({ namespace: 'd', text: 'outage four' }));
     expect(open).toMatchObject({ code: 'CIRCUIT_OPEN', retryable: true });
-    const ingest = await rejection(hive.memory.ingest([{ id: 'y', namespace: 'd', content: 'during the outage' }]));
+    const ingest = await errorOf(hive.memory.ingest([{ id: 'y', namespace: 'd', content: 'during the outage' }]));
     expect(ingest.code === 'CIRCUIT_OPEN' || ingest.code === 'DATABASE').toBe(true);
     expect(ingest.retryable).toBe(true);
     const state = () => (hive.status().extra?.['memory'] as { state: string }).state;
@@ -189,7 +181,7 @@ describe('memory actor', () => {
     const a = hive.memory.search({ namespace: 'q', text: 'first' });
     const b = hive.memory.search({ namespace: 'q', text: 'second' });
     await vi.waitFor(() => expect((hive.status().extra?.['memory'] as { requests: unknown }).requests).toEqual({ running: 1, queued: 1 }));
-    const c = await rejection(hive.memory.search({ namespace: 'q', text: 'third' }));
+    const c = await errorOf(hive.memory.search({ namespace: 'q', text: 'third' }));
     expect(c).toMatchObject({ code: 'OVERLOADED' });
     release();
     expect(await a).toEqual([]);
@@ -223,7 +215,7 @@ describe('memory actor', () => {
     const hive = await node(store);
     await hive.memory.stats(); // opened
     store.failAfterCommit = 1;
-    const err = await rejection(hive.memory.ingest([{ id: 'w', namespace: 'w', content: 'committed, then the connection dropped' }]));
+    const err = await errorOf(hive.memory.ingest([{ id: 'w', namespace: 'w', content: 'committed, then the connection dropped' }]));
     expect(err).toMatchObject({ code: 'DATABASE', retryable: true, details: { queued: true } });
     await vi.waitFor(() => expect(store.calls.ingest).toBeGreaterThanOrEqual(2), { timeout: 5000 });
     expect(store.docs.size).toBe(1);
@@ -249,7 +241,7 @@ describe('memory actor', () => {
     await hive.memory.stats(); // opened
     store.failIngest = 1; // the first batch fails: it and every later batch of the request go to the queue
     const docs = Array.from({ length: 50 }, (_, i) => ({ id: `m${i}`, namespace: 'mid', content: `mid-way document ${i}` }));
-    const err = await rejection(hive.memory.ingest(docs));
+    const err = await errorOf(hive.memory.ingest(docs));
     expect(err).toMatchObject({ code: 'DATABASE', retryable: true, details: { queued: true } });
     await vi.waitFor(() => expect(store.docs.size).toBe(50), { timeout: 10_000, interval: 50 });
     // the failed batch of 25 went to the queue as 3 messages (10 + 10 + 5)
@@ -264,7 +256,7 @@ describe('memory actor', () => {
     await hive.memory.stats();
     store.failAfterCommit = 3;
     const docs = Array.from({ length: 30 }, (_, i) => ({ id: `r${i}`, namespace: 'retry', content: `retried document ${i}` }));
-    const err = await rejection(hive.memory.ingest(docs));
+    const err = await errorOf(hive.memory.ingest(docs));
     expect(err.retryable).toBe(true);
     await vi.waitFor(async () => expect(await hive.memory.ingest(docs)).toMatchObject({ inserted: 0, duplicates: 30 }), { timeout: 10_000, interval: 50 });
     expect(store.docs.size).toBe(30);
