@@ -1,19 +1,10 @@
 // What code sees of semantic memory (`hive.memory`, and `ctx.memory` in a pool agent's handler): the methods
 // of the cluster's Memory handle, typed, without the node-side machinery behind it.
 import type { SearchHit } from './MemoryStore.js';
-import type { IngestedAnswer, QueuedAnswer, StatsAnswer } from './memoryProtocol.js';
+import type { IngestedAnswer, QueuedAnswer, SearchRequest, StatsAnswer } from './memoryProtocol.js';
 
-/** A search from code: text or vector, in a namespace. */
-export interface MemorySearch {
-  namespace: string;
-  text?: string;
-  vector?: Float32Array | number[];
-  /** Hits wanted (default 10). */
-  k?: number;
-  /** Only documents whose metadata contains this object. */
-  filter?: Record<string, unknown>;
-  /** HNSW candidate list size for this query. */
-  efSearch?: number;
+/** A search from code: text or vector, in a namespace (the fields of a `memory.search` request). */
+export interface MemorySearch extends Omit<SearchRequest, 'type'> {
   /** Ms to wait for the answer (default 60,000). */
   timeoutMs?: number;
 }
