@@ -10,7 +10,7 @@ import type { KeyValueStore } from '../../runtime/KeyValueStore.js';
 import type { Transport, TransportSubscription } from '../../runtime/Transport.js';
 import type { WorkQueue } from '../../runtime/WorkQueue.js';
 import type { PoolManager, PoolStats } from './PoolManager.js';
-import { outcomeError, outcomeFor, taskDigest, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
+import { isTaskOutcome, outcomeError, outcomeFor, taskDigest, type TaskOutcome, type TaskRecord } from './TaskRecord.js';
 import { traceparentOf } from '../../runtime/tracing.js';
 import type { ChunkStream } from '../../runtime/streams/ChunkStream.js';
 import type { TaskStreamRef } from '../../runtime/streams/taskStreams.js';
@@ -136,13 +136,16 @@ export class TaskSubmitter {
 
   private listen(): void {
     this.sub ??= this.deps.transport.subscribe(this.inbox, (m) => {
-      let o: TaskOutcome;
+      // anything but an outcome a node sent settles nothing
+      let o: unknown;
       try {
-        o = decodeJson(m.data, MAX_OUTCOME) as TaskOutcome;
-      } catch {
+        o = decodeJson(m.data, MAX_OUTCOME);
+      } catch (err) {
+        this.deps.system.logger.debug({ err, subject: m.subject }, 'dropped an undecodable message on the task-outcome inbox');
         return;
       }
-      this.settle(o);
+      if (isTaskOutcome(o)) this.settle(o);
+      else this.deps.system.logger.debug({ subject: m.subject }, 'dropped a message on the task-outcome inbox that is not a task outcome');
     });
   }
 

@@ -64,6 +64,13 @@ export function taskDigest(task: unknown, key: string | undefined): string {
   return createHash('sha256').update(JSON.stringify([task ?? null, key ?? null], canonicalReplacer)).digest('hex');
 }
 
+/** Whether `v`, read from the wire, has the shape of a {@link TaskOutcome} (what a waiter may be settled with). */
+export function isTaskOutcome(v: unknown): v is TaskOutcome {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return o.type === 'hive.task.result' && typeof o.id === 'string' && typeof o.pool === 'string' && typeof o.ok === 'boolean' && typeof o.attempts === 'number';
+}
+
 /**
  * What a submission with digest `digest` is answered with when task `stored.id` already has an outcome: that
  * outcome when it was produced by the same submission (same task and key: a redelivery or a resubmission),

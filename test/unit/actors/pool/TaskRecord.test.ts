@@ -2,7 +2,7 @@
 // submission with a known id is answered with.
 import { describe, expect, it } from 'vitest';
 import { errorFromReply, TaskIdConflictError } from '../../../../protocols/errors.js';
-import { outcomeFor, taskDigest, type TaskOutcome } from '../../../../actors/pool/TaskRecord.js';
+import { isTaskOutcome, outcomeFor, taskDigest, type TaskOutcome } from '../../../../actors/pool/TaskRecord.js';
 
 const stored = (digest: string | undefined): TaskOutcome => ({ type: 'hive.task.result', id: 't1', pool: 'p', ok: true, result: { secret: 's' }, attempts: 1, finishedAt: 5, ...(digest !== undefined && { digest }) });
 
@@ -35,6 +35,16 @@ describe('TaskRecord - outcomeFor', () => {
       expect(err).toBeInstanceOf(TaskIdConflictError);
       expect(err.retryable).toBe(false);
       expect(err.details).toEqual({ task: 't1', pool: 'p' });
+    }
+  });
+});
+
+describe('TaskRecord - outcomes from the wire', () => {
+  it('takes only what has the shape of a task outcome (a waiter is never settled with anything else)', () => {
+    expect(isTaskOutcome(stored(undefined))).toBe(true);
+    expect(isTaskOutcome(stored('d'))).toBe(true);
+    for (const bad of [null, 5, 'x', [], { id: 't1' }, { ...stored(undefined), type: 'hive.error' }, { ...stored(undefined), id: 1 }, { ...stored(undefined), ok: 'yes' }, { ...stored(undefined), attempts: '1' }, { ...stored(undefined), pool: undefined }]) {
+      expect(isTaskOutcome(bad)).toBe(false);
     }
   });
 });
